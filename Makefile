@@ -1,0 +1,65 @@
+# MLOps workbench. `make help` lists the targets.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+WORKSPACE ?= workspace
+export WORKBENCH_HOME ?= $(abspath $(WORKSPACE))
+
+.DEFAULT_GOAL := help
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/workbench: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[all]'
+	touch $(BIN)/workbench
+
+install: $(BIN)/workbench ## Create .venv with everything (idempotent)
+
+system-deps: ## Install what a fresh Debian machine lacks for the tests (chromium, git)
+	@missing=""; \
+	command -v git >/dev/null || missing="$$missing git"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+up: install ## Seed the demo workspace if absent, run the data pipeline, start the UI
+	$(BIN)/workbench up --workspace $(WORKBENCH_HOME)
+
+test: install system-deps ## Run the whole test suite (unit, integration, UI, browser)
+	$(BIN)/python -m pytest
+
+lint: install ## ruff check + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install ## Benchmarks: ours vs the peer, side by side, with ratios
+	$(BIN)/python benchmarks/bench_validation.py
+
+ui: install ## Start the Streamlit UI on $(WORKBENCH_HOME)
+	$(BIN)/workbench ui --workspace $(WORKBENCH_HOME)
+
+data: install ## Run the data pipeline once on $(WORKBENCH_HOME)
+	$(BIN)/workbench data run --workspace $(WORKBENCH_HOME)
+
+api: install ## Start the prediction API (arrives with the serving issue)
+	@echo "the prediction API arrives with issue 4 (workbench serve)"; exit 1
+
+scheduler: install ## Start the scheduler (arrives with the scheduling issue)
+	@echo "the scheduler arrives with issue 6 (workbench scheduler)"; exit 1
+
+clean: ## Remove caches (keeps .venv and the workspace)
+	rm -rf .pytest_cache .ruff_cache build *.egg-info
+
+.PHONY: help install system-deps up test lint format bench ui data api scheduler clean

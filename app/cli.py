@@ -1,0 +1,204 @@
+"""The `workbench` command line: the composition root for every runtime."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.errors import WorkbenchError
+
+app = typer.Typer(help="MLOps workbench: data, experiments, promotion, serving, monitoring.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+data_app = typer.Typer(help="The data pipeline.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data helpers.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(demo_app, name="demo")
+
+out = Console()
+err = Console(stderr=True)
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", envvar="WORKBENCH_HOME",
+                 help="Workspace directory [default: ./workspace]."),
+]
+APP_MAIN = Path(__file__).with_name("main.py")
+
+
+@contextlib.contextmanager
+def _fail_cleanly():
+    """Turn a domain error into one line on stderr and exit code 1 (never a traceback)."""
+    try:
+        yield
+    except WorkbenchError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _open(workspace: Path | None):
+    from core.workspace import Workspace
+
+    ws = Workspace.open(workspace)
+    ws.config  # noqa: B018 - validate the config now so errors name the file and key
+    return ws
+
+
+@app.command()
+def init(
+    workspace: WorkspaceOpt = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Seed the landing zone with demo data.")] = False,
+    dataset: Annotated[str, typer.Option(help="Demo dataset: flights | computers.")] = "flights",
+    initial: Annotated[int | None, typer.Option(help="Demo periods to land now.")] = None,
+) -> None:
+    """Create a workspace: config, folders, git + DVC repo with a local remote."""
+    from core.bootstrap import init_workspace
+    from core.workspace import resolve_workspace
+
+    with _fail_cleanly():
+        summary = init_workspace(resolve_workspace(workspace), dataset if demo else None, initial)
+    state = "created" if summary["config_created"] else "already initialised (config kept)"
+    out.print(f"workspace {summary['root']}: {state}")
+    if "demo" in summary:
+        d = summary["demo"]
+        out.print(f"demo '{d['dataset']}': {d['landing']} file(s) in landing/, "
+                  f"{d['held_back']} held back (`workbench demo drip` lands more)")
+
+
+@data_app.command("run")
+def data_run(workspace: WorkspaceOpt = None) -> None:
+    """Ingest new batches, validate, preprocess, build features and version them."""
+    from rich.progress import Progress
+
+    from core.data.pipeline import run_pipeline
+
+    with _fail_cleanly():
+        ws = _open(workspace)
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("data pipeline", total=1.0)
+            result = run_pipeline(ws, lambda f, msg: bar.update(task, completed=f,
+                                                                 description=msg[:60]))
+    for b in result.batches:
+        mark = "[green]accepted[/green]" if b.status == "accepted" else "[red]quarantined[/red]"
+        out.print(f"  {b.name}: {mark} ({b.rows} rows, {b.warnings} warning(s))"
+                  + (f" - {b.reason}" if b.reason else ""), highlight=False)
+    out.print(result.message, highlight=False)
+    if result.rejected:
+        raise typer.Exit(1)
+
+
+@data_app.command("validate")
+def data_validate(
+    path: Annotated[Path, typer.Argument(help="A CSV or Parquet file.")],
+    stage: Annotated[str, typer.Option(help="raw | processed | features")] = "raw",
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Validate one file against a stage's rules and print the report summary."""
+    from core.data.readers import read_table
+    from core.data.validation import validate_frame, write_report
+
+    if stage not in ("raw", "processed", "features"):
+        err.print(f"error: --stage must be raw, processed or features, not {stage!r}")
+        raise typer.Exit(2)
+    with _fail_cleanly():
+        ws = _open(workspace)
+        frame = read_table(path)
+        report = validate_frame(frame, getattr(ws.config.validation, stage), stage=stage,
+                                source=path.name, failing_rows=ws.config.validation.failing_rows)
+        json_path, html_path = write_report(report, ws.reports / "adhoc",
+                                            f"{path.stem}_{stage}")
+    table = Table("rule", "column", "status", "observed", "threshold")
+    for r in report.results:
+        colour = {"pass": "green", "warn": "yellow", "fail": "red"}[r.status]
+        table.add_row(r.rule, r.column or "", f"[{colour}]{r.status}[/{colour}]",
+                      str(r.observed), r.threshold)
+    out.print(table)
+    out.print(report.summary_line(), highlight=False)
+    out.print(f"report: {html_path}", highlight=False)
+    if report.status == "fail":
+        raise typer.Exit(1)
+
+
+@data_app.command("versions")
+def data_versions(workspace: WorkspaceOpt = None) -> None:
+    """List data versions (newest first): commit, date, rows, DVC md5."""
+    from core.data.versioning import list_versions
+
+    with _fail_cleanly():
+        versions = list_versions(_open(workspace))
+    if not versions:
+        out.print("no data versions yet: run `workbench data run`")
+        return
+    table = Table("version", "commit", "date", "rows", "md5", "batches")
+    for v in versions:
+        table.add_row(v.id, v.short, v.date, str(v.rows), v.md5, str(len(v.batches)))
+    out.print(table)
+
+
+@demo_app.command("drip")
+def demo_drip(
+    workspace: WorkspaceOpt = None,
+    count: Annotated[int, typer.Option(help="How many held-back files arrive.")] = 1,
+) -> None:
+    """Move the next held-back demo file(s) into the landing zone."""
+    from core.demo import drip
+
+    with _fail_cleanly():
+        moved = drip(_open(workspace).root, count)
+    out.print(f"landed {len(moved)} file(s): " + ", ".join(p.name for p in moved)
+              if moved else "no held-back demo files left")
+
+
+def _streamlit_cmd(port: int, host: str) -> list[str]:
+    return [sys.executable, "-m", "streamlit", "run", str(APP_MAIN), "--server.headless", "true",
+            "--server.address", host, "--server.port", str(port),
+            "--browser.gatherUsageStats", "false"]
+
+
+@app.command()
+def ui(
+    workspace: WorkspaceOpt = None,
+    port: Annotated[int, typer.Option(help="Port of the Streamlit UI.")] = 8501,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+) -> None:
+    """Start the Streamlit UI on the workspace."""
+    with _fail_cleanly():
+        ws = _open(workspace)
+    env = dict(os.environ, WORKBENCH_HOME=str(ws.root))
+    out.print(f"UI on http://{host}:{port} (workspace {ws.root})")
+    raise typer.Exit(subprocess.call(_streamlit_cmd(port, host), env=env))
+
+
+@app.command()
+def up(
+    workspace: WorkspaceOpt = None,
+    port: Annotated[int, typer.Option(help="Port of the Streamlit UI.")] = 8501,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+) -> None:
+    """Create and seed the demo workspace if absent, run the data pipeline once, start the UI."""
+    from core.bootstrap import init_workspace
+    from core.data.pipeline import run_pipeline
+    from core.data.versioning import latest_version
+    from core.workspace import Workspace, resolve_workspace
+
+    root = resolve_workspace(workspace)
+    with _fail_cleanly():
+        if not (root / "workbench.yaml").exists():
+            init_workspace(root, demo="flights")
+            out.print(f"created demo workspace {root}")
+        ws = Workspace.open(root)
+        if latest_version(ws) is None:
+            out.print("first data pipeline run ...")
+            out.print(run_pipeline(ws).message, highlight=False)
+    ui(workspace=root, port=port, host=host)
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m app.cli` convenience
+    app()

@@ -1,0 +1,61 @@
+"""`workbench init`: create a workspace (folders, config, git + DVC with a local remote)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.config import load_config
+from core.data.versioning import init_repo
+from core.demo import demo_config_text, write_demo
+from core.workspace import CONFIG_NAME, Workspace
+
+BLANK_CONFIG = """\
+# workbench.yaml: edit the task and target, then add validation rules per stage.
+# See the demo configs (`workbench init --demo`) for every rule and option.
+project: my-project
+task: classification        # or regression
+target: target              # the column to predict
+time_column: null           # a datetime column: orders data, holds out the latest period
+
+sources:
+  landing: {path: landing, patterns: ["*.csv", "*.parquet"]}
+
+validation:
+  raw:
+    - {rule: row_count, min: 1}
+    - {rule: missing_rate, columns: ["*"], max: 0.10}
+    - {rule: duplicates, max: 0.05}
+  processed:
+    - {rule: missing_rate, columns: ["*"], max: 0.0}
+  features: []
+
+versioning: {remote: dvc-remote}
+"""
+
+FOLDERS = ("landing", "data/raw", "data/processed", "data/features", "reports", "quarantine")
+
+
+def init_workspace(root: Path, demo: str | None = None, initial: int | None = None) -> dict:
+    """Create (or complete) a workspace at `root`; an existing config is never overwritten.
+
+    Returns a summary: the root, whether the config was created, and the demo counts.
+    """
+    root = Path(root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    config_path = root / CONFIG_NAME
+    created = not config_path.exists()
+    if created:
+        text = demo_config_text(demo) if demo else BLANK_CONFIG
+        config_path.write_text(text, encoding="utf-8")
+    ws = Workspace(root)
+    cfg = load_config(config_path)  # fail early, naming the key, on a hand-edited config
+    for folder in FOLDERS:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    remote = cfg.versioning.remote
+    if "://" not in remote:
+        ws.resolve(remote).mkdir(parents=True, exist_ok=True)
+    init_repo(ws, remote)  # a relative folder stays relative: the workspace can move
+    summary: dict = {"root": str(root), "config_created": created}
+    if demo and created:
+        summary["demo"] = write_demo(root, demo, initial)
+    return summary

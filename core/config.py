@@ -1,0 +1,306 @@
+"""Typed pipeline configuration: the workspace's `workbench.yaml`.
+
+One pydantic model per section. `load_config` validates the file and raises
+`ConfigError` naming the file and the dotted key that is wrong.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from core.errors import ConfigError
+
+Severity = Literal["fail", "warn"]
+DType = Literal["numeric", "integer", "float", "string", "bool", "datetime", "category"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- rules
+class _Rule(_Strict):
+    severity: Severity = "fail"
+    """`fail` rejects the batch; `warn` only reports."""
+
+
+class RequiredColumnsRule(_Rule):
+    """Every listed column must be present."""
+
+    rule: Literal["required_columns"]
+    columns: list[str]
+
+
+class DTypeRule(_Rule):
+    """A column must hold values of the given kind (strings that parse count for numerics)."""
+
+    rule: Literal["dtype"]
+    column: str
+    dtype: DType
+
+
+class MissingRateRule(_Rule):
+    """Share of nulls per column at most `max`; `columns: ["*"]` means every column."""
+
+    rule: Literal["missing_rate"]
+    columns: list[str] = ["*"]
+    max: float = Field(0.10, ge=0, le=1)
+
+
+class RangeRule(_Rule):
+    """Non-null values must lie in [min, max]; `max_rate` tolerates a share outside."""
+
+    rule: Literal["range"]
+    column: str
+    min: float | None = None
+    max: float | None = None
+    max_rate: float = Field(0.0, ge=0, le=1)
+
+
+class AllowedValuesRule(_Rule):
+    """Non-null values must be one of `values`."""
+
+    rule: Literal["allowed_values"]
+    column: str
+    values: list[str | int | float | bool]
+    max_rate: float = Field(0.0, ge=0, le=1)
+
+
+class DuplicatesRule(_Rule):
+    """Share of fully duplicated rows (or on `columns`) at most `max`."""
+
+    rule: Literal["duplicates"]
+    columns: list[str] | None = None
+    max: float = Field(0.05, ge=0, le=1)
+
+
+class RowCountRule(_Rule):
+    """Number of rows within [min, max]."""
+
+    rule: Literal["row_count"]
+    min: int | None = Field(1, ge=0)
+    max: int | None = None
+
+
+class OutliersRule(_Rule):
+    """Share of outliers (|z| > threshold, or beyond `threshold` IQRs) at most `max_rate`."""
+
+    rule: Literal["outliers"]
+    column: str
+    method: Literal["zscore", "iqr"] = "iqr"
+    threshold: float = Field(3.0, gt=0)
+    max_rate: float = Field(0.01, ge=0, le=1)
+
+
+class ClassBalanceRule(_Rule):
+    """Every class of `column` holds at least `min_share` of the rows."""
+
+    rule: Literal["class_balance"]
+    column: str
+    min_share: float = Field(0.05, ge=0, le=1)
+
+
+class FreshnessRule(_Rule):
+    """The newest value of a date column is at most `max_age_days` older than the reference.
+
+    `reference: now` compares with the wall clock; `reference: previous` with the newest value
+    already in the last good data version (catches a stale or re-sent batch).
+    """
+
+    rule: Literal["freshness"]
+    column: str
+    max_age_days: float = Field(1.0, ge=0)
+    reference: Literal["now", "previous"] = "now"
+
+
+Rule = Annotated[
+    RequiredColumnsRule
+    | DTypeRule
+    | MissingRateRule
+    | RangeRule
+    | AllowedValuesRule
+    | DuplicatesRule
+    | RowCountRule
+    | OutliersRule
+    | ClassBalanceRule
+    | FreshnessRule,
+    Field(discriminator="rule"),
+]
+
+
+class ValidationConfig(_Strict):
+    """Rules per stage of the data pipeline."""
+
+    raw: list[Rule] = []
+    processed: list[Rule] = []
+    features: list[Rule] = []
+    failing_rows: int = Field(5, ge=0, le=100)
+    """How many failing rows a report shows per rule."""
+
+
+# --------------------------------------------------------------------------- sources
+class LandingSource(_Strict):
+    """A folder where new data files arrive."""
+
+    path: str = "landing"
+    """Relative to the workspace unless absolute."""
+    patterns: list[str] = ["*.csv", "*.parquet"]
+
+
+class SQLSource(_Strict):
+    """A SQL query run on each pipeline run; only new rows become a batch."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    url: str
+    """SQLAlchemy URL, e.g. `sqlite:///data.db` or `postgresql+psycopg://...`."""
+    query: str
+    watermark_column: str | None = None
+    """Rows with a value above the last seen maximum are new; without it, a changed result is."""
+
+
+class SourcesConfig(_Strict):
+    """Where batches come from."""
+
+    landing: LandingSource = LandingSource()
+    sql: list[SQLSource] = []
+
+
+# --------------------------------------------------------------------------- preprocessing
+class ClipConfig(_Strict):
+    """Clip numeric outliers to fences computed per batch."""
+
+    method: Literal["iqr", "zscore"] = "iqr"
+    threshold: float = Field(3.0, gt=0)
+    columns: list[str] | None = None
+    """Default: every numeric feature column."""
+
+
+class PreprocessConfig(_Strict):
+    """Cleaning in the data pipeline and the serving-time transformer."""
+
+    drop_columns: list[str] = []
+    """Columns dropped before anything else (leaky or irrelevant)."""
+    dedupe: bool = True
+    drop_missing_target: bool = True
+    cast: dict[str, DType] = {}
+    impute_numeric: Literal["median", "mean", "none"] = "median"
+    impute_categorical: Literal["mode", "constant", "none"] = "mode"
+    clip: ClipConfig | None = ClipConfig()
+    scaling: Literal["standard", "robust", "minmax", "none"] = "standard"
+    """Applied by the serving-time transformer inside the model pipeline."""
+    encoding: Literal["onehot", "ordinal"] = "onehot"
+    max_categories: int = Field(30, ge=2)
+
+
+class DatePartsFeature(_Strict):
+    """Calendar parts of a datetime column."""
+
+    column: str
+    parts: list[Literal["year", "month", "day", "dayofweek", "hour", "dayofyear", "is_weekend"]]
+
+
+class InteractionFeature(_Strict):
+    """A product, ratio, sum or difference of two numeric columns."""
+
+    columns: Annotated[list[str], Field(min_length=2, max_length=2)]
+    op: Literal["multiply", "divide", "add", "subtract"] = "multiply"
+    name: str | None = None
+
+
+class BinningFeature(_Strict):
+    """A numeric column cut at fixed edges into an ordinal bin number."""
+
+    column: str
+    edges: Annotated[list[float], Field(min_length=1)]
+    name: str | None = None
+
+
+class FeaturesConfig(_Strict):
+    """Feature engineering from processed data."""
+
+    date_parts: list[DatePartsFeature] = []
+    interactions: list[InteractionFeature] = []
+    bins: list[BinningFeature] = []
+    drop: list[str] = []
+    """Columns dropped after engineering (e.g. the raw timestamp)."""
+
+
+class VersioningConfig(_Strict):
+    """Where DVC pushes data versions."""
+
+    remote: str = "dvc-remote"
+    """A folder (relative to the workspace unless absolute) or any DVC remote URL."""
+    push: bool = True
+
+
+# --------------------------------------------------------------------------- root
+class WorkbenchConfig(_Strict):
+    """The whole `workbench.yaml`."""
+
+    project: str = "workbench"
+    task: Literal["classification", "regression"]
+    target: str
+    time_column: str | None = None
+    """Orders the data; the training split holds out the latest period."""
+    sources: SourcesConfig = SourcesConfig()
+    validation: ValidationConfig = ValidationConfig()
+    preprocessing: PreprocessConfig = PreprocessConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    versioning: VersioningConfig = VersioningConfig()
+    # Sections owned by later capabilities are accepted as free-form mappings until
+    # their issue types them.
+    training: dict = {}
+    gates: dict = {}
+    monitoring: dict = {}
+    schedules: dict = {}
+    alerts: dict = {}
+    serving: dict = {}
+
+    @model_validator(mode="after")
+    def _target_not_dropped(self) -> WorkbenchConfig:
+        if self.target in self.preprocessing.drop_columns:
+            raise ValueError(f"target {self.target!r} is listed in preprocessing.drop_columns")
+        return self
+
+
+def _dotted(loc: tuple) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in {"required_columns", "dtype", "missing_rate", "range", "allowed_values",
+                      "duplicates", "row_count", "outliers", "class_balance", "freshness"} and (
+            parts and parts[-1].startswith("[")
+        ):
+            continue  # the discriminator tag pydantic inserts for union members
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+def parse_config(data: object, source: str = "<config>") -> WorkbenchConfig:
+    """Validate a mapping as a `WorkbenchConfig`; errors name `source` and the dotted key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    try:
+        return WorkbenchConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = _dotted(first["loc"]) or "<root>"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{source}: key '{key}': {first['msg']}{more}") from None
+
+
+def load_config(path: Path) -> WorkbenchConfig:
+    """Read and validate a `workbench.yaml`."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: configuration file not found (run `workbench init`)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from None
+    return parse_config(data, str(path))

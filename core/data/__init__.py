@@ -1,0 +1,1 @@
+"""Data pipeline: sources, validation, preprocessing, features, versioning."""

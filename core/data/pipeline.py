@@ -1,0 +1,300 @@
+"""`workbench data run`: ingest → validate raw → preprocess → validate processed → features →
+validate features → version. Bad batches are quarantined; the last good version is untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from core.alerts import record_alert
+from core.data import versioning
+from core.data.features import build_features
+from core.data.ingest import Batch, Manifest, discover_landing, discover_sql
+from core.data.preprocess import clean_batch
+from core.data.readers import read_table
+from core.data.validation import ValidationReport, validate_frame, write_report
+from core.errors import DataReadError, WorkbenchError
+from core.workspace import Workspace
+
+Progress = Callable[[float, str], None]
+STAGES = ("raw", "processed", "features")
+
+
+@dataclass
+class BatchOutcome:
+    """What happened to one batch."""
+
+    batch_id: str
+    name: str
+    source: str
+    status: str  # accepted | quarantined
+    rows: int = 0
+    stage: str | None = None  # the stage that rejected it
+    reason: str | None = None
+    reports: dict[str, str] = field(default_factory=dict)  # stage -> JSON report path
+    warnings: int = 0
+
+
+@dataclass
+class PipelineResult:
+    """The run record, also written to `.workbench/runs/<run_id>.json`."""
+
+    run_id: str
+    started_at: str
+    status: str = "running"  # noop | ok | partial | failed
+    message: str = ""
+    finished_at: str | None = None
+    duration_s: float = 0.0
+    batches: list[BatchOutcome] = field(default_factory=list)
+    version: dict | None = None
+
+    @property
+    def accepted(self) -> list[BatchOutcome]:
+        return [b for b in self.batches if b.status == "accepted"]
+
+    @property
+    def rejected(self) -> list[BatchOutcome]:
+        return [b for b in self.batches if b.status == "quarantined"]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _noop(_: float, __: str) -> None:
+    return None
+
+
+def run_pipeline(ws: Workspace, progress: Progress | None = None) -> PipelineResult:
+    """Run the whole data pipeline once over every new batch."""
+    progress = progress or _noop
+    started = time.perf_counter()
+    result = PipelineResult(run_id=uuid.uuid4().hex[:12], started_at=_now())
+    manifest = Manifest(ws.manifest_path)
+    progress(0.02, "looking for new batches")
+    batches = discover_landing(ws, manifest) + discover_sql(ws, manifest)
+    if not batches:
+        result.status, result.message = "noop", "no new data: nothing to ingest"
+        return _finish(ws, result, started)
+    meta = versioning.current_meta(ws)
+    previous_max = {k: pd.Timestamp(v) for k, v in meta.get("column_max", {}).items()}
+    frames: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+    for i, batch in enumerate(batches):
+        progress(0.05 + 0.75 * i / len(batches), f"validating {batch.name}")
+        outcome, processed, features = _process_batch(ws, batch, previous_max)
+        result.batches.append(outcome)
+        manifest.record(
+            Manifest.key(batch.source, batch.name, batch.sha256), **_manifest_fields(batch, outcome)
+        )
+        if outcome.status == "accepted":
+            frames.append((processed, features))
+    if frames:
+        progress(0.85, f"versioning {len(frames)} batch(es) with DVC")
+        result.version = _version(ws, result, frames, meta)
+        for b in result.accepted:
+            manifest.record(
+                Manifest.key(b.source, b.name, _sha(batches, b)), version=result.version["id"]
+            )
+    manifest.save()
+    _summarise(result)
+    progress(1.0, result.message)
+    return _finish(ws, result, started)
+
+
+def _sha(batches: list[Batch], outcome: BatchOutcome) -> str:
+    return next(b.sha256 for b in batches if b.batch_id == outcome.batch_id)
+
+
+def _manifest_fields(batch: Batch, outcome: BatchOutcome) -> dict:
+    return {
+        "name": batch.name,
+        "source": batch.source,
+        "sha256": batch.sha256,
+        "batch_id": batch.batch_id,
+        "raw_path": batch.raw_path,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "rows": outcome.rows,
+        "ingested_at": _now(),
+        "watermark": batch.watermark,
+    }
+
+
+def _process_batch(ws: Workspace, batch: Batch, previous_max: dict):
+    cfg = ws.config
+    outcome = BatchOutcome(batch.batch_id, batch.name, batch.source, "accepted")
+    report_dir = ws.reports / "validation" / batch.batch_id
+    try:
+        frame = read_table(Path(batch.raw_path))
+    except DataReadError as exc:
+        reason = str(exc).replace(Path(batch.raw_path).name, batch.name)
+        return _reject(ws, batch, outcome, "raw", reason, None), None, None
+    outcome.rows = len(frame)
+    processed = features = None
+    for stage in STAGES:
+        if stage == "processed":
+            frame = processed = clean_batch(frame, cfg)
+        elif stage == "features":
+            try:
+                frame = features = build_features(processed, cfg.features)
+            except KeyError as exc:
+                reason = f"{batch.name}: features: source column {exc} is missing"
+                return _reject(ws, batch, outcome, stage, reason, None), None, None
+        report = validate_frame(
+            frame,
+            getattr(cfg.validation, stage),
+            stage=stage,
+            source=batch.name,
+            failing_rows=cfg.validation.failing_rows,
+            previous_max=previous_max,
+        )
+        json_path, _ = write_report(report, report_dir, stage)
+        outcome.reports[stage] = str(json_path)
+        outcome.warnings += sum(r.status == "warn" for r in report.results)
+        if report.status == "fail":
+            return _reject(ws, batch, outcome, stage, report.summary_line(), report), None, None
+    return outcome, processed, features
+
+
+def _reject(
+    ws: Workspace,
+    batch: Batch,
+    outcome: BatchOutcome,
+    stage: str,
+    reason: str,
+    report: ValidationReport | None,
+) -> BatchOutcome:
+    """Quarantine a batch with its report and reason, record an alert event."""
+    outcome.status, outcome.stage, outcome.reason = "quarantined", stage, reason
+    target = ws.quarantine / batch.batch_id
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(batch.raw_path, target / batch.name)
+    if report is not None:
+        write_report(report, target, f"report_{stage}")
+    (target / "reason.json").write_text(
+        json.dumps(
+            {
+                "batch_id": batch.batch_id,
+                "name": batch.name,
+                "source": batch.source,
+                "stage": stage,
+                "reason": reason,
+                "quarantined_at": _now(),
+                "reports": outcome.reports,
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    record_alert(
+        ws.alerts_path,
+        "data.batch_rejected",
+        reason,
+        batch=batch.name,
+        stage=stage,
+        batch_id=batch.batch_id,
+    )
+    return outcome
+
+
+def _atomic_parquet(df: pd.DataFrame, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:6]}.tmp")
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, dest)
+
+
+def _version(ws: Workspace, result: PipelineResult, frames: list, meta: dict) -> dict:
+    """Append accepted batches to processed/features and commit a new data version."""
+    cfg = ws.config
+    parts_p = [pd.read_parquet(ws.processed_file)] if ws.processed_file.exists() else []
+    parts_f = [pd.read_parquet(ws.features_file)] if ws.features_file.exists() else []
+    processed = pd.concat(parts_p + [p for p, _ in frames], ignore_index=True)
+    features = pd.concat(parts_f + [f for _, f in frames], ignore_index=True)
+    if cfg.time_column and cfg.time_column in features.columns:
+        processed = processed.sort_values(cfg.time_column, kind="stable", ignore_index=True)
+        features = features.sort_values(cfg.time_column, kind="stable", ignore_index=True)
+    names = [b.name for b in result.accepted]
+    new_meta = {
+        "rows": len(features),
+        "columns": len(features.columns),
+        "run_id": result.run_id,
+        "batches": list(meta.get("batches", [])) + names,
+        "column_max": {
+            c: str(features[c].max())
+            for c in features.columns
+            if pd.api.types.is_datetime64_any_dtype(features[c])
+        },
+        "created_at": _now(),
+    }
+    listed = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
+    try:
+        _atomic_parquet(processed, ws.processed_file)
+        _atomic_parquet(features, ws.features_file)
+        version = versioning.commit_version(
+            ws, new_meta, f"data: {len(names)} batch(es): {listed}", push=cfg.versioning.push
+        )
+    except (WorkbenchError, OSError) as exc:
+        versioning.restore_last_version(ws)
+        record_alert(ws.alerts_path, "data.versioning_failed", str(exc))
+        raise
+    return version.to_dict()
+
+
+def _summarise(result: PipelineResult) -> None:
+    acc, rej = result.accepted, result.rejected
+    if rej and not acc:
+        result.status = "failed"
+    elif rej:
+        result.status = "partial"
+    else:
+        result.status = "ok"
+    parts = []
+    if acc:
+        parts.append(f"{len(acc)} batch(es) accepted as data version {result.version['id']}")
+    if rej:
+        parts.append(
+            f"{len(rej)} quarantined: {rej[0].reason}"
+            + (f" (+{len(rej) - 1} more)" if len(rej) > 1 else "")
+        )
+    result.message = "; ".join(parts)
+
+
+def _finish(ws: Workspace, result: PipelineResult, started: float) -> PipelineResult:
+    result.finished_at = _now()
+    result.duration_s = round(time.perf_counter() - started, 3)
+    ws.runs_dir.mkdir(parents=True, exist_ok=True)
+    path = ws.runs_dir / f"{result.started_at.replace(':', '')}_{result.run_id}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+    return result
+
+
+def list_runs(ws: Workspace, limit: int = 50) -> list[dict]:
+    """Recent pipeline run records, newest first."""
+    if not ws.runs_dir.is_dir():
+        return []
+    files = sorted(ws.runs_dir.glob("*.json"), reverse=True)[:limit]
+    return [json.loads(p.read_text(encoding="utf-8")) for p in files]
+
+
+def list_quarantine(ws: Workspace) -> list[dict]:
+    """Quarantined batches with their reasons, newest first."""
+    if not ws.quarantine.is_dir():
+        return []
+    items = [json.loads(p.read_text(encoding="utf-8")) for p in ws.quarantine.glob("*/reason.json")]
+    return sorted(items, key=lambda d: d.get("quarantined_at", ""), reverse=True)

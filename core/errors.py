@@ -1,0 +1,31 @@
+"""Domain errors raised by `core`; the CLI, API and pages map them to user messages once."""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base class for every error the workbench reports to a user as one line."""
+
+
+class ConfigError(WorkbenchError):
+    """The workspace configuration is missing or invalid (the message names file and key)."""
+
+
+class WorkspaceError(WorkbenchError):
+    """The workspace directory is missing, incomplete or not initialised."""
+
+
+class DataReadError(WorkbenchError):
+    """A data file cannot be read as a table (the message names the file and the problem)."""
+
+
+class ValidationFailed(WorkbenchError):
+    """A batch broke at least one rule with severity `fail`."""
+
+    def __init__(self, message: str, report_path: str | None = None) -> None:
+        super().__init__(message)
+        self.report_path = report_path
+
+
+class VersioningError(WorkbenchError):
+    """A git or DVC operation failed; the previous data version is left untouched."""
