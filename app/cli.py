@@ -15,8 +15,11 @@ from rich.table import Table
 
 from core.errors import WorkbenchError
 
-app = typer.Typer(help="MLOps workbench: data, experiments, promotion, serving, monitoring.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="MLOps workbench: data, experiments, promotion, serving, monitoring.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 data_app = typer.Typer(help="The data pipeline.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data helpers.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -27,8 +30,12 @@ err = Console(stderr=True)
 
 WorkspaceOpt = Annotated[
     Path | None,
-    typer.Option("--workspace", "-w", envvar="WORKBENCH_HOME",
-                 help="Workspace directory [default: ./workspace]."),
+    typer.Option(
+        "--workspace",
+        "-w",
+        envvar="WORKBENCH_HOME",
+        help="Workspace directory [default: ./workspace].",
+    ),
 ]
 APP_MAIN = Path(__file__).with_name("main.py")
 
@@ -54,7 +61,9 @@ def _open(workspace: Path | None):
 @app.command()
 def init(
     workspace: WorkspaceOpt = None,
-    demo: Annotated[bool, typer.Option("--demo", help="Seed the landing zone with demo data.")] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Seed the landing zone with demo data.")
+    ] = False,
     dataset: Annotated[str, typer.Option(help="Demo dataset: flights | computers.")] = "flights",
     initial: Annotated[int | None, typer.Option(help="Demo periods to land now.")] = None,
 ) -> None:
@@ -68,8 +77,10 @@ def init(
     out.print(f"workspace {summary['root']}: {state}")
     if "demo" in summary:
         d = summary["demo"]
-        out.print(f"demo '{d['dataset']}': {d['landing']} file(s) in landing/, "
-                  f"{d['held_back']} held back (`workbench demo drip` lands more)")
+        out.print(
+            f"demo '{d['dataset']}': {d['landing']} file(s) in landing/, "
+            f"{d['held_back']} held back (`workbench demo drip` lands more)"
+        )
 
 
 @data_app.command("run")
@@ -83,12 +94,16 @@ def data_run(workspace: WorkspaceOpt = None) -> None:
         ws = _open(workspace)
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task("data pipeline", total=1.0)
-            result = run_pipeline(ws, lambda f, msg: bar.update(task, completed=f,
-                                                                 description=msg[:60]))
+            result = run_pipeline(
+                ws, lambda f, msg: bar.update(task, completed=f, description=msg[:60])
+            )
     for b in result.batches:
         mark = "[green]accepted[/green]" if b.status == "accepted" else "[red]quarantined[/red]"
-        out.print(f"  {b.name}: {mark} ({b.rows} rows, {b.warnings} warning(s))"
-                  + (f" - {b.reason}" if b.reason else ""), highlight=False)
+        out.print(
+            f"  {b.name}: {mark} ({b.rows} rows, {b.warnings} warning(s))"
+            + (f" - {b.reason}" if b.reason else ""),
+            highlight=False,
+        )
     out.print(result.message, highlight=False)
     if result.rejected:
         raise typer.Exit(1)
@@ -110,15 +125,20 @@ def data_validate(
     with _fail_cleanly():
         ws = _open(workspace)
         frame = read_table(path)
-        report = validate_frame(frame, getattr(ws.config.validation, stage), stage=stage,
-                                source=path.name, failing_rows=ws.config.validation.failing_rows)
-        json_path, html_path = write_report(report, ws.reports / "adhoc",
-                                            f"{path.stem}_{stage}")
+        report = validate_frame(
+            frame,
+            getattr(ws.config.validation, stage),
+            stage=stage,
+            source=path.name,
+            failing_rows=ws.config.validation.failing_rows,
+        )
+        json_path, html_path = write_report(report, ws.reports / "adhoc", f"{path.stem}_{stage}")
     table = Table("rule", "column", "status", "observed", "threshold")
     for r in report.results:
         colour = {"pass": "green", "warn": "yellow", "fail": "red"}[r.status]
-        table.add_row(r.rule, r.column or "", f"[{colour}]{r.status}[/{colour}]",
-                      str(r.observed), r.threshold)
+        table.add_row(
+            r.rule, r.column or "", f"[{colour}]{r.status}[/{colour}]", str(r.observed), r.threshold
+        )
     out.print(table)
     out.print(report.summary_line(), highlight=False)
     out.print(f"report: {html_path}", highlight=False)
@@ -152,14 +172,29 @@ def demo_drip(
 
     with _fail_cleanly():
         moved = drip(_open(workspace).root, count)
-    out.print(f"landed {len(moved)} file(s): " + ", ".join(p.name for p in moved)
-              if moved else "no held-back demo files left")
+    out.print(
+        f"landed {len(moved)} file(s): " + ", ".join(p.name for p in moved)
+        if moved
+        else "no held-back demo files left"
+    )
 
 
 def _streamlit_cmd(port: int, host: str) -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", str(APP_MAIN), "--server.headless", "true",
-            "--server.address", host, "--server.port", str(port),
-            "--browser.gatherUsageStats", "false"]
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP_MAIN),
+        "--server.headless",
+        "true",
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
 
 
 @app.command()

@@ -272,10 +272,18 @@ def _dotted(loc: tuple) -> str:
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif item in {"required_columns", "dtype", "missing_rate", "range", "allowed_values",
-                      "duplicates", "row_count", "outliers", "class_balance", "freshness"} and (
-            parts and parts[-1].startswith("[")
-        ):
+        elif item in {
+            "required_columns",
+            "dtype",
+            "missing_rate",
+            "range",
+            "allowed_values",
+            "duplicates",
+            "row_count",
+            "outliers",
+            "class_balance",
+            "freshness",
+        } and (parts and parts[-1].startswith("[")):
             continue  # the discriminator tag pydantic inserts for union members
         else:
             parts.append(("." if parts else "") + str(item))

@@ -35,13 +35,30 @@ def flights_frame() -> pd.DataFrame:
     flights = pd.read_csv(data / "flights.csv.zip")
     weather = pd.read_csv(data / "weather.csv").drop(columns=["year", "month", "day", "hour"])
     weather = weather.drop_duplicates(["origin", "time_hour"])
-    df = flights[flights["arr_delay"].notna()].merge(weather, on=["origin", "time_hour"],
-                                                     how="left")
+    df = flights[flights["arr_delay"].notna()].merge(
+        weather, on=["origin", "time_hour"], how="left"
+    )
     df["delayed"] = (df["arr_delay"] > 15).astype("int64")
     df["flight_date"] = pd.to_datetime(df[["year", "month", "day"]]).dt.strftime("%Y-%m-%d")
-    keep = ["time_hour", "carrier", "origin", "dest", "distance", "sched_dep_time",
-            "sched_arr_time", "temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust",
-            "precip", "pressure", "visib", "delayed"]
+    keep = [
+        "time_hour",
+        "carrier",
+        "origin",
+        "dest",
+        "distance",
+        "sched_dep_time",
+        "sched_arr_time",
+        "temp",
+        "dewp",
+        "humid",
+        "wind_dir",
+        "wind_speed",
+        "wind_gust",
+        "precip",
+        "pressure",
+        "visib",
+        "delayed",
+    ]
     return df[["flight_date", *keep]]
 
 
@@ -61,8 +78,10 @@ def computers_frame() -> pd.DataFrame:
 def _periods(dataset: str) -> list[tuple[str, pd.DataFrame]]:
     if dataset == "flights":
         df = flights_frame()
-        return [(f"flights_{day}.csv", g.drop(columns="flight_date"))
-                for day, g in df.groupby("flight_date", sort=True)]
+        return [
+            (f"flights_{day}.csv", g.drop(columns="flight_date"))
+            for day, g in df.groupby("flight_date", sort=True)
+        ]
     df = computers_frame()
     return [(f"computers_month_{int(t):02d}.parquet", g) for t, g in df.groupby("trend")]
 
@@ -88,8 +107,11 @@ def write_demo(root: Path, dataset: str, initial: int | None = None) -> dict:
             frame.to_csv(target, index=False)
         else:
             frame.to_parquet(target, index=False)
-    return {"dataset": dataset, "landing": min(initial, len(periods)),
-            "held_back": max(len(periods) - initial, 0)}
+    return {
+        "dataset": dataset,
+        "landing": min(initial, len(periods)),
+        "held_back": max(len(periods) - initial, 0),
+    }
 
 
 def drip(root: Path, count: int = 1) -> list[Path]:

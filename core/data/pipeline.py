@@ -1,5 +1,7 @@
-"""`workbench data run`: ingest → validate raw → preprocess → validate processed → features →
-validate features → version. Bad batches are quarantined; the last good version is untouched.
+"""`workbench data run`: the data pipeline over every new batch.
+
+ingest → validate raw → preprocess → validate processed → features → validate features →
+version. Bad batches are quarantined; the last good version is untouched.
 """
 
 from __future__ import annotations
@@ -18,9 +20,7 @@ import pandas as pd
 
 from core.alerts import record_alert
 from core.data import versioning
-from core.data.features import build_features
 from core.data.ingest import Batch, Manifest, discover_landing, discover_sql
-from core.data.preprocess import clean_batch
 from core.data.readers import read_table
 from core.data.validation import ValidationReport, validate_frame, write_report
 from core.errors import DataReadError, WorkbenchError
@@ -134,6 +134,9 @@ def _manifest_fields(batch: Batch, outcome: BatchOutcome) -> dict:
 
 
 def _process_batch(ws: Workspace, batch: Batch, previous_max: dict):
+    from core.data.features import build_features  # sklearn: only when there is work
+    from core.data.preprocess import clean_batch
+
     cfg = ws.config
     outcome = BatchOutcome(batch.batch_id, batch.name, batch.source, "accepted")
     report_dir = ws.reports / "validation" / batch.batch_id

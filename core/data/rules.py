@@ -51,7 +51,7 @@ class CheckContext:
     now: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.now(tz="UTC"))
 
     def rows(self, mask: np.ndarray) -> list[dict]:
-        """Return the first `failing_rows` rows where `mask` holds as JSON-safe dicts with `_row`."""
+        """Return the first `failing_rows` rows where `mask` holds, as JSON-safe dicts."""
         idx = np.flatnonzero(mask)[: self.failing_rows]
         if idx.size == 0:
             return []
@@ -283,56 +283,40 @@ def check_class_balance(ctx: CheckContext, rule: ClassBalanceRule) -> list[RuleR
     return [_result(rule, column, passed, round(float(share), 4), threshold, message)]
 
 
+def _freshness_against(ctx, rule, newest: pd.Timestamp, threshold: str) -> RuleResult:
+    """Compare the newest timestamp with now or with the previous version's newest."""
+    column, max_age, observed = rule.column, rule.max_age_days * _DAY, newest.isoformat()
+    if rule.reference == "now":
+        age = ctx.now - newest
+        days = f"{age / _DAY:.2f}"
+        message = f"column '{column}': newest {observed} is {days} days old, threshold {threshold}"
+        return _result(rule, column, age <= max_age, observed, threshold, message)
+    previous = ctx.previous_max.get(column)
+    if previous is None or pd.isna(previous):
+        message = f"column '{column}': no previous version to compare with"
+        return _result(rule, column, True, observed, threshold, message)
+    floor = to_utc(previous) - max_age
+    threshold = f">= {floor.isoformat()}"
+    message = (
+        f"column '{column}': newest {observed}, previous version's newest "
+        f"{to_utc(previous).isoformat()}, threshold {threshold}"
+    )
+    return _result(rule, column, newest >= floor, observed, threshold, message)
+
+
 def check_freshness(ctx: CheckContext, rule: FreshnessRule) -> list[RuleResult]:
     """Check the newest timestamp is at most `max_age_days` behind now (or the last version)."""
-    column, max_age = rule.column, rule.max_age_days * _DAY
     if rule.reference == "now":
         threshold = f"age <= {rule.max_age_days} days"
     else:
         threshold = f">= previous max - {rule.max_age_days} days"
-    if not ctx.view.has(column):
-        return [_absent(rule, column, threshold)]
-    newest = ctx.view.newest(column)
+    if not ctx.view.has(rule.column):
+        return [_absent(rule, rule.column, threshold)]
+    newest = ctx.view.newest(rule.column)
     if newest is None:
-        return [
-            _result(
-                rule,
-                column,
-                False,
-                None,
-                threshold,
-                f"column '{column}' has no parseable timestamps",
-            )
-        ]
-    observed = newest.isoformat()
-    if rule.reference == "now":
-        age = ctx.now - newest
-        passed = age <= max_age
-        message = (
-            f"column '{column}': newest {observed} is {age / _DAY:.2f} days old, "
-            f"threshold {threshold}"
-        )
-        return [_result(rule, column, passed, observed, threshold, message)]
-    previous = ctx.previous_max.get(column)
-    if previous is None or pd.isna(previous):
-        return [
-            _result(
-                rule,
-                column,
-                True,
-                observed,
-                threshold,
-                f"column '{column}': no previous version to compare with",
-            )
-        ]
-    previous = to_utc(previous)
-    threshold = f">= {(previous - max_age).isoformat()}"
-    passed = newest >= previous - max_age
-    message = (
-        f"column '{column}': newest {observed}, previous version's newest "
-        f"{previous.isoformat()}, threshold {threshold}"
-    )
-    return [_result(rule, column, passed, observed, threshold, message)]
+        message = f"column '{rule.column}' has no parseable timestamps"
+        return [_result(rule, rule.column, False, None, threshold, message)]
+    return [_freshness_against(ctx, rule, newest, threshold)]
 
 
 CHECKS: dict[str, Callable[[CheckContext, object], list[RuleResult]]] = {

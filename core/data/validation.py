@@ -39,7 +39,7 @@ __all__ = [
     "write_report",
 ]
 
-_PRIME = np.uint64(1099511628211)  # FNV prime: mixes per-column hashes into a row hash
+_PRIME = np.uint64(1099511628211)  # FNV prime: mixes per-column keys into a row key
 _BOOLISH = {"true", "false", "0", "1"}
 
 
@@ -80,6 +80,19 @@ def _parse_timestamps(uniques: pd.Index) -> np.ndarray:
     return out
 
 
+def _repeated(keys: np.ndarray) -> np.ndarray:
+    """Mask of positions whose key occurs more than once (sort-based; faster than hashing)."""
+    order = np.argsort(keys)
+    ordered = keys[order]
+    same = ordered[1:] == ordered[:-1]
+    repeated = np.zeros(keys.size, dtype=bool)
+    repeated[1:] = same
+    repeated[:-1] |= same
+    out = np.zeros(keys.size, dtype=bool)
+    out[order[repeated]] = True
+    return out
+
+
 class FrameView:
     """Lazily computed numpy views of one frame's columns, cached for one validation call."""
 
@@ -105,7 +118,13 @@ class FrameView:
 
     def null_mask(self, column: object) -> np.ndarray:
         """Return a mask, true where the value is null (None, NaN, NaT, pd.NA)."""
-        return self._memo("null", column, lambda c: self.df[c].isna().to_numpy())
+
+        def compute(c):
+            if _textual(self.df[c].dtype):  # the factorisation is shared with other rules
+                return self.factorized(c)[0] < 0
+            return self.df[c].isna().to_numpy()
+
+        return self._memo("null", column, compute)
 
     def factorized(self, column: object) -> tuple[np.ndarray, pd.Index]:
         """Codes per row (-1 for null) and the distinct values, in order of appearance."""
@@ -209,30 +228,34 @@ class FrameView:
         present = counts > 0
         return counts[present], uniques[present]
 
-    def _row_hash(self, column: object) -> np.ndarray:
+    def _row_key(self, column: object) -> np.ndarray:
+        """Return uint64 per row, equal wherever `DataFrame.duplicated` sees equal values."""
         s = self.df[column]
-        if _textual(s.dtype):  # equal codes <=> equal values, as `DataFrame.duplicated` sees it
-            return pd.util.hash_array(self.factorized(column)[0].astype(np.int64))
-        if s.dtype == np.float64:  # -0.0 == 0.0 and every NaN equal, as in `duplicated`
+        if _textual(s.dtype):
+            return self.factorized(column)[0].astype(np.int64).view(np.uint64)
+        if s.dtype == np.float64:  # -0.0 -> 0.0 and one bit pattern for every NaN
             values = s.to_numpy() + 0.0
-            values[np.isnan(values)] = np.nan
-            return pd.util.hash_array(values)
+            values[self.null_mask(column)] = np.nan
+            return values.view(np.uint64)
+        if s.dtype.kind in "iu" or s.dtype.kind == "M" and s.dtype.itemsize == 8:
+            return s.to_numpy().view(np.uint64)
         return pd.util.hash_pandas_object(s, index=False).to_numpy()
 
     def duplicated(self, columns: list | None) -> np.ndarray:
         """Rows equal to an earlier row on `columns` (all if None), like `DataFrame.duplicated`.
 
-        Rows are hashed column by column; only rows whose hash repeats are compared exactly,
-        so a hash collision can never report a false duplicate.
+        Rows are keyed by mixing per-column bit patterns; only rows whose key repeats are
+        compared exactly, so a key collision can never report a false duplicate.
         """
         cols = self.columns if columns is None else list(columns)
         out = np.zeros(self.n, dtype=bool)
         if self.n == 0 or not cols:
             return out
         acc = np.zeros(self.n, dtype=np.uint64)
-        for column in cols:
-            acc = (acc * _PRIME) ^ self._memo("hash", column, self._row_hash)
-        idx = np.flatnonzero(pd.Series(acc).duplicated(keep=False).to_numpy())
+        for column in cols:  # FNV-style mixing: exact equality is checked below
+            np.bitwise_xor(acc, self._row_key(column), out=acc)
+            np.multiply(acc, _PRIME, out=acc)
+        idx = np.flatnonzero(_repeated(acc))
         if idx.size:
             out[idx[self.df.iloc[idx].duplicated(subset=cols).to_numpy()]] = True
         return out

@@ -108,10 +108,10 @@ def commit_version(ws: Workspace, meta: dict, message: str, push: bool = True) -
     meta["md5"] = _dvc_md5(ws.features_file.with_suffix(".parquet.dvc"))
     meta["processed_md5"] = _dvc_md5(ws.processed_file.with_suffix(".parquet.dvc"))
     ws.meta_file.write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    if push:  # before the commit: a failed push leaves nothing committed
+        run(["dvc", "push", "-q"], root)
     run(["git", "add", "-A", "data", ".gitignore"], root)
     run(["git", "commit", "-q", "-m", message], root)
-    if push:
-        run(["dvc", "push", "-q"], root)
     return latest_version(ws)  # type: ignore[return-value]
 
 

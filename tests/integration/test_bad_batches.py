@@ -97,8 +97,7 @@ def _digest(path: Path) -> str:
 
 
 @pytest.mark.parametrize(("make", "stage", "words"), CASES, ids=[c[0].__name__ for c in CASES])
-def test_bad_batch_is_quarantined_and_last_good_version_untouched(versioned_ws, make, stage,
-                                                                  words):
+def test_bad_batch_is_quarantined_and_last_good_version_untouched(versioned_ws, make, stage, words):
     ws = versioned_ws
     before = latest_version(ws)
     digests = {p: _digest(p) for p in (ws.features_file, ws.processed_file, ws.meta_file)}
@@ -117,7 +116,9 @@ def test_bad_batch_is_quarantined_and_last_good_version_untouched(versioned_ws, 
     assert {p: _digest(p) for p in digests} == digests
     [entry] = list_quarantine(ws)
     assert entry["name"] == name and entry["reason"] == outcome.reason
-    assert (ws.quarantine / outcome.batch_id / name).read_bytes() == (ws.landing / name).read_bytes()
+    assert (ws.quarantine / outcome.batch_id / name).read_bytes() == (
+        ws.landing / name
+    ).read_bytes()
     assert read_alerts(ws.alerts_path)[0]["kind"] == "data.batch_rejected"
     assert not list(ws.data.rglob("*.tmp"))  # no partial output left behind
 
@@ -129,8 +130,9 @@ def test_good_batch_goes_through_beside_a_bad_one_and_cli_exits_nonzero(versione
     (ws.landing / "good.csv").write_bytes(_csv(day))
     env = dict(os.environ, WORKBENCH_HOME=str(ws.root))
 
-    proc = subprocess.run([sys.executable, "-m", "app.cli", "data", "run"], env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "app.cli", "data", "run"], env=env, capture_output=True, text=True
+    )
 
     assert proc.returncode == 1
     assert "bad.csv" in proc.stdout and "required_columns" in proc.stdout

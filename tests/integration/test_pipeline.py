@@ -22,8 +22,9 @@ pytestmark = pytest.mark.slow
 
 
 def _git(ws: Workspace, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=ws.root, check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=ws.root, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def test_first_run_versions_every_landed_batch_and_pushes_to_the_remote(demo_ws):
@@ -64,7 +65,8 @@ def test_raw_copies_are_immutable_and_each_file_is_ingested_once(versioned_ws):
     assert all(not (p.stat().st_mode & stat.S_IWUSR) for p in raw_files)
     manifest = json.loads(versioned_ws.manifest_path.read_text())
     assert sorted(e["name"] for e in manifest.values()) == sorted(
-        p.name.split("__", 1)[1] for p in raw_files)
+        p.name.split("__", 1)[1] for p in raw_files
+    )
     assert all(e["status"] == "accepted" and e["version"] for e in manifest.values())
 
 
@@ -90,18 +92,25 @@ def test_cli_data_run_versions_and_validate_report_through_the_real_command(demo
     run = subprocess.run([*cli, "data", "run"], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "accepted as data version" in run.stdout
-    versions = subprocess.run([*cli, "data", "versions"], env=env, capture_output=True,
-                              text=True)
+    versions = subprocess.run([*cli, "data", "versions"], env=env, capture_output=True, text=True)
     assert latest_version(demo_ws).short in versions.stdout
     held = sorted((demo_ws.root / ".demo" / "holdback").iterdir())[0]
-    ok = subprocess.run([*cli, "data", "validate", "--stage", "raw", str(held)], env=env,
-                        capture_output=True, text=True)
+    ok = subprocess.run(
+        [*cli, "data", "validate", "--stage", "raw", str(held)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "raw validation passed" in ok.stdout
     broken = demo_ws.root / "broken.csv"
     pd.read_csv(held).assign(temp=500.0).to_csv(broken, index=False)
-    bad = subprocess.run([*cli, "data", "validate", "--stage", "raw", str(broken)], env=env,
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [*cli, "data", "validate", "--stage", "raw", str(broken)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 1
     assert "range" in bad.stdout and "temp" in bad.stdout
 
@@ -115,8 +124,14 @@ def test_sql_source_ingests_only_rows_past_the_watermark(demo_ws, tmp_path):
     with sqlite3.connect(db) as conn:
         day.iloc[:400].to_sql("flights", conn, index=False)
     cfg = yaml.safe_load(demo_ws.config_path.read_text())
-    cfg["sources"]["sql"] = [{"name": "warehouse", "url": f"sqlite:///{db}",
-                              "query": "SELECT * FROM flights", "watermark_column": "time_hour"}]
+    cfg["sources"]["sql"] = [
+        {
+            "name": "warehouse",
+            "url": f"sqlite:///{db}",
+            "query": "SELECT * FROM flights",
+            "watermark_column": "time_hour",
+        }
+    ]
     demo_ws.config_path.write_text(yaml.safe_dump(cfg))
     ws = Workspace.open(demo_ws.root)
 

@@ -30,15 +30,17 @@ def test_unknown_key_error_names_file_and_dotted_key(tmp_path):
 
 
 def test_bad_rule_field_error_points_into_the_rule_list(tmp_path):
-    data = {"task": "classification", "target": "y",
-            "validation": {"raw": [{"rule": "missing_rate", "max": 2}]}}
+    data = {
+        "task": "classification",
+        "target": "y",
+        "validation": {"raw": [{"rule": "missing_rate", "max": 2}]},
+    }
     with pytest.raises(ConfigError, match=r"validation\.raw\[0\]\.max"):
         load_config(_write(tmp_path, data))
 
 
 def test_unknown_rule_type_is_rejected(tmp_path):
-    data = {"task": "classification", "target": "y",
-            "validation": {"raw": [{"rule": "sparkles"}]}}
+    data = {"task": "classification", "target": "y", "validation": {"raw": [{"rule": "sparkles"}]}}
     with pytest.raises(ConfigError, match=r"validation\.raw\[0\]"):
         load_config(_write(tmp_path, data))
 

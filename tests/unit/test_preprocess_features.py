@@ -11,23 +11,37 @@ from core.data.preprocess import build_transformer, cast_column, clean_batch, sp
 
 @pytest.fixture
 def cfg():
-    return parse_config({
-        "task": "classification", "target": "y", "time_column": "ts",
-        "preprocessing": {"drop_columns": ["junk"], "clip": {"method": "iqr", "threshold": 1.5,
-                                                             "columns": ["x"]}},
-    })
+    return parse_config(
+        {
+            "task": "classification",
+            "target": "y",
+            "time_column": "ts",
+            "preprocessing": {
+                "drop_columns": ["junk"],
+                "clip": {"method": "iqr", "threshold": 1.5, "columns": ["x"]},
+            },
+        }
+    )
 
 
 @pytest.fixture
 def raw():
-    return pd.DataFrame({
-        "ts": ["2013-01-01T05:00:00Z", "2013-01-02T06:00:00Z", "2013-01-02T06:00:00Z",
-               "2013-01-03T07:00:00Z", "2013-01-05T08:00:00Z", "2013-01-06T09:00:00Z"],
-        "x": [1.0, 2.0, 2.0, np.nan, 3.0, 1000.0],
-        "cat": ["a", "b", "b", None, "b", "a"],
-        "junk": [1, 2, 2, 3, 4, 5],
-        "y": [0, 1, 1, 0, None, 1],
-    })
+    return pd.DataFrame(
+        {
+            "ts": [
+                "2013-01-01T05:00:00Z",
+                "2013-01-02T06:00:00Z",
+                "2013-01-02T06:00:00Z",
+                "2013-01-03T07:00:00Z",
+                "2013-01-05T08:00:00Z",
+                "2013-01-06T09:00:00Z",
+            ],
+            "x": [1.0, 2.0, 2.0, np.nan, 3.0, 1000.0],
+            "cat": ["a", "b", "b", None, "b", "a"],
+            "junk": [1, 2, 2, 3, 4, 5],
+            "y": [0, 1, 1, 0, None, 1],
+        }
+    )
 
 
 def test_clean_batch_drops_dedupes_imputes_clips_and_casts(cfg, raw):
@@ -48,7 +62,10 @@ def test_clean_batch_does_not_mutate_its_input(cfg, raw):
 
 def test_cast_column_turns_garbage_into_nulls():
     assert cast_column(pd.Series(["1", "x", "3"]), "integer").isna().tolist() == [
-        False, True, False]
+        False,
+        True,
+        False,
+    ]
     assert cast_column(pd.Series(["true", "0", "maybe"]), "bool").tolist()[:2] == [True, False]
 
 
@@ -64,14 +81,21 @@ def test_transformer_fits_in_a_pipeline_and_handles_unseen_categories(cfg, raw):
 
 
 def test_build_features_date_parts_interactions_bins():
-    cfg = FeaturesConfig.model_validate({
-        "date_parts": [{"column": "ts", "parts": ["month", "dayofweek", "hour", "is_weekend"]}],
-        "interactions": [{"columns": ["a", "b"], "op": "divide"}],
-        "bins": [{"column": "a", "edges": [1.5, 2.5]}],
-        "drop": ["b"],
-    })
-    df = pd.DataFrame({"ts": pd.to_datetime(["2013-01-05 10:00", "2013-07-01 23:00"], utc=True),
-                       "a": [1.0, 3.0], "b": [0.0, 2.0]})
+    cfg = FeaturesConfig.model_validate(
+        {
+            "date_parts": [{"column": "ts", "parts": ["month", "dayofweek", "hour", "is_weekend"]}],
+            "interactions": [{"columns": ["a", "b"], "op": "divide"}],
+            "bins": [{"column": "a", "edges": [1.5, 2.5]}],
+            "drop": ["b"],
+        }
+    )
+    df = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(["2013-01-05 10:00", "2013-07-01 23:00"], utc=True),
+            "a": [1.0, 3.0],
+            "b": [0.0, 2.0],
+        }
+    )
     out = build_features(df, cfg)
     assert out["ts_month"].tolist() == [1, 7]
     assert out["ts_is_weekend"].tolist() == [1.0, 0.0]  # a Saturday, a Monday

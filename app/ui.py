@@ -1,0 +1,334 @@
+"""Shared Streamlit helpers: the workspace, cached reads of `core`, and small widgets.
+
+Every cached read is keyed on the workspace path plus the modification time of what it
+reads, so a page renders from cache until the pipeline writes something new; the TTL only
+bounds how long a stale entry can live if a signature misses a change.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import streamlit as st
+
+from core.alerts import read_alerts
+from core.data import profile
+from core.data.validation import ValidationReport, load_report, render_html
+from core.data.versioning import DataVersion, list_versions, read_version_file
+from core.errors import WorkbenchError
+from core.workspace import CONFIG_NAME, Workspace, resolve_workspace
+
+if TYPE_CHECKING:
+    from core.data.pipeline import PipelineResult
+
+log = logging.getLogger("workbench.ui")
+
+TTL = 300
+"""Seconds a cached read may live; signatures (mtimes) invalidate it earlier."""
+INIT_HINT = (
+    "Create one with `workbench init --demo --workspace DIR`, then open the UI with "
+    "`workbench ui --workspace DIR` (or set `WORKBENCH_HOME`)."
+)
+STATUS_COLOURS = {
+    "pass": "background-color: #dafbe1; color: #1a7f37",
+    "ok": "background-color: #dafbe1; color: #1a7f37",
+    "accepted": "background-color: #dafbe1; color: #1a7f37",
+    "warn": "background-color: #fff8c5; color: #9a6700",
+    "partial": "background-color: #fff8c5; color: #9a6700",
+    "fail": "background-color: #ffebe9; color: #cf222e",
+    "failed": "background-color: #ffebe9; color: #cf222e",
+    "quarantined": "background-color: #ffebe9; color: #cf222e",
+}
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+# --- the workspace ---------------------------------------------------------------------------
+
+
+@st.cache_resource(ttl=TTL, show_spinner=False)
+def _open_workspace(root: str, config_mtime: int) -> Workspace:
+    ws = Workspace.open(root)
+    ws.config  # noqa: B018 - load and validate now, so a bad config is reported here
+    return ws
+
+
+def open_workspace() -> Workspace:
+    """Open the workspace from `WORKBENCH_HOME` (default `./workspace`), config validated.
+
+    Raises:
+        WorkbenchError: It is not a workspace, or its `workbench.yaml` is invalid.
+    """
+    root = resolve_workspace()
+    return _open_workspace(str(root), _mtime(root / CONFIG_NAME))
+
+
+def workspace_or_stop() -> Workspace:
+    """Return the workspace, or show the one-line reason and how to fix it, then stop."""
+    try:
+        return open_workspace()
+    except WorkbenchError as exc:
+        st.error(str(exc))
+        st.info(INIT_HINT)
+        st.stop()
+        raise  # unreachable: st.stop() raises; keeps type checkers honest
+
+
+def clear_caches() -> None:
+    """Drop every cached read (after this session changed the workspace)."""
+    st.cache_data.clear()
+
+
+# --- cached reads ------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _runs(root: str, sig: int) -> list[dict]:
+    from core.data.pipeline import list_runs  # the pipeline module pulls in scikit-learn
+
+    return list_runs(Workspace(Path(root)))
+
+
+def runs(ws: Workspace) -> list[dict]:
+    """Pipeline run records, newest first."""
+    return _runs(str(ws.root), _mtime(ws.runs_dir))
+
+
+def latest_batch_run(run_records: list[dict]) -> dict | None:
+    """Pick the newest run that processed at least one batch (no-op runs have none)."""
+    return next((r for r in run_records if r.get("batches")), None)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _quarantine(root: str, sig: tuple) -> list[dict]:
+    from core.data.pipeline import list_quarantine  # the pipeline module pulls in scikit-learn
+
+    return list_quarantine(Workspace(Path(root)))
+
+
+def quarantine(ws: Workspace) -> list[dict]:
+    """Quarantined batches with their reasons, newest first."""
+    sig = tuple(sorted((p.parent.name, _mtime(p)) for p in ws.quarantine.glob("*/reason.json")))
+    return _quarantine(str(ws.root), sig)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _versions(root: str, sig: tuple) -> list[DataVersion]:
+    return list_versions(Workspace(Path(root)))
+
+
+def versions(ws: Workspace) -> list[DataVersion]:
+    """List data versions, newest first (a new git commit invalidates the cache)."""
+    return _versions(
+        str(ws.root), (_mtime(ws.root / ".git" / "logs" / "HEAD"), _mtime(ws.meta_file))
+    )
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _alerts(path: str, sig: int, limit: int) -> list[dict]:
+    return read_alerts(Path(path), limit=limit)
+
+
+def alerts(ws: Workspace, limit: int = 20) -> list[dict]:
+    """Read the newest alert events, newest first."""
+    return _alerts(str(ws.alerts_path), _mtime(ws.alerts_path), limit)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=512)
+def _report(path: str, sig: int) -> ValidationReport:
+    return load_report(Path(path))
+
+
+def report(path: str | Path) -> ValidationReport:
+    """Load a validation report from its JSON path."""
+    return _report(str(path), _mtime(Path(path)))
+
+
+def report_html(json_path: str | Path, rep: ValidationReport) -> str:
+    """Read the HTML written next to a report's JSON (render it if it is missing)."""
+    html_path = Path(json_path).with_suffix(".html")
+    if html_path.is_file():
+        return html_path.read_text(encoding="utf-8")
+    return render_html(rep)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=6)
+def _frame(root: str, commit: str, which: str, latest: bool, sig: int) -> pd.DataFrame:
+    ws = Workspace(Path(root))
+    if latest:
+        return pd.read_parquet(ws.features_file if which == "features" else ws.processed_file)
+    version = next(v for v in list_versions(ws) if v.commit == commit)
+    return pd.read_parquet(io.BytesIO(read_version_file(ws, version, which)))
+
+
+def _frame_key(ws: Workspace, version: DataVersion, which: str) -> tuple:
+    """Cache key of a version's table: the latest is read from the workspace file."""
+    path = ws.features_file if which == "features" else ws.processed_file
+    latest = versions(ws)[0].commit == version.commit and path.is_file()
+    return str(ws.root), version.commit, which, latest, _mtime(path) if latest else 0
+
+
+def version_frame(ws: Workspace, version: DataVersion, which: str = "features") -> pd.DataFrame:
+    """Read the `features` or `processed` table of a data version.
+
+    Raises:
+        WorkbenchError: A past version cannot be read from the DVC cache or remote.
+    """
+    return _frame(*_frame_key(ws, version, which))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=12)
+def _profile(key: tuple) -> pd.DataFrame:
+    return profile.profile_frame(_frame(*key))
+
+
+def version_profile(ws: Workspace, version: DataVersion, which: str = "features") -> pd.DataFrame:
+    """Per-column summary of a version's table (see `core.data.profile.profile_frame`)."""
+    return _profile(_frame_key(ws, version, which))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=4)
+def _plot_sample(key: tuple) -> pd.DataFrame:
+    return profile.sample_rows(_frame(*key))
+
+
+def plot_sample(ws: Workspace, version: DataVersion, which: str = "features") -> pd.DataFrame:
+    """At most `PLOT_SAMPLE_ROWS` rows of a version's table, for charts."""
+    return _plot_sample(_frame_key(ws, version, which))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=8)
+def _compare(key_a: tuple, key_b: tuple) -> profile.FrameComparison:
+    return profile.compare_frames(_frame(*key_a), _frame(*key_b))
+
+
+def compare_versions(
+    ws: Workspace, a: DataVersion, b: DataVersion, which: str = "features"
+) -> profile.FrameComparison:
+    """How version `b`'s table differs from version `a`'s."""
+    return _compare(_frame_key(ws, a, which), _frame_key(ws, b, which))
+
+
+def champion_text(champion: dict | None) -> str:
+    """How the sidebar and the overview name the champion."""
+    if not champion:
+        return "no champion yet"
+    return f"{champion['name']} v{champion['version']}"
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _champion(root: str, tracking_uri: str, name: str, sig: int) -> dict | None:
+    import mlflow  # heavy; only imported once an MLflow store exists
+
+    try:
+        mv = mlflow.MlflowClient(tracking_uri).get_model_version_by_alias(name, "champion")
+    except Exception as exc:  # noqa: BLE001 - no model / no alias / store errors: "no champion"
+        log.debug("no champion for %s: %s", name, exc)
+        return None
+    return {"name": mv.name, "version": str(mv.version), "run_id": mv.run_id}
+
+
+def current_champion(ws: Workspace) -> dict | None:
+    """Return the model version holding the `champion` alias, or None if there is none.
+
+    The registered model name is the config's `project`. The store is only asked when the
+    embedded `mlflow.db` exists, so an empty workspace never creates one.
+    """
+    db = ws.root / "mlflow.db"
+    if not db.is_file():
+        return None
+    return _champion(str(ws.root), ws.tracking_uri, ws.config.project, _mtime(db))
+
+
+# --- small widgets -----------------------------------------------------------------------------
+
+
+def when(iso: str | None) -> str:
+    """Format an ISO timestamp as `YYYY-MM-DD HH:MM UTC` (the input if it does not parse)."""
+    if not iso:
+        return "-"
+    try:
+        stamp = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return stamp.strftime("%Y-%m-%d %H:%M") + (" UTC" if stamp.utcoffset() is not None else "")
+
+
+def _status_css(value: object) -> str:
+    return STATUS_COLOURS.get(str(value), "")
+
+
+def status_table(df: pd.DataFrame, columns: tuple[str, ...] = ("status",), **kwargs) -> None:
+    """`st.dataframe` with pass/warn/fail (and accepted/quarantined) cells coloured."""
+    subset = [c for c in columns if c in df.columns]
+    data = df.style.map(_status_css, subset=subset) if subset and not df.empty else df
+    st.dataframe(data, hide_index=True, width="stretch", **kwargs)
+
+
+def show_run_result(result: PipelineResult) -> None:
+    """Show the run's one-line message: success, warning (partial), error or info (no-op)."""
+    show = {"ok": st.success, "partial": st.warning, "failed": st.error}.get(result.status, st.info)
+    show(result.message)
+
+
+def results_frame(reports: list[tuple[str, ValidationReport]]) -> pd.DataFrame:
+    """One row per rule result of the given (batch name, report) pairs."""
+    rows = [
+        {
+            "batch": name,
+            "rule": r.rule,
+            "column": r.column or "",
+            "severity": r.severity,
+            "status": r.status,
+            "observed": "" if r.observed is None else str(r.observed),
+            "threshold": r.threshold,
+            "failing rows": r.failing_count,
+            "message": r.message,
+        }
+        for name, rep in reports
+        for r in rep.results
+    ]
+    columns = [
+        "batch",
+        "rule",
+        "column",
+        "severity",
+        "status",
+        "observed",
+        "threshold",
+        "failing rows",
+        "message",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def failing_rows_expanders(reports: list[tuple[str, ValidationReport]]) -> None:
+    """One expander per failing or warning result, holding its sample of offending rows."""
+    for name, rep in reports:
+        for r in rep.results:
+            if r.status == "pass":
+                continue
+            where = f" on `{r.column}`" if r.column else ""
+            label = f"{r.status.upper()} · {name} · {r.rule}{where}: {r.failing_count} row(s)"
+            with st.expander(label):
+                st.caption(r.message)
+                if r.failing_rows:
+                    frame = pd.DataFrame(r.failing_rows).rename(columns={"_row": "row"})
+                    st.dataframe(frame.astype(str), hide_index=True, width="stretch")
+                else:
+                    st.caption("No row sample (the rule is about the table as a whole).")
+
+
+def version_label(version: DataVersion) -> str:
+    """`<id> · <date> · <rows> rows` for selectboxes."""
+    return f"{version.id} · {when(version.date)} · {version.rows:,} rows"

@@ -1,0 +1,303 @@
+"""Data: validation results, quarantine, versions, profiles, comparisons, pipeline runs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from app import ui
+from core.data import profile
+from core.data.pipeline import STAGES, run_pipeline
+from core.data.readers import read_bytes_table
+from core.data.validation import render_html, validate_frame
+from core.errors import WorkbenchError
+
+log = logging.getLogger("workbench.ui")
+TABS = ["Validation", "Quarantine", "Versions", "Profile", "Compare", "Validate a file"]
+
+
+def run_pipeline_now(ws) -> None:
+    bar = st.progress(0.0, text="starting the data pipeline")
+    try:
+        result = run_pipeline(ws, progress=lambda frac, msg: bar.progress(min(frac, 1.0), msg))
+    except WorkbenchError as exc:
+        st.error(f"Pipeline failed: {exc}")
+    except Exception as exc:  # noqa: BLE001 - git/DVC/disk failures must reach the user as one line
+        log.exception("data pipeline crashed")
+        st.error(f"Pipeline failed: {type(exc).__name__}: {exc}")
+    else:
+        ui.show_run_result(result)
+    finally:
+        bar.empty()
+        ui.clear_caches()
+
+
+def stage_reports(run: dict, stage: str) -> list[tuple[str, object, str]]:
+    """(batch name, report, json path) for each batch of the run that reached `stage`."""
+    out = []
+    for batch in run["batches"]:
+        path = batch.get("reports", {}).get(stage)
+        if not path:
+            continue
+        try:
+            out.append((batch["name"], ui.report(path), path))
+        except (OSError, ValueError, KeyError) as exc:
+            st.warning(f"{batch['name']}: the {stage} report cannot be read ({exc})")
+    return out
+
+
+def validation_tab(ws, runs: list[dict]) -> None:
+    run = ui.latest_batch_run(runs)
+    if runs and runs[0]["status"] == "noop":
+        st.info(
+            f"Last run {ui.when(runs[0]['started_at'])}: nothing new ({runs[0]['message']})."
+            + (" Showing the last run that had batches." if run else "")
+        )
+    if run is None:
+        st.info("No batch validated yet: land files and press **Run pipeline**.")
+        return
+    st.markdown(
+        f"**Run `{run['run_id']}`** · {ui.when(run['started_at'])} · "
+        f"**{run['status']}**: {run['message']}"
+    )
+    batches = pd.DataFrame(
+        [
+            {
+                "batch": b["name"],
+                "status": b["status"],
+                "rows": b.get("rows", 0),
+                "warnings": b.get("warnings", 0),
+                "rejected at": b.get("stage") or "",
+                "reason": b.get("reason") or "",
+            }
+            for b in run["batches"]
+        ]
+    )
+    ui.status_table(batches)
+    viewable = []
+    for stage in STAGES:
+        reports = stage_reports(run, stage)
+        if not reports:
+            continue
+        pairs = [(name, rep) for name, rep, _ in reports]
+        counts = {
+            s: sum(r.status == s for _, rep in pairs for r in rep.results)
+            for s in ("pass", "warn", "fail")
+        }
+        st.subheader(
+            f"{stage}: {counts['pass']} pass · {counts['warn']} warn · {counts['fail']} fail"
+        )
+        ui.status_table(ui.results_frame(pairs), height=min(38 + 35 * len(pairs) * 8, 420))
+        ui.failing_rows_expanders(pairs)
+        viewable += [(f"{name} · {stage} ({rep.status})", rep, path) for name, rep, path in reports]
+    report_viewer(viewable)
+
+
+def report_viewer(viewable: list[tuple[str, object, str]]) -> None:
+    if not viewable:
+        return
+    st.subheader("HTML report")
+    default = next((i for i, (_, rep, _) in enumerate(viewable) if rep.status != "pass"), 0)
+    label = st.selectbox("Report", [v[0] for v in viewable], index=default)
+    _, rep, path = next(v for v in viewable if v[0] == label)
+    html = ui.report_html(path, rep)
+    st.download_button(
+        "Download HTML report",
+        html,
+        file_name=f"{Path(path).parent.name}_{Path(path).stem}.html",
+        mime="text/html",
+        on_click="ignore",
+    )
+    st.iframe(html, height=520)
+
+
+def quarantine_tab(ws) -> None:
+    items = ui.quarantine(ws)
+    if not items:
+        st.success("No quarantined batches.")
+        return
+    st.caption(f"Rejected batches are kept with their report in `{ws.quarantine}`.")
+    table = pd.DataFrame(
+        [
+            {
+                "quarantined": ui.when(q.get("quarantined_at")),
+                "file": q.get("name"),
+                "stage": q.get("stage"),
+                "reason": q.get("reason"),
+                "batch id": q.get("batch_id"),
+            }
+            for q in items
+        ]
+    )
+    st.dataframe(table, hide_index=True, width="stretch")
+
+
+def versions_tab(versions) -> None:
+    if not versions:
+        st.info("No data version yet: run the data pipeline.")
+        return
+    table = pd.DataFrame(
+        [
+            {
+                "version": v.id,
+                "created": ui.when(v.date),
+                "rows": v.rows,
+                "batches": len(v.batches),
+                "last batch": v.batches[-1] if v.batches else "",
+                "commit": v.short,
+                "message": v.message,
+            }
+            for v in versions
+        ]
+    )
+    st.dataframe(table, hide_index=True, width="stretch")
+
+
+def pick_version(versions, label: str, index: int = 0, key: str | None = None):
+    labels = [ui.version_label(v) for v in versions]
+    chosen = st.selectbox(label, labels, index=min(index, len(labels) - 1), key=key)
+    return versions[labels.index(chosen)]
+
+
+def profile_tab(ws, versions) -> None:
+    if not versions:
+        st.info("No data version yet: run the data pipeline.")
+        return
+    left, right = st.columns([3, 1])
+    with left:
+        version = pick_version(versions, "Version", key="profile_version")
+    which = right.radio("Table", ["features", "processed"], horizontal=True, key="profile_table")
+    summary = ui.version_profile(ws, version, which)
+    st.dataframe(
+        summary, width="stretch", column_config=_share_columns(["missing_share", "top_share"])
+    )
+    column = st.selectbox("Distribution of", list(summary.index), key="profile_column")
+    sample = ui.plot_sample(ws, version, which)
+    if len(sample) < version.rows:
+        st.caption(f"Plotted on a random sample of {len(sample):,} of {version.rows:,} rows.")
+    if summary.loc[column, "kind"] == "categorical":
+        counts = profile.category_counts(sample[column])
+        fig = px.bar(counts, x="value", y="count", title=f"{column}: top values")
+    else:
+        fig = px.histogram(sample, x=column, nbins=50, title=column)
+    st.plotly_chart(fig, width="stretch")
+
+
+def _share_columns(names: list[str]) -> dict:
+    return {n: st.column_config.NumberColumn(n, format="percent") for n in names}
+
+
+def compare_tab(ws, versions) -> None:
+    if len(versions) < 2:
+        st.info("Comparing needs two data versions; run the pipeline on new data first.")
+        return
+    left, right = st.columns(2)
+    with left:
+        a = pick_version(versions, "Reference (A)", index=1, key="compare_a")
+    with right:
+        b = pick_version(versions, "Compared (B)", index=0, key="compare_b")
+    which = st.radio("Table", ["features", "processed"], horizontal=True, key="compare_table")
+    with st.spinner("Reading versions from DVC"):
+        cmp = ui.compare_versions(ws, a, b, which)
+    cols = st.columns(3)
+    cols[0].metric("Rows A", f"{cmp.rows_a:,}")
+    cols[1].metric("Rows B", f"{cmp.rows_b:,}", f"{cmp.rows_delta:+,}")
+    cols[2].metric("Columns added / removed", f"{len(cmp.added)} / {len(cmp.removed)}")
+    if cmp.added or cmp.removed:
+        st.caption(
+            f"Added: {', '.join(cmp.added) or '-'} · removed: {', '.join(cmp.removed) or '-'}"
+        )
+    table = cmp.columns
+    numeric = table[table["kind"] == "numeric"]
+    categorical = table[table["kind"] != "numeric"]
+    st.subheader("Numeric columns")
+    st.dataframe(
+        numeric.filter(regex="^(mean|std|missing_share)_"),
+        width="stretch",
+        column_config=_share_columns(["missing_share_a", "missing_share_b", "missing_share_delta"]),
+    )
+    st.subheader("Categorical and datetime columns")
+    st.dataframe(
+        categorical.filter(regex="^(top_share|missing_share)_"),
+        width="stretch",
+        column_config=_share_columns([c for c in table.columns if "share" in c]),
+    )
+
+
+def validate_file_tab(ws) -> None:
+    st.caption("Check a file against the configured rules of one stage; nothing is ingested.")
+    stage = st.selectbox("Stage", list(STAGES), key="adhoc_stage")
+    upload = st.file_uploader("CSV or Parquet file", type=["csv", "parquet", "pq"])
+    if upload is None:
+        return
+    try:
+        frame = read_bytes_table(upload.getvalue(), upload.name)
+        rep = validate_frame(
+            frame,
+            getattr(ws.config.validation, stage),
+            stage=stage,
+            source=upload.name,
+            failing_rows=ws.config.validation.failing_rows,
+        )
+    except WorkbenchError as exc:
+        st.error(str(exc))
+        return
+    show = {"pass": st.success, "warn": st.warning}.get(rep.status, st.error)
+    show(rep.summary_line())
+    pairs = [(upload.name, rep)]
+    ui.status_table(ui.results_frame(pairs))
+    ui.failing_rows_expanders(pairs)
+    st.download_button(
+        "Download HTML report",
+        render_html(rep),
+        file_name=f"{Path(upload.name).stem}_{stage}.html",
+        mime="text/html",
+        on_click="ignore",
+    )
+
+
+st.title("Data")
+ws = ui.workspace_or_stop()
+try:
+    versions = ui.versions(ws)
+    runs = ui.runs(ws)
+except WorkbenchError as exc:
+    st.error(str(exc))
+    st.stop()
+
+head, button = st.columns([5, 1], vertical_alignment="center")
+latest = versions[0] if versions else None
+head.caption(
+    (f"Latest data version **{latest.id}** · {latest.rows:,} rows · " if latest else "")
+    + f"landing zone `{ws.landing}`"
+)
+if button.button("Run pipeline", type="primary", width="stretch"):
+    try:
+        run_pipeline_now(ws)
+        versions, runs = ui.versions(ws), ui.runs(ws)
+    except WorkbenchError as exc:
+        st.error(str(exc))
+
+tabs = st.tabs(TABS, key="tab", bind="query-params")
+try:
+    for tab, render in zip(
+        tabs,
+        [
+            lambda: validation_tab(ws, runs),
+            lambda: quarantine_tab(ws),
+            lambda: versions_tab(versions),
+            lambda: profile_tab(ws, versions),
+            lambda: compare_tab(ws, versions),
+            lambda: validate_file_tab(ws),
+        ],
+        strict=True,
+    ):
+        if tab.open:
+            with tab:
+                render()
+except WorkbenchError as exc:
+    st.error(str(exc))

@@ -1,0 +1,83 @@
+"""Overview: data versions, the last pipeline run, quarantine, alerts and the champion."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app import ui
+from core.errors import WorkbenchError
+
+st.title("Overview")
+ws = ui.workspace_or_stop()
+st.caption(f"Project **{ws.config.project}** · {ws.config.task} · target `{ws.config.target}`")
+
+try:
+    versions = ui.versions(ws)
+    runs = ui.runs(ws)
+    quarantined = ui.quarantine(ws)
+    alerts = ui.alerts(ws, limit=10)
+    champion = ui.current_champion(ws)
+except WorkbenchError as exc:
+    st.error(str(exc))
+    st.stop()
+
+latest = versions[0] if versions else None
+last_run = runs[0] if runs else None
+
+cols = st.columns(5)
+cols[0].metric("Data versions", len(versions))
+cols[1].metric(
+    "Latest version",
+    latest.id if latest else "none",
+    f"{latest.rows:,} rows" if latest else None,
+    delta_color="off",
+)
+cols[2].metric(
+    "Last pipeline run",
+    last_run["status"] if last_run else "never",
+    ui.when(last_run["started_at"]) if last_run else None,
+    delta_color="off",
+)
+cols[3].metric("Quarantined batches", len(quarantined))
+cols[4].metric("Champion", ui.champion_text(champion))
+
+if last_run:
+    st.caption(f"Last run: {last_run['message'] or last_run['status']}")
+
+if not versions:
+    st.info(
+        "**What next:** no data version yet. Put CSV or Parquet files in "
+        f"`{ws.landing}` and run the data pipeline: the **Run pipeline** button on the Data "
+        "page, or `workbench data run`."
+    )
+elif champion is None:
+    st.info(
+        "**What next:** data is versioned; train candidates with `workbench train` "
+        "to get a champion model."
+    )
+
+st.subheader("Recent alerts")
+if alerts:
+    frame = pd.DataFrame(alerts)
+    frame["time"] = frame["time"].map(ui.when)
+    shown = [c for c in ("time", "severity", "kind", "message") if c in frame.columns]
+    ui.status_table(frame[shown], columns=())
+else:
+    st.caption("No alerts.")
+
+if runs:
+    st.subheader("Recent pipeline runs")
+    table = pd.DataFrame(
+        [
+            {
+                "started": ui.when(r.get("started_at")),
+                "status": r.get("status"),
+                "batches": len(r.get("batches", [])),
+                "version": (r.get("version") or {}).get("id", ""),
+                "message": r.get("message", ""),
+            }
+            for r in runs[:10]
+        ]
+    )
+    ui.status_table(table)
