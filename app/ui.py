@@ -11,20 +11,17 @@ import io
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
 
 from core.alerts import read_alerts
 from core.data import profile
+from core.data.pipeline import PipelineResult, list_quarantine, list_runs
 from core.data.validation import ValidationReport, load_report, render_html
 from core.data.versioning import DataVersion, list_versions, read_version_file
 from core.errors import WorkbenchError
 from core.workspace import CONFIG_NAME, Workspace, resolve_workspace
-
-if TYPE_CHECKING:
-    from core.data.pipeline import PipelineResult
 
 log = logging.getLogger("workbench.ui")
 
@@ -94,8 +91,6 @@ def clear_caches() -> None:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def _runs(root: str, sig: int) -> list[dict]:
-    from core.data.pipeline import list_runs  # the pipeline module pulls in scikit-learn
-
     return list_runs(Workspace(Path(root)))
 
 
@@ -111,8 +106,6 @@ def latest_batch_run(run_records: list[dict]) -> dict | None:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def _quarantine(root: str, sig: tuple) -> list[dict]:
-    from core.data.pipeline import list_quarantine  # the pipeline module pulls in scikit-learn
-
     return list_quarantine(Workspace(Path(root)))
 
 
@@ -176,15 +169,6 @@ def _frame_key(ws: Workspace, version: DataVersion, which: str) -> tuple:
     path = ws.features_file if which == "features" else ws.processed_file
     latest = versions(ws)[0].commit == version.commit and path.is_file()
     return str(ws.root), version.commit, which, latest, _mtime(path) if latest else 0
-
-
-def version_frame(ws: Workspace, version: DataVersion, which: str = "features") -> pd.DataFrame:
-    """Read the `features` or `processed` table of a data version.
-
-    Raises:
-        WorkbenchError: A past version cannot be read from the DVC cache or remote.
-    """
-    return _frame(*_frame_key(ws, version, which))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=12)

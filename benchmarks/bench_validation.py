@@ -87,9 +87,14 @@ def build_rules(columns: list[str]) -> list:
     rules += [MissingRateRule(rule="missing_rate", columns=[c], max=0.1) for c in columns]
     rules += [
         DTypeRule(rule="dtype", column=c, dtype=k)
-        for c, k in [("f3", "float"), ("i0", "integer"), ("i1", "numeric"), ("carrier", "string"),
-                     ("ts", "datetime")]
-    ]  # fmt: skip
+        for c, k in [
+            ("f3", "float"),
+            ("i0", "integer"),
+            ("i1", "numeric"),
+            ("carrier", "string"),
+            ("ts", "datetime"),
+        ]
+    ]
     rules += [
         RangeRule(rule="range", column=c, min=lo, max=hi)
         for c, lo, hi in [("f1", -10, 10), ("f4", -10, 10), ("i0", 0, 99), ("i2", 0, 1000)]
@@ -143,8 +148,13 @@ def _column_check(rule) -> pa.Check:
     raise ValueError(rule.rule)
 
 
-PANDERA_DTYPES = {"float": "float64", "integer": "int64", "numeric": "int64", "string": object,
-                  "datetime": "datetime64[ns]"}  # fmt: skip
+PANDERA_DTYPES = {
+    "float": "float64",
+    "integer": "int64",
+    "numeric": "int64",
+    "string": object,
+    "datetime": "datetime64[ns]",
+}
 
 
 def build_schema(rules: list) -> pa.DataFrameSchema:
@@ -172,8 +182,12 @@ def build_schema(rules: list) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, checks=frame_checks)
 
 
-_PANDERA_NAMES = {"in_range": "range", "isin": "allowed_values", "dtype": "dtype",
-                  "column_in_dataframe": "required_columns"}  # fmt: skip
+_PANDERA_NAMES = {
+    "in_range": "range",
+    "isin": "allowed_values",
+    "dtype": "dtype",
+    "column_in_dataframe": "required_columns",
+}
 
 
 def run_pandera(schema: pa.DataFrameSchema, df: pd.DataFrame) -> set[tuple[str, str | None]]:

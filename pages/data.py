@@ -17,7 +17,6 @@ from core.data.validation import render_html, validate_frame
 from core.errors import WorkbenchError
 
 log = logging.getLogger("workbench.ui")
-TABS = ["Validation", "Quarantine", "Versions", "Profile", "Compare", "Validate a file"]
 
 
 def run_pipeline_now(ws) -> None:
@@ -91,7 +90,7 @@ def validation_tab(ws, runs: list[dict]) -> None:
         st.subheader(
             f"{stage}: {counts['pass']} pass · {counts['warn']} warn · {counts['fail']} fail"
         )
-        ui.status_table(ui.results_frame(pairs), height=min(38 + 35 * len(pairs) * 8, 420))
+        ui.status_table(ui.results_frame(pairs))
         ui.failing_rows_expanders(pairs)
         viewable += [(f"{name} · {stage} ({rep.status})", rep, path) for name, rep, path in reports]
     report_viewer(viewable)
@@ -262,42 +261,34 @@ def validate_file_tab(ws) -> None:
 
 st.title("Data")
 ws = ui.workspace_or_stop()
+head, button = st.columns([5, 1], vertical_alignment="center")
+if button.button("Run pipeline", type="primary", width="stretch"):
+    run_pipeline_now(ws)
 try:
     versions = ui.versions(ws)
     runs = ui.runs(ws)
 except WorkbenchError as exc:
     st.error(str(exc))
     st.stop()
-
-head, button = st.columns([5, 1], vertical_alignment="center")
 latest = versions[0] if versions else None
 head.caption(
     (f"Latest data version **{latest.id}** · {latest.rows:,} rows · " if latest else "")
     + f"landing zone `{ws.landing}`"
 )
-if button.button("Run pipeline", type="primary", width="stretch"):
-    try:
-        run_pipeline_now(ws)
-        versions, runs = ui.versions(ws), ui.runs(ws)
-    except WorkbenchError as exc:
-        st.error(str(exc))
 
-tabs = st.tabs(TABS, key="tab", bind="query-params")
-try:
-    for tab, render in zip(
-        tabs,
-        [
-            lambda: validation_tab(ws, runs),
-            lambda: quarantine_tab(ws),
-            lambda: versions_tab(versions),
-            lambda: profile_tab(ws, versions),
-            lambda: compare_tab(ws, versions),
-            lambda: validate_file_tab(ws),
-        ],
-        strict=True,
-    ):
-        if tab.open:
-            with tab:
+sections = {
+    "Validation": lambda: validation_tab(ws, runs),
+    "Quarantine": lambda: quarantine_tab(ws),
+    "Versions": lambda: versions_tab(versions),
+    "Profile": lambda: profile_tab(ws, versions),
+    "Compare": lambda: compare_tab(ws, versions),
+    "Validate a file": lambda: validate_file_tab(ws),
+}
+tabs = st.tabs(list(sections), key="tab", bind="query-params")  # lazy: only the open tab runs
+for tab, render in zip(tabs, sections.values(), strict=True):
+    if tab.open:
+        with tab:
+            try:
                 render()
-except WorkbenchError as exc:
-    st.error(str(exc))
+            except WorkbenchError as exc:
+                st.error(str(exc))

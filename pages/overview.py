@@ -25,22 +25,28 @@ except WorkbenchError as exc:
 latest = versions[0] if versions else None
 last_run = runs[0] if runs else None
 
+quiet = {"delta_color": "off", "delta_arrow": "off", "border": True}
 cols = st.columns(5)
-cols[0].metric("Data versions", len(versions))
+cols[0].metric("Data versions", len(versions), border=True)
 cols[1].metric(
-    "Latest version",
-    latest.id if latest else "none",
-    f"{latest.rows:,} rows" if latest else None,
-    delta_color="off",
+    "Rows in latest version",
+    f"{latest.rows:,}" if latest else "-",
+    latest.id if latest else "no data version yet",
+    **quiet,
 )
 cols[2].metric(
     "Last pipeline run",
     last_run["status"] if last_run else "never",
     ui.when(last_run["started_at"]) if last_run else None,
-    delta_color="off",
+    **quiet,
 )
-cols[3].metric("Quarantined batches", len(quarantined))
-cols[4].metric("Champion", ui.champion_text(champion))
+cols[3].metric("Quarantined batches", len(quarantined), border=True)
+cols[4].metric(
+    "Champion",
+    f"v{champion['version']}" if champion else "none",
+    champion["name"] if champion else ui.champion_text(None),
+    **quiet,
+)
 
 if last_run:
     st.caption(f"Last run: {last_run['message'] or last_run['status']}")

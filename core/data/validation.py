@@ -80,16 +80,37 @@ def _parse_timestamps(uniques: pd.Index) -> np.ndarray:
     return out
 
 
+def _factorize(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Codes per row (-1 for null) and distinct values, like `DataFrame.duplicated` sees them."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return s.cat.codes.to_numpy(), s.cat.categories
+    try:
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    except TypeError:  # unhashable values (lists, dicts): factorise their text
+        codes, uniques = pd.factorize(s.astype(str).where(s.notna()))
+    return codes, pd.Index(uniques)
+
+
 def _repeated(keys: np.ndarray) -> np.ndarray:
-    """Mask of positions whose key occurs more than once (sort-based; faster than hashing)."""
-    order = np.argsort(keys)
-    ordered = keys[order]
-    same = ordered[1:] == ordered[:-1]
-    repeated = np.zeros(keys.size, dtype=bool)
-    repeated[1:] = same
-    repeated[:-1] |= same
+    """Mask of positions whose key occurs more than once.
+
+    On large inputs a value sort finds the repeated keys and a bitmap over their top bits
+    screens out most positions first; the survivors (which include every occurrence of a
+    repeated key) are then checked exactly by sorting their positions.
+    """
     out = np.zeros(keys.size, dtype=bool)
-    out[order[repeated]] = True
+    positions = np.arange(keys.size)
+    if keys.size > 1 << 16:
+        ordered = np.sort(keys)
+        repeats = ordered[1:][ordered[1:] == ordered[:-1]]
+        shift = np.uint64(64 - min(24, keys.size.bit_length() + 2))  # a few slots per key
+        bitmap = np.zeros(1 << (64 - int(shift)), dtype=bool)
+        bitmap[(repeats >> shift).astype(np.intp)] = True
+        positions = np.flatnonzero(bitmap[(keys >> shift).astype(np.intp)])
+    order = positions[np.argsort(keys[positions])]
+    same = keys[order[1:]] == keys[order[:-1]]
+    out[order[1:][same]] = True
+    out[order[:-1][same]] = True
     return out
 
 
@@ -128,15 +149,7 @@ class FrameView:
 
     def factorized(self, column: object) -> tuple[np.ndarray, pd.Index]:
         """Codes per row (-1 for null) and the distinct values, in order of appearance."""
-
-        def compute(c):
-            s = self.df[c]
-            if isinstance(s.dtype, pd.CategoricalDtype):
-                return s.cat.codes.to_numpy(), s.cat.categories
-            codes, uniques = pd.factorize(s, use_na_sentinel=True)
-            return codes, pd.Index(uniques)
-
-        return self._memo("codes", column, compute)
+        return self._memo("codes", column, lambda c: _factorize(self.df[c]))
 
     def numeric(self, column: object) -> np.ndarray:
         """Float values; NaN where null or where a text value does not parse as a number."""
@@ -228,36 +241,49 @@ class FrameView:
         present = counts > 0
         return counts[present], uniques[present]
 
-    def _row_key(self, column: object) -> np.ndarray:
-        """Return uint64 per row, equal wherever `DataFrame.duplicated` sees equal values."""
-        s = self.df[column]
+    def _row_key(self, column: object, rows: np.ndarray | None) -> np.ndarray:
+        """Return uint64 per row (of `rows`, or all), equal where `duplicated` sees equality."""
+        s = self.df[column] if rows is None else self.df[column].iloc[rows]
         if _textual(s.dtype):
-            return self.factorized(column)[0].astype(np.int64).view(np.uint64)
-        if s.dtype == np.float64:  # -0.0 -> 0.0 and one bit pattern for every NaN
-            values = s.to_numpy() + 0.0
-            values[self.null_mask(column)] = np.nan
+            if rows is None or ("codes", column) in self._cache:
+                codes = self.factorized(column)[0]
+                codes = codes if rows is None else codes[rows]
+            else:  # codes of the subset alone are consistent within the subset
+                codes = _factorize(s)[0]
+            return codes.astype(np.int64, copy=False).view(np.uint64)
+        if not isinstance(s.dtype, np.dtype):  # extension dtypes (tz-aware, nullable, ...)
+            return pd.util.hash_pandas_object(s, index=False).to_numpy()
+        if s.dtype.kind == "f":  # -0.0 -> 0.0 and one bit pattern for every NaN
+            values = s.to_numpy(dtype=np.float64) + 0.0
+            values[np.isnan(values)] = np.nan
             return values.view(np.uint64)
-        if s.dtype.kind in "iu" or s.dtype.kind == "M" and s.dtype.itemsize == 8:
-            return s.to_numpy().view(np.uint64)
+        if s.dtype.kind in "iubmM":
+            return s.to_numpy().astype(np.int64, copy=False).view(np.uint64)
         return pd.util.hash_pandas_object(s, index=False).to_numpy()
 
     def duplicated(self, columns: list | None) -> np.ndarray:
         """Rows equal to an earlier row on `columns` (all if None), like `DataFrame.duplicated`.
 
-        Rows are keyed by mixing per-column bit patterns; only rows whose key repeats are
-        compared exactly, so a key collision can never report a false duplicate.
+        Per-column bit patterns are mixed into a row key, numeric columns first. Every few
+        columns only rows whose partial key repeats are kept (a row with an exact twin always
+        does), so the remaining columns are keyed on few rows. The survivors are compared
+        exactly, so a key collision can never report a false duplicate.
         """
         cols = self.columns if columns is None else list(columns)
         out = np.zeros(self.n, dtype=bool)
         if self.n == 0 or not cols:
             return out
-        acc = np.zeros(self.n, dtype=np.uint64)
-        for column in cols:  # FNV-style mixing: exact equality is checked below
-            np.bitwise_xor(acc, self._row_key(column), out=acc)
+        ordered = sorted(cols, key=lambda c: _textual(self.df[c].dtype))
+        rows, acc = None, np.zeros(self.n, dtype=np.uint64)
+        for i, column in enumerate(ordered, start=1):
+            np.bitwise_xor(acc, self._row_key(column, rows), out=acc)  # FNV-style mixing
             np.multiply(acc, _PRIME, out=acc)
-        idx = np.flatnonzero(_repeated(acc))
-        if idx.size:
-            out[idx[self.df.iloc[idx].duplicated(subset=cols).to_numpy()]] = True
+            if i % 3 == 2 or i == len(ordered):
+                keep = _repeated(acc)
+                rows, acc = (np.flatnonzero(keep) if rows is None else rows[keep]), acc[keep]
+                if rows.size == 0:
+                    return out
+        out[rows[self.df.iloc[rows].duplicated(subset=cols).to_numpy()]] = True
         return out
 
 

@@ -84,7 +84,7 @@ CASES = [
     (header_only, "raw", ["header only"]),
     (garbage_bytes, "raw", ["binary"]),
     (non_utf8_text, "raw", ["not UTF-8"]),
-    (duplicated_header_row, "raw", ["duplicated header row", "line 52"]),
+    (duplicated_header_row, "raw", ["duplicated header row", "line 51"]),
     (out_of_range_values, "raw", ["range", "temp"]),
     (all_null_column, "raw", ["missing_rate", "temp"]),
     (not_csv_despite_name, "raw", ["Parquet", "not CSV"]),
