@@ -116,22 +116,13 @@ def data_validate(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Validate one file against a stage's rules and print the report summary."""
+    from core.data.pipeline import validate_table
     from core.data.readers import read_table
-    from core.data.validation import validate_frame, write_report
+    from core.data.validation import write_report
 
-    if stage not in ("raw", "processed", "features"):
-        err.print(f"error: --stage must be raw, processed or features, not {stage!r}")
-        raise typer.Exit(2)
     with _fail_cleanly():
         ws = _open(workspace)
-        frame = read_table(path)
-        report = validate_frame(
-            frame,
-            getattr(ws.config.validation, stage),
-            stage=stage,
-            source=path.name,
-            failing_rows=ws.config.validation.failing_rows,
-        )
+        report = validate_table(ws, read_table(path), stage, path.name)
         json_path, html_path = write_report(report, ws.reports / "adhoc", f"{path.stem}_{stage}")
     table = Table("rule", "column", "status", "observed", "threshold")
     for r in report.results:

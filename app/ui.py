@@ -99,11 +99,6 @@ def runs(ws: Workspace) -> list[dict]:
     return _runs(str(ws.root), _mtime(ws.runs_dir))
 
 
-def latest_batch_run(run_records: list[dict]) -> dict | None:
-    """Pick the newest run that processed at least one batch (no-op runs have none)."""
-    return next((r for r in run_records if r.get("batches")), None)
-
-
 @st.cache_data(ttl=TTL, show_spinner=False)
 def _quarantine(root: str, sig: tuple) -> list[dict]:
     return list_quarantine(Workspace(Path(root)))

@@ -29,3 +29,7 @@ class ValidationFailed(WorkbenchError):
 
 class VersioningError(WorkbenchError):
     """A git or DVC operation failed; the previous data version is left untouched."""
+
+
+class PipelineBusy(WorkbenchError):
+    """Another run of the data pipeline holds the workspace lock."""

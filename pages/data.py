@@ -11,9 +11,9 @@ import streamlit as st
 
 from app import ui
 from core.data import profile
-from core.data.pipeline import STAGES, run_pipeline
+from core.data.pipeline import STAGES, latest_batch_run, run_pipeline, validate_table
 from core.data.readers import read_bytes_table
-from core.data.validation import render_html, validate_frame
+from core.data.validation import render_html
 from core.errors import WorkbenchError
 
 log = logging.getLogger("workbench.ui")
@@ -50,7 +50,7 @@ def stage_reports(run: dict, stage: str) -> list[tuple[str, object, str]]:
 
 
 def validation_tab(ws, runs: list[dict]) -> None:
-    run = ui.latest_batch_run(runs)
+    run = latest_batch_run(runs)
     if runs and runs[0]["status"] == "noop":
         st.info(
             f"Last run {ui.when(runs[0]['started_at'])}: nothing new ({runs[0]['message']})."
@@ -235,13 +235,7 @@ def validate_file_tab(ws) -> None:
         return
     try:
         frame = read_bytes_table(upload.getvalue(), upload.name)
-        rep = validate_frame(
-            frame,
-            getattr(ws.config.validation, stage),
-            stage=stage,
-            source=upload.name,
-            failing_rows=ws.config.validation.failing_rows,
-        )
+        rep = validate_table(ws, frame, stage, upload.name)
     except WorkbenchError as exc:
         st.error(str(exc))
         return

@@ -6,7 +6,10 @@ version. Bad batches are quarantined; the last good version is untouched.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import logging
 import os
 import shutil
 import time
@@ -23,9 +26,10 @@ from core.data import versioning
 from core.data.ingest import Batch, Manifest, discover_landing, discover_sql
 from core.data.readers import read_table
 from core.data.validation import ValidationReport, validate_frame, write_report
-from core.errors import DataReadError, WorkbenchError
+from core.errors import DataReadError, PipelineBusy, WorkbenchError
 from core.workspace import Workspace
 
+log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 STAGES = ("raw", "processed", "features")
 
@@ -78,9 +82,46 @@ def _noop(_: float, __: str) -> None:
     return None
 
 
+@contextlib.contextmanager
+def pipeline_lock(ws: Workspace):
+    """Hold an exclusive lock so the UI, CLI and scheduler never run the pipeline at once."""
+    ws.state.mkdir(parents=True, exist_ok=True)
+    with (ws.state / "pipeline.lock").open("w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PipelineBusy(
+                f"another data pipeline run holds {ws.state / 'pipeline.lock'}; try again later"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def run_pipeline(ws: Workspace, progress: Progress | None = None) -> PipelineResult:
-    """Run the whole data pipeline once over every new batch."""
-    progress = progress or _noop
+    """Run the whole data pipeline once over every new batch (one run at a time)."""
+    with pipeline_lock(ws):
+        return _run(ws, progress or _noop)
+
+
+def validate_table(ws: Workspace, frame: pd.DataFrame, stage: str, source: str):
+    """Validate a frame ad hoc against a stage's rules, as the pipeline would."""
+    if stage not in STAGES:
+        raise WorkbenchError(f"stage must be one of {', '.join(STAGES)}, not {stage!r}")
+    meta = versioning.current_meta(ws)
+    previous_max = {k: pd.Timestamp(v) for k, v in meta.get("column_max", {}).items()}
+    return validate_frame(
+        frame,
+        getattr(ws.config.validation, stage),
+        stage=stage,
+        source=source,
+        failing_rows=ws.config.validation.failing_rows,
+        previous_max=previous_max,
+    )
+
+
+def _run(ws: Workspace, progress: Progress) -> PipelineResult:
     started = time.perf_counter()
     result = PipelineResult(run_id=uuid.uuid4().hex[:12], started_at=_now())
     manifest = Manifest(ws.manifest_path)
@@ -187,20 +228,17 @@ def _reject(
     shutil.copyfile(batch.raw_path, target / batch.name)
     if report is not None:
         write_report(report, target, f"report_{stage}")
-    (target / "reason.json").write_text(
-        json.dumps(
-            {
-                "batch_id": batch.batch_id,
-                "name": batch.name,
-                "source": batch.source,
-                "stage": stage,
-                "reason": reason,
-                "quarantined_at": _now(),
-                "reports": outcome.reports,
-            },
-            indent=2,
-        ),
-        encoding="utf-8",
+    _atomic_json(
+        target / "reason.json",
+        {
+            "batch_id": batch.batch_id,
+            "name": batch.name,
+            "source": batch.source,
+            "stage": stage,
+            "reason": reason,
+            "quarantined_at": _now(),
+            "reports": outcome.reports,
+        },
     )
     record_alert(
         ws.alerts_path,
@@ -279,25 +317,44 @@ def _summarise(result: PipelineResult) -> None:
 def _finish(ws: Workspace, result: PipelineResult, started: float) -> PipelineResult:
     result.finished_at = _now()
     result.duration_s = round(time.perf_counter() - started, 3)
-    ws.runs_dir.mkdir(parents=True, exist_ok=True)
     path = ws.runs_dir / f"{result.started_at.replace(':', '')}_{result.run_id}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    _atomic_json(path, result.to_dict())
     return result
+
+
+def _atomic_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_records(paths: list[Path]) -> list[dict]:
+    """Parse JSON records, skipping (and logging) any that are corrupt rather than failing."""
+    records = []
+    for path in paths:
+        try:
+            records.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            log.warning("skipping unreadable record %s: %s", path, exc)
+    return records
 
 
 def list_runs(ws: Workspace, limit: int = 50) -> list[dict]:
     """Recent pipeline run records, newest first."""
     if not ws.runs_dir.is_dir():
         return []
-    files = sorted(ws.runs_dir.glob("*.json"), reverse=True)[:limit]
-    return [json.loads(p.read_text(encoding="utf-8")) for p in files]
+    return _read_records(sorted(ws.runs_dir.glob("*.json"), reverse=True)[:limit])
+
+
+def latest_batch_run(runs: list[dict]) -> dict | None:
+    """The newest run that processed at least one batch (no-op runs have none)."""
+    return next((r for r in runs if r.get("batches")), None)
 
 
 def list_quarantine(ws: Workspace) -> list[dict]:
     """Quarantined batches with their reasons, newest first."""
     if not ws.quarantine.is_dir():
         return []
-    items = [json.loads(p.read_text(encoding="utf-8")) for p in ws.quarantine.glob("*/reason.json")]
+    items = _read_records(list(ws.quarantine.glob("*/reason.json")))
     return sorted(items, key=lambda d: d.get("quarantined_at", ""), reverse=True)

@@ -47,9 +47,15 @@ def run(cmd: list[str], cwd: Path) -> str:
     full = [sys.executable, "-m", "dvc", *cmd[1:]] if cmd[0] == "dvc" else cmd
     proc = subprocess.run(full, cwd=cwd, env=_env(), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout).strip().splitlines() or ["(no output)"]
-        raise VersioningError(f"`{' '.join(cmd[:3])}` failed: {lines[-1]}")
+        raise VersioningError(f"`{' '.join(cmd[:3])}` failed: {_reason(proc)}")
     return proc.stdout
+
+
+def _reason(proc: subprocess.CompletedProcess) -> str:
+    """The most telling line of a failed git/DVC call (DVC prints `ERROR: ...`)."""
+    lines = [ln.strip() for ln in (proc.stderr or proc.stdout or "").splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith(("ERROR", "error", "fatal"))]
+    return (errors or lines or ["(no output)"])[0]
 
 
 @dataclass

@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 
 from core.alerts import read_alerts
-from core.data.pipeline import list_quarantine, run_pipeline
+from core.data.pipeline import list_quarantine, pipeline_lock, run_pipeline
 from core.data.versioning import latest_version
+from core.errors import PipelineBusy, VersioningError
 
 pytestmark = pytest.mark.slow
 
@@ -141,18 +142,34 @@ def test_good_batch_goes_through_beside_a_bad_one_and_cli_exits_nonzero(versione
     assert versions["batches"][-1] == "good.csv"
 
 
-def test_failed_push_commits_nothing_and_restores_the_previous_data(versioned_ws):
+def test_failed_push_commits_nothing_and_restores_the_previous_data(versioned_ws, tmp_path):
     ws = versioned_ws
     before = latest_version(ws)
     digest = _digest(ws.features_file)
-    config = ws.root / ".dvc" / "config"
-    config.write_text(config.read_text().replace("url = ", "url = s3://no-such-bucket/x #"))
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the remote's parent folder should be")
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "remote", "modify", "local", "url", str(blocker / "remote")],
+        cwd=ws.root,
+        check=True,
+    )
     (ws.landing / "good.csv").write_bytes(_csv(_good_day(ws)))
-
-    from core.errors import VersioningError
 
     with pytest.raises(VersioningError, match="dvc push"):
         run_pipeline(ws)
 
     assert latest_version(ws).commit == before.commit
     assert _digest(ws.features_file) == digest
+    assert (
+        subprocess.run(
+            ["git", "status", "--porcelain", "data"], cwd=ws.root, capture_output=True, text=True
+        ).stdout
+        == ""
+    )
+    assert read_alerts(ws.alerts_path)[0]["kind"] == "data.versioning_failed"
+
+
+def test_concurrent_run_is_refused_while_the_lock_is_held(versioned_ws):
+    with pipeline_lock(versioned_ws), pytest.raises(PipelineBusy, match="another data pipeline"):
+        run_pipeline(versioned_ws)
+    assert run_pipeline(versioned_ws).status == "noop"  # released afterwards
