@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import subprocess
 import sys
@@ -38,6 +39,17 @@ WorkspaceOpt = Annotated[
     ),
 ]
 APP_MAIN = Path(__file__).with_name("main.py")
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show log records.")] = False,
+) -> None:
+    """MLOps workbench: data, experiments, promotion, serving, monitoring."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.ERROR,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 @contextlib.contextmanager

@@ -288,7 +288,9 @@ def results_frame(reports: list[tuple[str, ValidationReport]]) -> pd.DataFrame:
         "failing rows",
         "message",
     ]
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=columns)
+    order = frame["status"].map({"fail": 0, "warn": 1}).fillna(2)
+    return frame.iloc[order.argsort(kind="stable")].reset_index(drop=True)
 
 
 def failing_rows_expanders(reports: list[tuple[str, ValidationReport]]) -> None:

@@ -201,9 +201,7 @@ def check_dtype(ctx: CheckContext, rule: DTypeRule) -> list[RuleResult]:
 
 def check_range(ctx: CheckContext, rule: RangeRule) -> list[RuleResult]:
     """Share of non-null (numeric after coercion) values outside [min, max] at most `max_rate`."""
-    threshold = _bounds(rule.min, rule.max)
-    if rule.max_rate:
-        threshold += f" (share outside <= {rule.max_rate})"
+    threshold = f"share not {_bounds(rule.min, rule.max)} <= {rule.max_rate}"
     if not ctx.view.has(rule.column):
         return [_absent(rule, rule.column, threshold)]
     values = ctx.view.numeric(rule.column)
@@ -219,9 +217,7 @@ def check_range(ctx: CheckContext, rule: RangeRule) -> list[RuleResult]:
 
 def check_allowed_values(ctx: CheckContext, rule: AllowedValuesRule) -> list[RuleResult]:
     """Share of non-null values not in `values` at most `max_rate`."""
-    threshold = f"one of {rule.values}"
-    if rule.max_rate:
-        threshold += f" (share other <= {rule.max_rate})"
+    threshold = f"share not one of {rule.values} <= {rule.max_rate}"
     if not ctx.view.has(rule.column):
         return [_absent(rule, rule.column, threshold)]
     bad = ctx.view.not_in(rule.column, rule.values)

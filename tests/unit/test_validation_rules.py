@@ -167,7 +167,7 @@ def test_missing_rate_of_all_null_column_is_one():
 # --------------------------------------------------------------------------- range
 def test_range_passes_inside_bounds(flights):
     result = one(flights, rule="range", column="seats", min=0, max=200)
-    assert result.passed and result.threshold == "in [0.0, 200.0]"
+    assert result.passed and result.threshold == "share not in [0.0, 200.0] <= 0.0"
 
 
 def test_range_fails_and_shows_offending_rows(flights):
@@ -186,7 +186,7 @@ def test_range_with_one_bound_ignores_nulls_and_coerces_strings():
     df = pd.DataFrame({"x": ["5", None, "-1", "abc"]})
     result = one(df, rule="range", column="x", min=0)
     assert result.failing_count == 1 and result.failing_rows[0]["_row"] == 2
-    assert result.threshold == ">= 0.0"
+    assert result.threshold == "share not >= 0.0 <= 0.0"
 
 
 def test_range_limits_failing_rows_to_the_configured_number():
@@ -206,7 +206,7 @@ def test_allowed_values_fails_for_unexpected_value(flights):
     result = one(flights, rule="allowed_values", column="origin", values=["EWR", "JFK"])
     assert result.failing_count == 2
     assert {r["origin"] for r in result.failing_rows} == {"LGA"}
-    assert result.threshold == "one of ['EWR', 'JFK']"
+    assert result.threshold == "share not one of ['EWR', 'JFK'] <= 0.0"
 
 
 def test_allowed_values_compares_object_columns_as_strings():
