@@ -165,6 +165,48 @@ def data_versions(workspace: WorkspaceOpt = None) -> None:
     out.print(table)
 
 
+@app.command()
+def train(
+    workspace: WorkspaceOpt = None,
+    data_version: Annotated[
+        str | None, typer.Option("--data-version", help="Version id, commit or md5 prefix.")
+    ] = None,
+) -> None:
+    """Train every candidate on a data version, track in MLflow, register the best."""
+    import warnings
+
+    from rich.progress import Progress
+
+    from core.training.train import train as run_training
+
+    warnings.filterwarnings("ignore", module="mlflow")
+    with _fail_cleanly():
+        ws = _open(workspace)
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("training", total=1.0)
+            result = run_training(
+                ws, data_version, lambda f, msg: bar.update(task, completed=f, description=msg)
+            )
+    _print_training(result)
+
+
+def _print_training(result) -> None:
+    metric = result.metric
+    table = Table("candidate", f"train {metric}", f"val {metric}", f"test {metric}", "fit s",
+                  "diagnosis", title=f"data version {result.data_version}")
+    for c in result.candidates:
+        flags = [f for f in ("overfit", "underfit") if c.diagnosis[f]]
+        name = f"[bold]{c.name} *[/bold]" if c is result.best else c.name
+        table.add_row(name, *(f"{c.metrics[s][metric]:.4f}" for s in ("train", "val", "test")),
+                      f"{c.fit_seconds:.1f}", ", ".join(flags) or "ok")
+    out.print(table)
+    reg = result.registered
+    if reg:
+        out.print(f"registered {reg['name']} version {reg['version']} "
+                  f"({', '.join(reg['aliases'])}) from run {result.best.run_id}", highlight=False)
+    out.print(f"done in {result.duration_s:.0f} s", highlight=False)
+
+
 @demo_app.command("drip")
 def demo_drip(
     workspace: WorkspaceOpt = None,
@@ -237,6 +279,10 @@ def up(
             out.print(run_pipeline(ws).message, highlight=False)
     ui(workspace=root, port=port, host=host)
 
+
+from app.cli_models import models_app  # noqa: E402
+
+app.add_typer(models_app, name="models")
 
 if __name__ == "__main__":  # pragma: no cover - `python -m app.cli` convenience
     app()

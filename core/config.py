@@ -237,6 +237,74 @@ class VersioningConfig(_Strict):
     push: bool = True
 
 
+# --------------------------------------------------------------------------- training
+ClassificationMetric = Literal["roc_auc", "f1", "accuracy", "precision", "recall", "log_loss"]
+RegressionMetric = Literal["rmse", "mae", "r2", "mape"]
+
+
+class BudgetConfig(_Strict):
+    """How much tuning each candidate gets: whichever limit is hit first."""
+
+    trials: int = Field(4, ge=1)
+    """Randomized-search parameter settings per candidate (1 = defaults only)."""
+    seconds: float = Field(60.0, gt=0)
+    """Wall-clock cap per candidate; no new trial starts after it."""
+
+
+class TrainingConfig(_Strict):
+    """Candidates, tuning, evaluation and diagnosis."""
+
+    metric: ClassificationMetric | RegressionMetric | None = None
+    """Metric to optimise; default roc_auc (classification) or rmse (regression)."""
+    holdout: float = Field(0.2, gt=0, lt=0.9)
+    """Share of rows held out for the test set: the latest period when a time column is set."""
+    validation: float = Field(0.2, gt=0, lt=0.9)
+    """Share of the remaining rows for the validation metrics (again the latest period)."""
+    cv_folds: int = Field(3, ge=2, le=10)
+    """Time-aware (TimeSeriesSplit) or stratified folds for tuning."""
+    budget: BudgetConfig = BudgetConfig()
+    candidates: list[str] | None = None
+    """Candidate names from the catalogue; default: all eight for the task."""
+    search_spaces: dict[str, dict[str, list]] = {}
+    """Per candidate, parameter name (of the estimator) → values; overrides the defaults."""
+    max_rows: int = Field(50_000, ge=100)
+    """Training rows are sampled down to this many (the newest kept when time-ordered)."""
+    slow_max_rows: int = Field(5_000, ge=100)
+    """Row cap for slow learners (k-NN, SVM)."""
+    overfit_gap: float = Field(0.10, ge=0)
+    """Relative train-vs-test gap of the metric above which a model is flagged as overfit."""
+    underfit_floor: float | None = None
+    """Test metric below this (above, for error metrics) flags underfitting; default per task."""
+    auto_promote: bool = False
+    """A challenger that passes every gate becomes champion without a click."""
+    seed: int = 42
+
+
+class BeatChampionGate(_Strict):
+    """The challenger must beat the champion on the holdout by a margin."""
+
+    min_delta: float = 0.0
+    relative: bool = False
+    """When true, `min_delta` is a fraction of the champion's value."""
+
+
+class GatesConfig(_Strict):
+    """Checks a challenger must pass before it may become champion."""
+
+    min_metrics: dict[str, float] = {}
+    """Metric name → minimum (for error metrics rmse/mae/mape/log_loss: maximum)."""
+    beat_champion: BeatChampionGate | None = BeatChampionGate()
+    no_overfitting: bool = True
+    schema_compatible: bool = True
+    max_latency_ms_per_row: float | None = Field(5.0, gt=0)
+
+
+_METRICS = {
+    "classification": ClassificationMetric.__args__,
+    "regression": RegressionMetric.__args__,
+}
+LOWER_IS_BETTER = frozenset({"rmse", "mae", "mape", "log_loss"})
+
 # --------------------------------------------------------------------------- root
 class WorkbenchConfig(_Strict):
     """The whole `workbench.yaml`."""
@@ -253,18 +321,34 @@ class WorkbenchConfig(_Strict):
     versioning: VersioningConfig = VersioningConfig()
     # Sections owned by later capabilities are accepted as free-form mappings until
     # their issue types them.
-    training: dict = {}
-    gates: dict = {}
+    training: TrainingConfig = TrainingConfig()
+    gates: GatesConfig = GatesConfig()
     monitoring: dict = {}
     schedules: dict = {}
     alerts: dict = {}
     serving: dict = {}
 
     @model_validator(mode="after")
-    def _target_not_dropped(self) -> WorkbenchConfig:
+    def _consistent(self) -> WorkbenchConfig:
         if self.target in self.preprocessing.drop_columns:
             raise ValueError(f"target {self.target!r} is listed in preprocessing.drop_columns")
+        allowed = _METRICS[self.task]
+        if self.training.metric is not None and self.training.metric not in allowed:
+            raise ValueError(
+                f"training.metric {self.training.metric!r} does not fit a {self.task} task "
+                f"(use one of {', '.join(allowed)})"
+            )
         return self
+
+    @property
+    def metric(self) -> str:
+        """The metric to optimise (configured or the task's default)."""
+        return self.training.metric or ("roc_auc" if self.task == "classification" else "rmse")
+
+    @property
+    def model_name(self) -> str:
+        """The registered model name in MLflow: the project name."""
+        return self.project
 
 
 def _dotted(loc: tuple) -> str:

@@ -33,3 +33,27 @@ class VersioningError(WorkbenchError):
 
 class PipelineBusy(WorkbenchError):
     """Another run of the data pipeline holds the workspace lock."""
+
+
+class TrackingUnavailable(WorkbenchError):
+    """The MLflow tracking store cannot be reached or read (the message names the URI)."""
+
+
+class ModelNotFound(WorkbenchError):
+    """The registered model, or the requested version of it, does not exist."""
+
+
+class PromotionRefused(WorkbenchError):
+    """A promotion or rollback was refused (no reason given, nothing to roll back to, ...)."""
+
+
+class GateFailed(PromotionRefused):
+    """The version failed at least one promotion gate; `failed` holds those gates as dicts."""
+
+    def __init__(self, message: str, failed: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.failed = failed or []
+
+
+class NotAnApprover(PromotionRefused):
+    """Authentication is configured and the signed-in user lacks the approver role."""

@@ -110,6 +110,16 @@ class Workspace:
         return self.state / "alerts.jsonl"
 
     @property
+    def audit_path(self) -> Path:
+        """Append-only promotion / rollback history (JSON lines)."""
+        return self.root / "audit" / "promotions.jsonl"
+
+    @property
+    def artifacts(self) -> Path:
+        """MLflow artifact root on the embedded default."""
+        return self.root / "mlartifacts"
+
+    @property
     def holdback(self) -> Path:
         """Demo files not yet arrived in the landing zone."""
         return self.root / ".demo" / "holdback"

@@ -13,6 +13,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
+    FunctionTransformer,
     MinMaxScaler,
     OneHotEncoder,
     OrdinalEncoder,
@@ -107,6 +108,17 @@ def _impute(out: pd.DataFrame, numeric: list, categorical: list, pre: Preprocess
                 out[col] = out[col].fillna(fill)
 
 
+def as_object(X: pd.DataFrame) -> np.ndarray:  # noqa: N803 - sklearn naming
+    """Categoricals as an object array with NaN for every kind of missing (pd.NA, None).
+
+    Training data carries pandas `string` columns, served JSON records plain `str`/`None`;
+    both become the same array so the imputer and encoder see one representation.
+    """
+    arr = pd.DataFrame(X).astype(object).to_numpy()
+    arr[pd.isna(arr)] = np.nan
+    return arr
+
+
 _SCALERS = {"standard": StandardScaler, "robust": RobustScaler, "minmax": MinMaxScaler}
 
 
@@ -128,7 +140,8 @@ def build_transformer(
     else:
         encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
     cat_steps = [
-        ("impute", SimpleImputer(strategy="most_frequent", missing_values=pd.NA)),
+        ("as_object", FunctionTransformer(as_object, feature_names_out="one-to-one")),
+        ("impute", SimpleImputer(strategy="most_frequent")),
         ("encode", encoder),
     ]
     return ColumnTransformer(

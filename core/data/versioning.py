@@ -25,6 +25,7 @@ GIT_IGNORE = """\
 /quarantine/
 /reports/
 /predictions/
+/audit/
 /data/raw/
 /data/.staging/
 """

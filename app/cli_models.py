@@ -1,0 +1,178 @@
+"""`workbench models ...`: list versions, evaluate gates, promote, roll back, show history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+# Defined before importing app.cli: app.cli imports this module at its end, and under
+# `python -m app.cli` that import re-runs app.cli as a module which needs `models_app` to exist.
+models_app = typer.Typer(
+    help="Registered models: gates, promotion, rollback, audit history.", no_args_is_help=True
+)
+
+from app.cli import WorkspaceOpt, _fail_cleanly, _open, err, out  # noqa: E402 - see above
+from core.errors import ModelNotFound  # noqa: E402 - after models_app, see above
+
+NameArg = Annotated[str, typer.Argument(help="Registered model name (the workspace's project).")]
+VersionArg = Annotated[str, typer.Argument(help="Model version number.")]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (stored in the audit log).")]
+
+
+def _open_model(workspace, name: str | None):
+    """The workspace, after checking that `name` is its registered model."""
+    ws = _open(workspace)
+    expected = ws.config.model_name
+    if name is not None and name != expected:
+        raise ModelNotFound(f"unknown model '{name}': this workspace's model is '{expected}'")
+    return ws
+
+
+def _show(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_show(v)}" for k, v in value.items() if v not in (None, [], {}))
+    if isinstance(value, list):
+        return ", ".join(_show(v) for v in value)
+    return str(value)
+
+
+@models_app.command("list")
+def list_cmd(workspace: WorkspaceOpt = None) -> None:
+    """List the versions of the workspace's model: aliases, gates, test metric."""
+    from core.registry.promotion import list_models
+
+    with _fail_cleanly():
+        ws = _open_model(workspace, None)
+        rows = list_models(ws)
+    name = ws.config.model_name
+    if not rows:
+        out.print(f"no registered versions of {name} yet: run `workbench train`", highlight=False)
+        return
+    table = Table(
+        "version",
+        "aliases",
+        "created",
+        "data version",
+        "gates",
+        f"test {ws.config.metric}",
+        "promoted by",
+        title=name,
+    )
+    for r in rows:
+        colour = {"pass": "green", "fail": "red"}.get(r["gates"], "yellow")
+        table.add_row(
+            r["version"],
+            ", ".join(r["aliases"]),
+            r["created"] or "",
+            r["data_version"] or "",
+            f"[{colour}]{r['gates']}[/{colour}]",
+            _show(r["test_metric"]),
+            r["promoted_by"] or "",
+        )
+    out.print(table)
+
+
+@models_app.command("gates")
+def gates_cmd(name: NameArg, version: VersionArg, workspace: WorkspaceOpt = None) -> None:
+    """(Re)evaluate the promotion gates of a version against the champion and print them."""
+    from core.registry.gates import evaluate_gates
+
+    with _fail_cleanly():
+        ws = _open_model(workspace, name)
+        report = evaluate_gates(ws, name, version)
+    table = Table("gate", "result", "observed", "threshold", "reason")
+    for g in report.gates:
+        mark = "[green]pass[/green]" if g.passed else "[red]fail[/red]"
+        table.add_row(g.name, mark, _show(g.observed), _show(g.threshold), g.reason)
+    out.print(table)
+    against = f"champion v{report.champion_version}" if report.champion_version else "no champion"
+    out.print(
+        f"{name} v{report.version}: gates {report.status} (vs {against}, holdout of "
+        f"{report.data_version}, {report.holdout_rows} rows)",
+        highlight=False,
+    )
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@models_app.command("promote")
+def promote_cmd(
+    name: NameArg,
+    version: VersionArg,
+    reason: ReasonOpt,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Promote despite failed gates (recorded in the audit log)."),
+    ] = False,
+    actor: Annotated[str | None, typer.Option(help="Who promotes (default: the OS user).")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Make a version the champion (refused when a gate failed, unless --force)."""
+    from core.registry.promotion import default_actor, promote
+
+    with _fail_cleanly():
+        ws = _open_model(workspace, name)
+        record = promote(ws, version, reason, actor or default_actor(), force=force)
+    was = f"was v{record.from_version}" if record.from_version else "first champion"
+    out.print(
+        f"{name} v{record.to_version} is now champion ({was}); recorded by {record.actor}",
+        highlight=False,
+    )
+    if record.forced:
+        failed = [g["name"] for g in record.gates if not g.get("passed")]
+        err.print(
+            f"[yellow]forced past failed gate(s): {', '.join(failed)}[/yellow]", highlight=False
+        )
+
+
+@models_app.command("rollback")
+def rollback_cmd(
+    name: NameArg,
+    reason: ReasonOpt,
+    actor: Annotated[
+        str | None, typer.Option(help="Who rolls back (default: the OS user).")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Return the previous champion (the one the current champion replaced)."""
+    from core.registry.promotion import default_actor, rollback
+
+    with _fail_cleanly():
+        ws = _open_model(workspace, name)
+        record = rollback(ws, reason, actor or default_actor())
+    out.print(
+        f"{name} v{record.to_version} is champion again (was v{record.from_version}); "
+        f"recorded by {record.actor}",
+        highlight=False,
+    )
+
+
+@models_app.command("history")
+def history_cmd(name: NameArg, workspace: WorkspaceOpt = None) -> None:
+    """Show the promotion / rollback audit log of the model, newest first."""
+    from core.registry.audit import read_audit
+
+    with _fail_cleanly():
+        ws = _open_model(workspace, name)
+        records = read_audit(ws, name)
+    if not records:
+        out.print(f"no promotions of {name} yet", highlight=False)
+        return
+    table = Table("time", "action", "from", "to", "actor", "forced", "reason")
+    for r in records:
+        table.add_row(
+            r["time"],
+            r["action"],
+            str(r.get("from_version") or ""),
+            str(r["to_version"]),
+            r["actor"],
+            "yes" if r.get("forced") else "",
+            r["reason"],
+        )
+    out.print(table)

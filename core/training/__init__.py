@@ -1,0 +1,1 @@
+"""Training: data splits, candidates, tuning, evaluation, MLflow tracking, registration."""

@@ -1,0 +1,292 @@
+"""`workbench train`: tune every candidate on a data version, track it in MLflow, register the best.
+
+One parent run per training, one child run per candidate. Logging is batched (`log_batch`), the
+model signature is built once, and pip requirements are given explicitly so MLflow does not
+infer them per model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from core import tracking as T
+from core.training import plots
+from core.training.candidates import Candidate, build_pipeline, search_space, select
+from core.training.data import Split, load_split
+from core.training.metrics import better, compute_metrics, diagnose
+from core.training.tuning import make_cv, search
+from core.workspace import Workspace
+
+log = logging.getLogger(__name__)
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class CandidateResult:
+    """One trained candidate: its tuned params, metrics per split and diagnosis."""
+
+    name: str
+    params: dict
+    metrics: dict[str, dict[str, float]]  # split -> metric -> value
+    diagnosis: dict
+    cv_score: float
+    trials: int
+    fit_seconds: float
+    predict_ms_per_row: float
+    run_id: str | None = None
+    model_uri: str | None = None
+    """`models:/m-...` of the logged model (MLflow 3 LoggedModel)."""
+    model: object = field(default=None, repr=False)
+
+
+@dataclass
+class TrainingResult:
+    """What `train` did: the parent run, every candidate, the best one and its registration."""
+
+    training_id: str
+    parent_run_id: str | None
+    data_version: str
+    metric: str
+    candidates: list[CandidateResult]
+    best: CandidateResult
+    duration_s: float
+    registered: dict = field(default_factory=dict)
+
+
+def _quiet_progress(_: float, __: str) -> None:
+    return None
+
+
+def _sample(split: Split, max_rows: int, seed: int):
+    X, y = split.X_train, split.y_train
+    if len(X) <= max_rows:
+        return X, y
+    if split.time_ordered:
+        return X.iloc[-max_rows:], y.iloc[-max_rows:]  # the newest rows
+    idx = np.random.default_rng(seed).choice(len(X), max_rows, replace=False)
+    return X.iloc[np.sort(idx)], y.iloc[np.sort(idx)]
+
+
+def _evaluate(task: str, model, X, y) -> dict[str, float]:
+    pred = model.predict(X)
+    score = model.predict_proba(X) if task == "classification" and hasattr(
+        model, "predict_proba") else None
+    return compute_metrics(task, y, pred, score)
+
+
+def fit_candidate(ws: Workspace, cand: Candidate, split: Split) -> CandidateResult:
+    """Tune, refit on the (sampled) training rows and evaluate on train / val / test."""
+    cfg, tc = ws.config, ws.config.training
+    X, y = _sample(split, tc.slow_max_rows if cand.slow else tc.max_rows, tc.seed)
+    pipe = build_pipeline(cand, X, cfg.preprocessing, tc.seed)
+    cv = make_cv(cfg.task, split.time_ordered, tc.cv_folds, tc.seed)
+    found = search(pipe, search_space(cand, tc.search_spaces), X, y, metric=cfg.metric, cv=cv,
+                   trials=tc.budget.trials, seconds=tc.budget.seconds, seed=tc.seed)
+    started = time.perf_counter()
+    model = pipe.set_params(**found.params).fit(X, y)
+    fit_s = time.perf_counter() - started
+    metrics = {s: _evaluate(cfg.task, model, Xs, ys) for s, Xs, ys in (
+        ("train", X, y), ("val", split.X_val, split.y_val), ("test", split.X_test, split.y_test))}
+    started = time.perf_counter()
+    model.predict(split.X_test)
+    ms_row = 1000 * (time.perf_counter() - started) / max(len(split.X_test), 1)
+    m = cfg.metric
+    diag = diagnose(m, metrics["train"][m], metrics["test"][m], tc.overfit_gap, tc.underfit_floor)
+    params = {k.removeprefix("model__"): v for k, v in found.params.items()}
+    return CandidateResult(cand.name, params, metrics, diag, found.cv_score, found.trials,
+                           found.seconds + fit_s, ms_row, model=model)
+
+
+def train(ws: Workspace, data_version: str | None = None, progress: Progress | None = None,
+          track: bool = True) -> TrainingResult:
+    """Train every configured candidate on a data version (default: latest).
+
+    Args:
+        ws: the workspace.
+        data_version: a version id, commit or md5 prefix; None for the latest.
+        progress: called with (fraction done, message).
+        track: log to MLflow and register the best model (False: fits only, for benchmarks).
+    """
+    progress = progress or _quiet_progress
+    started = time.perf_counter()
+    cfg = ws.config
+    cands = select(cfg.task, cfg.training.candidates)
+    progress(0.01, "loading data version")
+    split = load_split(ws, data_version)
+    tracker = _Tracker(ws, split) if track else None
+    results = []
+    for i, cand in enumerate(cands):
+        progress(0.05 + 0.85 * i / len(cands), f"training {cand.name} ({i + 1}/{len(cands)})")
+        result = fit_candidate(ws, cand, split)
+        if tracker:
+            result.run_id = tracker.log_candidate(result, split)
+        results.append(result)
+        log.info("candidate %s: val %s = %.4f", cand.name, cfg.metric,
+                 result.metrics["val"][cfg.metric])
+    best = results[0]
+    for r in results[1:]:
+        if better(cfg.metric, r.metrics["val"][cfg.metric], best.metrics["val"][cfg.metric]):
+            best = r
+    out = TrainingResult(uuid.uuid4().hex[:12], None, split.version.id, cfg.metric, results,
+                         best, 0.0)
+    if tracker:
+        progress(0.92, f"registering {best.name}")
+        out.parent_run_id = tracker.parent_id
+        out.registered = tracker.finish(best)
+        out.training_id = tracker.training_id
+    out.duration_s = round(time.perf_counter() - started, 2)
+    progress(1.0, f"best: {best.name} (val {cfg.metric} {best.metrics['val'][cfg.metric]:.4f})")
+    return out
+
+
+def config_hash(ws: Workspace) -> str:
+    """Short hash of the workspace config: which settings a run was trained with."""
+    return hashlib.sha256(ws.config_path.read_bytes()).hexdigest()[:12]
+
+
+def code_version() -> str:
+    """The installed workbench version (and git commit of the code when available)."""
+    version = metadata.version("mlops-workbench")
+    try:
+        import subprocess
+
+        root = Path(__file__).resolve().parents[2]
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
+                             capture_output=True, check=True).stdout.strip()
+        return f"{version}+{sha}"
+    except (OSError, subprocess.CalledProcessError):
+        return version
+
+
+def pip_requirements() -> list[str]:
+    """Pinned requirements of a logged model (given explicitly: inference costs seconds)."""
+    pkgs = ["scikit-learn", "lightgbm", "pandas", "numpy", "scipy", "mlflow"]
+    return [f"{p}=={metadata.version(p)}" for p in pkgs]
+
+
+def trusted_types(model) -> list[str]:
+    """Types skops must trust to load a model we built (our own transformer functions, numpy
+    dtypes, LightGBM boosters); skops stays the safe serialization format."""
+    import skops.io as sio
+
+    return sio.get_untrusted_types(data=sio.dumps(model))
+
+
+class _Tracker:
+    """Everything MLflow for one training: parent run, children, registration."""
+
+    def __init__(self, ws: Workspace, split: Split) -> None:
+        import mlflow
+        from mlflow.models import infer_signature
+
+        self.ws, self.cfg, self.split = ws, ws.config, split
+        self.mlflow = mlflow
+        T.configure_mlflow(ws.tracking_uri)
+        self.client = mlflow.MlflowClient()
+        self.experiment_id = _experiment(self.client, ws)
+        self.training_id = uuid.uuid4().hex[:12]
+        sample = split.X_train.head(50)
+        self.signature = infer_signature(sample, split.y_train.head(50).to_numpy())
+        self.requirements = pip_requirements()
+        v = split.version
+        self.tags = {T.TAG_DATA_VERSION: v.id, T.TAG_DATA_COMMIT: v.commit, T.TAG_DATA_MD5: v.md5,
+                     T.TAG_CODE_VERSION: code_version(), T.TAG_CONFIG_HASH: config_hash(ws),
+                     T.TAG_TASK: self.cfg.task, T.TAG_METRIC: self.cfg.metric,
+                     T.TAG_TRAINING_ID: self.training_id}
+        parent = self.client.create_run(
+            self.experiment_id, run_name=f"train-{v.id}",
+            tags=self.tags | {T.TAG_ROLE: T.ROLE_TRAINING})
+        self.parent_id = parent.info.run_id
+        self._log_dataset()
+
+    def _log_dataset(self) -> None:
+        import mlflow.data
+
+        s = self.split
+        df = s.X_train.head(1000).assign(**{self.cfg.target: s.y_train.head(1000).to_numpy()})
+        ds = mlflow.data.from_pandas(df, source=str(self.ws.features_file),
+                                     targets=self.cfg.target, name=f"features@{s.version.id}",
+                                     digest=s.version.md5[:16])
+        with self.mlflow.start_run(run_id=self.parent_id):
+            self.mlflow.log_input(ds, context="training")
+
+    def log_candidate(self, r: CandidateResult, split: Split) -> str:
+        from mlflow.entities import Metric, Param, RunTag
+
+        run = self.client.create_run(
+            self.experiment_id, run_name=r.name,
+            tags=self.tags | {T.TAG_ROLE: T.ROLE_CANDIDATE, T.TAG_CANDIDATE: r.name,
+                              "mlflow.parentRunId": self.parent_id})
+        rid, now = run.info.run_id, int(time.time() * 1000)
+        metrics = [Metric(T.metric_key(s, k), v, now, 0) for s, ms in r.metrics.items()
+                   for k, v in ms.items() if np.isfinite(v)]
+        metrics += [Metric(k, float(v), now, 0) for k, v in (
+            ("cv_best_score", r.cv_score), ("fit_seconds", r.fit_seconds),
+            ("predict_ms_per_row", r.predict_ms_per_row), ("tuning_trials", r.trials),
+            ("overfit_gap", r.diagnosis["gap"])) if np.isfinite(v)]
+        params = [Param("candidate", r.name)] + [Param(k, str(v)[:500])
+                                                 for k, v in r.params.items()]
+        diag = r.diagnosis
+        tags = [RunTag(T.TAG_OVERFIT, str(diag["overfit"]).lower()),
+                RunTag(T.TAG_UNDERFIT, str(diag["underfit"]).lower()),
+                RunTag(T.TAG_DIAGNOSIS, " ".join(diag["recommendations"]) or "no issues")]
+        self.client.log_batch(rid, metrics=metrics, params=params, tags=tags)
+        self._log_artifacts(rid, r, split)
+        with self.mlflow.start_run(run_id=rid):
+            info = self.mlflow.sklearn.log_model(r.model, name=T.MODEL_ARTIFACT,
+                                          signature=self.signature,
+                                          pip_requirements=self.requirements,
+                                          skops_trusted_types=trusted_types(r.model))
+        r.model_uri = info.model_uri
+        self.client.set_terminated(rid)
+        return rid
+
+    def _log_artifacts(self, rid: str, r: CandidateResult, split: Split) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp)
+            (out / "plots").mkdir()
+            pred = r.model.predict(split.X_test)
+            if self.cfg.task == "classification":
+                score = r.model.predict_proba(split.X_test) if hasattr(
+                    r.model, "predict_proba") else None
+                plots.classification_plots(out / "plots", split.y_test, pred, score)
+            else:
+                plots.regression_plots(out / "plots", split.y_test, pred)
+            importance = plots.feature_importance(r.model)
+            plots.importance_plot(out / "plots", importance)
+            evaluation = {"candidate": r.name, "params": r.params, "metrics": r.metrics,
+                          "diagnosis": r.diagnosis, "data_version": split.version.id,
+                          "feature_importance": dict(sorted(
+                              importance.items(), key=lambda kv: -kv[1])[:30])}
+            (out / "evaluation.json").write_text(json.dumps(evaluation, indent=2, default=str))
+            self.client.log_artifacts(rid, str(out))
+
+    def finish(self, best: CandidateResult) -> dict:
+        from core.training.register import register_best
+
+        self.client.set_tag(best.run_id, T.TAG_BEST, "true")
+        self.client.log_batch(self.parent_id, tags=[], params=[], metrics=[])
+        self.client.set_tag(self.parent_id, "best_candidate", best.name)
+        self.client.set_tag(self.parent_id, "best_run_id", best.run_id)
+        self.client.set_terminated(self.parent_id)
+        return register_best(self.ws, best.run_id, best.model_uri, self.split.version.id)
+
+
+def _experiment(client, ws: Workspace) -> str:
+    name = ws.config.project
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    location = ws.artifacts.as_uri() if ws.tracking_uri.startswith("sqlite:") else None
+    return client.create_experiment(name, artifact_location=location)
