@@ -69,7 +69,7 @@ def list_cmd(workspace: WorkspaceOpt = None) -> None:
         table.add_row(
             r["version"],
             ", ".join(r["aliases"]),
-            r["created"] or "",
+            (r["created"] or "")[:16].replace("T", " "),
             r["data_version"] or "",
             f"[{colour}]{r['gates']}[/{colour}]",
             _show(r["test_metric"]),

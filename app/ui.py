@@ -21,12 +21,16 @@ from core.data.pipeline import PipelineResult, list_quarantine, list_runs
 from core.data.validation import ValidationReport, load_report, render_html
 from core.data.versioning import DataVersion, list_versions, read_version_file
 from core.errors import WorkbenchError
+from core.experiments import load_runs
+from core.experiments import run_plots as _load_run_plots
 from core.workspace import CONFIG_NAME, Workspace, resolve_workspace
 
 log = logging.getLogger("workbench.ui")
 
 TTL = 300
 """Seconds a cached read may live; signatures (mtimes) invalidate it earlier."""
+RUNS_TTL = 30
+"""Seconds the experiment's runs are cached (MLflow has no cheap change signature)."""
 INIT_HINT = (
     "Create one with `workbench init --demo --workspace DIR`, then open the UI with "
     "`workbench ui --workspace DIR` (or set `WORKBENCH_HOME`)."
@@ -227,6 +231,44 @@ def current_champion(ws: Workspace) -> dict | None:
     if not db.is_file():
         return None
     return _champion(str(ws.root), ws.tracking_uri, ws.config.project, _mtime(db))
+
+
+# --- experiments -----------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=RUNS_TTL, show_spinner="Reading runs from MLflow")
+def _experiment_runs(tracking_uri: str, experiment: str) -> pd.DataFrame:
+    return load_runs(tracking_uri, experiment)
+
+
+def experiment_runs(ws: Workspace) -> pd.DataFrame:
+    """The candidate runs of the project's experiment (see `core.experiments.load_runs`)."""
+    return _experiment_runs(ws.tracking_uri, ws.config.project)
+
+
+def refresh_experiment_runs() -> None:
+    """Forget the cached runs, so the next read asks MLflow again."""
+    _experiment_runs.clear()
+
+
+@st.cache_data(ttl=3600, show_spinner=False, max_entries=64)
+def run_plots(tracking_uri: str, run_id: str) -> list[tuple[str, bytes]]:
+    """A run's logged PNG plots as (file name, bytes); a finished run's artifacts never change."""
+    return _load_run_plots(tracking_uri, run_id)
+
+
+def query_list(name: str) -> list[str]:
+    """A comma-separated URL query parameter as a list (empty items and duplicates dropped)."""
+    items = [v.strip() for v in st.query_params.get(name, "").split(",")]
+    return list(dict.fromkeys(v for v in items if v))
+
+
+def set_query_list(name: str, values: list[str]) -> None:
+    """Write a list as a comma-separated URL query parameter; an empty list removes it."""
+    if values:
+        st.query_params[name] = ",".join(values)
+    elif name in st.query_params:
+        del st.query_params[name]
 
 
 # --- small widgets -----------------------------------------------------------------------------

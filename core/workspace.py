@@ -126,5 +126,9 @@ class Workspace:
 
     @property
     def tracking_uri(self) -> str:
-        """MLflow tracking URI on the embedded default (overridable by `MLFLOW_TRACKING_URI`)."""
-        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.root / 'mlflow.db'}"
+        """MLflow tracking URI: `WORKBENCH_TRACKING_URI` (scale path) or the workspace's SQLite.
+
+        Deliberately not `MLFLOW_TRACKING_URI`: `mlflow.set_tracking_uri` exports that variable,
+        which would leak one workspace's store into the next in the same process or its children.
+        """
+        return os.environ.get("WORKBENCH_TRACKING_URI") or f"sqlite:///{self.root / 'mlflow.db'}"

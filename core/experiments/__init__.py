@@ -24,6 +24,7 @@ from core.experiments.runs import (
     page_of,
     param_columns,
     runs_frame,
+    runs_table,
     short,
     sort_runs,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "metric_columns",
     "metric_table",
     "page_of",
+    "runs_table",
     "param_columns",
     "parallel_frame",
     "param_diff",

@@ -94,13 +94,19 @@ class Parallel:
     """For categorical parameters: the label of code 0, 1, ...."""
 
 
+def _category_order(value: str) -> tuple:
+    """Numbers by value, then text, then `MISSING` last."""
+    number = pd.to_numeric(value, errors="coerce")
+    return (value == MISSING, pd.isna(number), 0.0 if pd.isna(number) else number, value)
+
+
 def encode(values: pd.Series) -> tuple[pd.Series, list[str] | None]:
     """Numbers as floats; anything else (or any missing) as sorted category codes + labels."""
     numbers = pd.to_numeric(values, errors="coerce")
     if numbers.notna().all():
         return numbers.astype(float), None
     text = values.fillna(MISSING).astype(str)
-    order = sorted(text.unique(), key=lambda v: (pd.to_numeric(v, errors="coerce"), v))
+    order = sorted(text.unique(), key=_category_order)
     return text.map({v: i for i, v in enumerate(order)}).astype(float), order
 
 

@@ -227,3 +227,25 @@ def page_of(df: pd.DataFrame, page: int, size: int = 50) -> tuple[pd.DataFrame, 
     pages = max(1, -(-len(df) // size))
     page = min(max(page, 1), pages)
     return df.iloc[(page - 1) * size : page * size], pages
+
+
+def runs_table(df: pd.DataFrame, best_id: str | None = None) -> pd.DataFrame:
+    """The runs as shown in a table: a ★ on `best_id`, run facts, then every metric.
+
+    Columns: best (★ or empty), run, candidate, data_version, started, status, winner (the
+    run won its training), overfit, then the metrics by short name; the index is the run id.
+    """
+    table = pd.DataFrame(
+        {
+            "best": (df["run_id"] == best_id).map({True: "★", False: ""}),
+            "run": df["run_name"],
+            "candidate": df["candidate"],
+            "data_version": df["data_version"],
+            "started": df["start_time"],
+            "status": df["status"],
+            "winner": df["best"],
+            "overfit": df["overfit"],
+        }
+    )
+    metrics = df[metric_columns(df)].rename(columns=short)
+    return pd.concat([table, metrics], axis=1).set_axis(df["run_id"].to_numpy(), axis=0)

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from core.registry.gates import json_safe
+from core.registry.checks import json_safe
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)

@@ -79,13 +79,14 @@ def list_models(ws: Workspace) -> list[dict]:
         by_version.setdefault(version, []).append(alias)
     rows = []
     for mv in client.search_model_versions(f"name = '{name}'"):
-        run_tags, run_metrics = store.run_data(client, mv.run_id)
+        run_id = store.version_run_id(mv)
+        run_tags, run_metrics = store.run_data(client, run_id)
         tags = mv.tags or {}
         rows.append(
             {
                 "version": str(mv.version),
                 "aliases": sorted(by_version.get(str(mv.version), [])),
-                "run_id": mv.run_id,
+                "run_id": run_id,
                 "data_version": tags.get(TAG_DATA_VERSION) or run_tags.get(TAG_DATA_VERSION),
                 "created": _iso(mv.creation_timestamp),
                 "gates": tags.get(TAG_GATES_STATUS, "not evaluated"),

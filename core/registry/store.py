@@ -63,6 +63,11 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     return aliases(client, name).get(alias)
 
 
+def version_run_id(mv: ModelVersion) -> str | None:
+    """The run that produced a version (its `run_id`, else the `run_id` version tag)."""
+    return mv.run_id or (mv.tags or {}).get("run_id") or None
+
+
 def run_data(client: MlflowClient, run_id: str | None) -> tuple[dict[str, str], dict[str, float]]:
     """Tags and metrics of the run that produced a version (empty when the run is gone)."""
     from mlflow.exceptions import MlflowException

@@ -13,6 +13,7 @@ import logging
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -196,8 +197,10 @@ class _Tracker:
         self.client = mlflow.MlflowClient()
         self.experiment_id = _experiment(self.client, ws)
         self.training_id = uuid.uuid4().hex[:12]
-        sample = split.X_train.head(50)
-        self.signature = infer_signature(sample, split.y_train.head(50).to_numpy())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # int columns hint: ours are never null
+            self.signature = infer_signature(split.X_train.head(50),
+                                             split.y_train.head(50).to_numpy())
         self.requirements = pip_requirements()
         v = split.version
         self.tags = {T.TAG_DATA_VERSION: v.id, T.TAG_DATA_COMMIT: v.commit, T.TAG_DATA_MD5: v.md5,
@@ -211,15 +214,21 @@ class _Tracker:
         self._log_dataset()
 
     def _log_dataset(self) -> None:
-        import mlflow.data
-
         s = self.split
         df = s.X_train.head(1000).assign(**{self.cfg.target: s.y_train.head(1000).to_numpy()})
-        ds = mlflow.data.from_pandas(df, source=str(self.ws.features_file),
+        ds = self._dataset(df, source=str(self.ws.features_file),
                                      targets=self.cfg.target, name=f"features@{s.version.id}",
                                      digest=s.version.md5[:16])
         with self.mlflow.start_run(run_id=self.parent_id):
             self.mlflow.log_input(ds, context="training")
+
+    @staticmethod
+    def _dataset(df, **kwargs):
+        import mlflow.data
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "source can be interpreted in multiple ways"
+            return mlflow.data.from_pandas(df, **kwargs)
 
     def log_candidate(self, r: CandidateResult, split: Split) -> str:
         from mlflow.entities import Metric, Param, RunTag
