@@ -192,18 +192,39 @@ def train(
 
 def _print_training(result) -> None:
     metric = result.metric
-    table = Table("candidate", f"train {metric}", f"val {metric}", f"test {metric}", "fit s",
-                  "diagnosis", title=f"data version {result.data_version}")
+    table = Table(
+        "candidate",
+        f"train {metric}",
+        f"val {metric}",
+        f"test {metric}",
+        "fit s",
+        "diagnosis",
+        title=f"data version {result.data_version}",
+    )
     for c in result.candidates:
         flags = [f for f in ("overfit", "underfit") if c.diagnosis[f]]
         name = f"[bold]{c.name} *[/bold]" if c is result.best else c.name
-        table.add_row(name, *(f"{c.metrics[s][metric]:.4f}" for s in ("train", "val", "test")),
-                      f"{c.fit_seconds:.1f}", ", ".join(flags) or "ok")
+        table.add_row(
+            name,
+            *(f"{c.metrics[s][metric]:.4f}" for s in ("train", "val", "test")),
+            f"{c.fit_seconds:.1f}",
+            ", ".join(flags) or "ok",
+        )
     out.print(table)
     reg = result.registered
     if reg:
-        out.print(f"registered {reg['name']} version {reg['version']} "
-                  f"({', '.join(reg['aliases'])}) from run {result.best.run_id}", highlight=False)
+        out.print(
+            f"registered {reg['name']} version {reg['version']} "
+            f"({', '.join(reg['aliases'])}) from run {result.best.run_id}",
+            highlight=False,
+        )
+        if reg.get("gates"):
+            note = " and was auto-promoted" if reg.get("auto_promoted") else ""
+            out.print(
+                f"gates: {reg['gates']}{note} "
+                f"(`workbench models gates {reg['name']} {reg['version']}` for details)",
+                highlight=False,
+            )
     out.print(f"done in {result.duration_s:.0f} s", highlight=False)
 
 

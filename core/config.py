@@ -305,6 +305,7 @@ _METRICS = {
 }
 LOWER_IS_BETTER = frozenset({"rmse", "mae", "mape", "log_loss"})
 
+
 # --------------------------------------------------------------------------- root
 class WorkbenchConfig(_Strict):
     """The whole `workbench.yaml`."""

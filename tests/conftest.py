@@ -91,8 +91,11 @@ def trained_ws(trained_template, tmp_path) -> Workspace:
     shutil.copytree(trained_template, root, symlinks=True)
     old, new = (trained_template / "mlartifacts").as_uri(), (root / "mlartifacts").as_uri()
     with sqlite3.connect(root / "mlflow.db") as conn:
-        for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri"),
-                              ("model_versions", "storage_location"),
-                              ("logged_models", "artifact_location")):
+        for table, column in (
+            ("experiments", "artifact_location"),
+            ("runs", "artifact_uri"),
+            ("model_versions", "storage_location"),
+            ("logged_models", "artifact_location"),
+        ):
             conn.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?)", (old, new))
     return Workspace.open(root)

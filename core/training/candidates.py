@@ -1,5 +1,8 @@
-"""The candidate catalogue: eight models per task, each a Pipeline with the serving-time
-preprocessing transformer, plus default search spaces."""
+"""The candidate catalogue: eight models per task, plus default search spaces.
+
+Each candidate becomes a Pipeline of the serving-time preprocessing transformer and the
+estimator, so a registered model accepts feature records as they are stored.
+"""
 
 from __future__ import annotations
 
@@ -38,29 +41,55 @@ def _classifiers() -> list[Candidate]:
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.svm import LinearSVC
 
-    trees = {"n_estimators": [100, 200], "max_depth": [None, 8, 16],
-             "min_samples_leaf": [1, 5, 20]}
+    trees = {"n_estimators": [100, 200], "max_depth": [None, 8, 16], "min_samples_leaf": [1, 5, 20]}
     return [
-        Candidate("logistic_regression", lambda s: LogisticRegression(max_iter=2000,
-                                                                      random_state=s),
-                  {"C": [0.01, 0.1, 1.0, 10.0]}),
-        Candidate("random_forest", lambda s: RandomForestClassifier(
-            n_estimators=100, n_jobs=-1, random_state=s), trees),
-        Candidate("extra_trees", lambda s: ExtraTreesClassifier(
-            n_estimators=100, n_jobs=-1, random_state=s), trees),
-        Candidate("hist_gradient_boosting", lambda s: HistGradientBoostingClassifier(
-            random_state=s), {"learning_rate": [0.05, 0.1, 0.2],
-                              "max_leaf_nodes": [15, 31, 63], "l2_regularization": [0.0, 1.0]}),
-        Candidate("lightgbm", lambda s: LGBMClassifier(
-            n_estimators=200, random_state=s, verbose=-1, n_jobs=1),
-                  {"num_leaves": [15, 31, 63], "learning_rate": [0.03, 0.1],
-                   "min_child_samples": [10, 20, 50], "subsample": [0.8, 1.0]}),
-        Candidate("knn", lambda s: KNeighborsClassifier(n_jobs=-1),
-                  {"n_neighbors": [5, 15, 31], "weights": ["uniform", "distance"]}, slow=True),
-        Candidate("naive_bayes", lambda s: GaussianNB(),
-                  {"var_smoothing": [1e-9, 1e-7, 1e-5]}),
-        Candidate("linear_svm", lambda s: CalibratedClassifierCV(
-            LinearSVC(random_state=s), cv=3), {"estimator__C": [0.01, 0.1, 1.0]}, slow=True),
+        Candidate(
+            "logistic_regression",
+            lambda s: LogisticRegression(max_iter=2000, random_state=s),
+            {"C": [0.01, 0.1, 1.0, 10.0]},
+        ),
+        Candidate(
+            "random_forest",
+            lambda s: RandomForestClassifier(n_estimators=100, n_jobs=-1, random_state=s),
+            trees,
+        ),
+        Candidate(
+            "extra_trees",
+            lambda s: ExtraTreesClassifier(n_estimators=100, n_jobs=-1, random_state=s),
+            trees,
+        ),
+        Candidate(
+            "hist_gradient_boosting",
+            lambda s: HistGradientBoostingClassifier(random_state=s),
+            {
+                "learning_rate": [0.05, 0.1, 0.2],
+                "max_leaf_nodes": [15, 31, 63],
+                "l2_regularization": [0.0, 1.0],
+            },
+        ),
+        Candidate(
+            "lightgbm",
+            lambda s: LGBMClassifier(n_estimators=200, random_state=s, verbose=-1, n_jobs=1),
+            {
+                "num_leaves": [15, 31, 63],
+                "learning_rate": [0.03, 0.1],
+                "min_child_samples": [10, 20, 50],
+                "subsample": [0.8, 1.0],
+            },
+        ),
+        Candidate(
+            "knn",
+            lambda s: KNeighborsClassifier(n_jobs=-1),
+            {"n_neighbors": [5, 15, 31], "weights": ["uniform", "distance"]},
+            slow=True,
+        ),
+        Candidate("naive_bayes", lambda s: GaussianNB(), {"var_smoothing": [1e-9, 1e-7, 1e-5]}),
+        Candidate(
+            "linear_svm",
+            lambda s: CalibratedClassifierCV(LinearSVC(random_state=s), cv=3),
+            {"estimator__C": [0.01, 0.1, 1.0]},
+            slow=True,
+        ),
     ]
 
 
@@ -75,21 +104,45 @@ def _regressors() -> list[Candidate]:
         Candidate("linear", lambda s: LinearRegression()),
         Candidate("ridge", lambda s: Ridge(random_state=s), {"alpha": alphas}),
         Candidate("lasso", lambda s: Lasso(random_state=s, max_iter=5000), {"alpha": alphas}),
-        Candidate("elastic_net", lambda s: ElasticNet(random_state=s, max_iter=5000),
-                  {"alpha": alphas, "l1_ratio": [0.2, 0.5, 0.8]}),
-        Candidate("random_forest", lambda s: RandomForestRegressor(
-            n_estimators=100, n_jobs=-1, random_state=s),
-                  {"n_estimators": [100, 200], "max_depth": [None, 8, 16],
-                   "min_samples_leaf": [1, 5, 20]}),
-        Candidate("hist_gradient_boosting", lambda s: HistGradientBoostingRegressor(
-            random_state=s), {"learning_rate": [0.05, 0.1, 0.2],
-                              "max_leaf_nodes": [15, 31, 63], "l2_regularization": [0.0, 1.0]}),
-        Candidate("lightgbm", lambda s: LGBMRegressor(
-            n_estimators=200, random_state=s, verbose=-1, n_jobs=1),
-                  {"num_leaves": [15, 31, 63], "learning_rate": [0.03, 0.1],
-                   "min_child_samples": [10, 20, 50], "subsample": [0.8, 1.0]}),
-        Candidate("knn", lambda s: KNeighborsRegressor(n_jobs=-1),
-                  {"n_neighbors": [5, 15, 31], "weights": ["uniform", "distance"]}, slow=True),
+        Candidate(
+            "elastic_net",
+            lambda s: ElasticNet(random_state=s, max_iter=5000),
+            {"alpha": alphas, "l1_ratio": [0.2, 0.5, 0.8]},
+        ),
+        Candidate(
+            "random_forest",
+            lambda s: RandomForestRegressor(n_estimators=100, n_jobs=-1, random_state=s),
+            {
+                "n_estimators": [100, 200],
+                "max_depth": [None, 8, 16],
+                "min_samples_leaf": [1, 5, 20],
+            },
+        ),
+        Candidate(
+            "hist_gradient_boosting",
+            lambda s: HistGradientBoostingRegressor(random_state=s),
+            {
+                "learning_rate": [0.05, 0.1, 0.2],
+                "max_leaf_nodes": [15, 31, 63],
+                "l2_regularization": [0.0, 1.0],
+            },
+        ),
+        Candidate(
+            "lightgbm",
+            lambda s: LGBMRegressor(n_estimators=200, random_state=s, verbose=-1, n_jobs=1),
+            {
+                "num_leaves": [15, 31, 63],
+                "learning_rate": [0.03, 0.1],
+                "min_child_samples": [10, 20, 50],
+                "subsample": [0.8, 1.0],
+            },
+        ),
+        Candidate(
+            "knn",
+            lambda s: KNeighborsRegressor(n_jobs=-1),
+            {"n_neighbors": [5, 15, 31], "weights": ["uniform", "distance"]},
+            slow=True,
+        ),
     ]
 
 
@@ -113,14 +166,17 @@ def select(task: str, names: list[str] | None) -> list[Candidate]:
     return [known[n] for n in names]
 
 
-def build_pipeline(candidate: Candidate, X: pd.DataFrame, pre: PreprocessConfig,
-                   seed: int) -> Pipeline:
+def build_pipeline(
+    candidate: Candidate, X: pd.DataFrame, pre: PreprocessConfig, seed: int
+) -> Pipeline:
     """Preprocessing transformer + the candidate's estimator, unfitted."""
     numeric, categorical = split_columns(X)
-    return Pipeline([
-        ("preprocess", build_transformer(numeric, categorical, pre)),
-        ("model", candidate.make(seed)),
-    ])
+    return Pipeline(
+        [
+            ("preprocess", build_transformer(numeric, categorical, pre)),
+            ("model", candidate.make(seed)),
+        ]
+    )
 
 
 def search_space(candidate: Candidate, overrides: dict[str, dict[str, list]]) -> dict[str, list]:

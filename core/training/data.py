@@ -1,5 +1,8 @@
-"""Load a data version and split it: by time when the config names a time column (the holdout
-is the latest period), stratified otherwise."""
+"""Load a data version and split it into train, validation and test.
+
+By time when the config names a time column (the holdout is the latest period), stratified
+otherwise.
+"""
 
 from __future__ import annotations
 
@@ -77,20 +80,33 @@ def split_frame(df: pd.DataFrame, cfg: WorkbenchConfig, version: DataVersion) ->
         n = len(df)
         n_test = max(int(n * tc.holdout), 1)
         n_val = max(int((n - n_test) * tc.validation), 1)
-        train, val, test = df.iloc[: n - n_test - n_val], df.iloc[n - n_test - n_val: n - n_test], \
-            df.iloc[n - n_test:]
+        train, val, test = (
+            df.iloc[: n - n_test - n_val],
+            df.iloc[n - n_test - n_val : n - n_test],
+            df.iloc[n - n_test :],
+        )
     else:
         strat = df[cfg.target] if cfg.task == "classification" else None
-        rest, test = train_test_split(df, test_size=tc.holdout, random_state=tc.seed,
-                                      stratify=strat)
+        rest, test = train_test_split(
+            df, test_size=tc.holdout, random_state=tc.seed, stratify=strat
+        )
         strat = rest[cfg.target] if cfg.task == "classification" else None
-        train, val = train_test_split(rest, test_size=tc.validation, random_state=tc.seed,
-                                      stratify=strat)
+        train, val = train_test_split(
+            rest, test_size=tc.validation, random_state=tc.seed, stratify=strat
+        )
     if min(len(train), len(val), len(test)) < 5:
         raise WorkbenchError(f"data version {version.id} has too few rows ({len(df)}) to split")
     cols = feature_columns(df, cfg)
-    return Split(train[cols], train[cfg.target], val[cols], val[cfg.target], test[cols],
-                 test[cfg.target], version, time_ordered)
+    return Split(
+        train[cols],
+        train[cfg.target],
+        val[cols],
+        val[cfg.target],
+        test[cols],
+        test[cfg.target],
+        version,
+        time_ordered,
+    )
 
 
 def load_split(ws: Workspace, ref: str | None = None) -> Split:

@@ -11,8 +11,14 @@ from core.config import LOWER_IS_BETTER
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
-DEFAULT_FLOOR = {"roc_auc": 0.55, "accuracy": 0.5, "f1": 0.1, "precision": 0.1, "recall": 0.1,
-                 "r2": 0.1}
+DEFAULT_FLOOR = {
+    "roc_auc": 0.55,
+    "accuracy": 0.5,
+    "f1": 0.1,
+    "precision": 0.1,
+    "recall": 0.1,
+    "r2": 0.1,
+}
 
 
 def _clean(value: float) -> float:
@@ -42,11 +48,12 @@ def classification_metrics(y_true, y_pred, y_score=None) -> dict[str, float]:
     if y_score is not None and len(labels) > 1:
         score = np.asarray(y_score, dtype=float)
         pos = score[:, -1] if score.ndim == 2 and binary else score
-        out["roc_auc"] = skm.roc_auc_score(y_true, pos, multi_class="ovr") if not (
-            score.ndim == 2 and not binary) else skm.roc_auc_score(y_true, score,
-                                                                    multi_class="ovr")
-        out["log_loss"] = skm.log_loss(y_true, np.clip(pos if binary else score, 1e-15,
-                                                       1 - 1e-15))
+        out["roc_auc"] = (
+            skm.roc_auc_score(y_true, pos, multi_class="ovr")
+            if not (score.ndim == 2 and not binary)
+            else skm.roc_auc_score(y_true, score, multi_class="ovr")
+        )
+        out["log_loss"] = skm.log_loss(y_true, np.clip(pos if binary else score, 1e-15, 1 - 1e-15))
     return {k: _clean(v) for k, v in out.items()}
 
 
@@ -86,8 +93,7 @@ def relative_gap(metric: str, train: float, test: float) -> float:
     return max(worse, 0.0) / scale
 
 
-def diagnose(metric: str, train: float, test: float, gap_limit: float,
-             floor: float | None) -> dict:
+def diagnose(metric: str, train: float, test: float, gap_limit: float, floor: float | None) -> dict:
     """Flag overfitting (train-test gap above `gap_limit`) and underfitting (test below floor).
 
     Returns:

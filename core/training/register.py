@@ -1,5 +1,8 @@
-"""Register the best candidate: a new model version with alias `challenger`, and `champion`
-when there is none yet; then gates (and auto-promote when configured)."""
+"""Register the best candidate of a training.
+
+A new model version gets alias `challenger` (and `champion` when there is none yet, recorded in
+the audit log); then its gates are evaluated and, when configured, it is auto-promoted.
+"""
 
 from __future__ import annotations
 
@@ -12,34 +15,66 @@ log = logging.getLogger(__name__)
 
 
 def register_best(ws: Workspace, run_id: str, model_uri: str, data_version: str) -> dict:
-    """Create the model version from the run's logged model and set aliases; returns a summary."""
+    """Create the model version from the run's logged model, set aliases, evaluate gates.
+
+    Returns:
+        `{"name", "version", "aliases", "gates": "pass"|"fail"|None, "auto_promoted": bool}`.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
+
+    from core.registry.gates import evaluate_gates
+    from core.registry.promotion import default_actor, maybe_auto_promote, promote
 
     client = mlflow.MlflowClient()
     name = ws.config.model_name
     try:
         client.get_registered_model(name)
     except MlflowException:
-        client.create_registered_model(name, description=f"{ws.config.task} model of "
-                                       f"{ws.config.project}, target {ws.config.target}")
-    mv = mlflow.register_model(model_uri, name, tags={
-        T.TAG_DATA_VERSION: data_version, T.TAG_TASK: ws.config.task,
-        T.TAG_METRIC: ws.config.metric, "run_id": run_id})
+        client.create_registered_model(
+            name,
+            description=f"{ws.config.task} model of {ws.config.project}, target {ws.config.target}",
+        )
+    mv = mlflow.register_model(
+        model_uri,
+        name,
+        tags={
+            T.TAG_DATA_VERSION: data_version,
+            T.TAG_TASK: ws.config.task,
+            T.TAG_METRIC: ws.config.metric,
+            "run_id": run_id,
+        },
+    )
     version = str(mv.version)
     client.set_registered_model_alias(name, T.ALIAS_CHALLENGER, version)
-    summary = {"name": name, "version": version, "aliases": [T.ALIAS_CHALLENGER]}
+    summary = {
+        "name": name,
+        "version": version,
+        "aliases": [T.ALIAS_CHALLENGER],
+        "gates": None,
+        "auto_promoted": False,
+    }
     try:
         client.get_model_version_by_alias(name, T.ALIAS_CHAMPION)
     except MlflowException:
-        _first_champion(ws, version)
-        summary["aliases"].append(T.ALIAS_CHAMPION)
+        record = promote(
+            ws,
+            version,
+            "first registered model becomes champion",
+            default_actor(),
+            force=True,
+            action="initial_champion",
+        )
+        summary.update(aliases=[T.ALIAS_CHAMPION], gates=_status(record.gates))
+        return summary
+    report = evaluate_gates(ws, name, version)
+    summary["gates"] = report.status
+    if maybe_auto_promote(ws, version):
+        summary.update(aliases=[T.ALIAS_CHAMPION], auto_promoted=True)
     return summary
 
 
-def _first_champion(ws: Workspace, version: str) -> None:
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    client.set_registered_model_alias(ws.config.model_name, T.ALIAS_CHAMPION, version)
-    client.delete_registered_model_alias(ws.config.model_name, T.ALIAS_CHALLENGER)
+def _status(gates: list) -> str | None:
+    if not gates:
+        return None
+    return "pass" if all(g.get("passed") for g in gates) else "fail"

@@ -57,8 +57,18 @@ def _space_size(space: dict[str, list]) -> int:
     return math.prod(len(v) for v in space.values()) if space else 1
 
 
-def search(pipeline: Pipeline, space: dict[str, list], X: pd.DataFrame, y: pd.Series, *,
-           metric: str, cv, trials: int, seconds: float, seed: int) -> SearchResult:
+def search(
+    pipeline: Pipeline,
+    space: dict[str, list],
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
+    metric: str,
+    cv,
+    trials: int,
+    seconds: float,
+    seed: int,
+) -> SearchResult:
     """Evaluate up to `trials` sampled settings (stopping once `seconds` have passed).
 
     The first setting always runs, so a tight budget still yields a model.
@@ -73,8 +83,9 @@ def search(pipeline: Pipeline, space: dict[str, list], X: pd.DataFrame, y: pd.Se
         model = clone(pipeline).set_params(**params)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter on small folds
-            scores = cross_val_score(model, X, y, scoring=SCORERS[metric], cv=cv,
-                                     error_score=np.nan)
+            scores = cross_val_score(
+                model, X, y, scoring=SCORERS[metric], cv=cv, error_score=np.nan
+            )
         done += 1
         score = float(np.nanmean(scores)) if not np.isnan(scores).all() else -np.inf
         if score > best_score:

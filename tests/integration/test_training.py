@@ -30,8 +30,7 @@ def _runs(ws: Workspace, role: str):
     return client.search_runs([exp.experiment_id], f"tags.`{T.TAG_ROLE}` = '{role}'")
 
 
-def test_training_tracks_every_candidate_with_the_data_version_and_registers_champion(
-        trained_ws):
+def test_training_tracks_every_candidate_with_the_data_version_and_registers_champion(trained_ws):
     ws, version = trained_ws, latest_version(trained_ws)
     client = _client(ws)
 
@@ -39,7 +38,9 @@ def test_training_tracks_every_candidate_with_the_data_version_and_registers_cha
     children = _runs(ws, T.ROLE_CANDIDATE)
 
     assert sorted(r.data.tags[T.TAG_CANDIDATE] for r in children) == [
-        "lightgbm", "logistic_regression"]
+        "lightgbm",
+        "logistic_regression",
+    ]
     for run in [parent, *children]:
         assert run.data.tags[T.TAG_DATA_VERSION] == version.id
         assert run.data.tags[T.TAG_DATA_COMMIT] == version.commit
@@ -69,6 +70,11 @@ def test_second_training_registers_a_challenger_and_keeps_the_champion(trained_w
     result = train(ws)
 
     assert result.registered["aliases"] == [T.ALIAS_CHALLENGER]
+    assert result.registered["gates"] in {"pass", "fail"}
+    from core.registry.gates import load_gate_report
+
+    report = load_gate_report(ws, ws.config.model_name, result.registered["version"])
+    assert {g.name for g in report.gates} >= {"beat_champion", "latency"}
     challenger = client.get_model_version_by_alias(ws.config.model_name, T.ALIAS_CHALLENGER)
     assert str(challenger.version) == result.registered["version"] != str(before.version)
     after = client.get_model_version_by_alias(ws.config.model_name, T.ALIAS_CHAMPION)
@@ -102,7 +108,11 @@ def test_regression_demo_trains_and_registers(tmp_path):
     assert result.best.metrics["test"]["r2"] > 0.3
     files = {a.path for a in _client(ws).list_artifacts(result.best.run_id, "plots")}
     assert "plots/residuals.png" in files
-    assert set(result.registered["aliases"]) == {T.ALIAS_CHALLENGER, T.ALIAS_CHAMPION}
+    assert result.registered["aliases"] == [T.ALIAS_CHAMPION]  # the first model, audited
+    from core.registry.audit import read_audit
+
+    [record] = read_audit(ws)
+    assert record["action"] == "initial_champion" and record["to_version"] == "1"
 
 
 def test_cli_train_reports_and_rejects_unknown_data_version(versioned_ws):
@@ -110,8 +120,9 @@ def test_cli_train_reports_and_rejects_unknown_data_version(versioned_ws):
     env = dict(os.environ, WORKBENCH_HOME=str(versioned_ws.root))
     cli = [sys.executable, "-m", "app.cli", "train"]
 
-    bad = subprocess.run([*cli, "--data-version", "deadbeef"], env=env, capture_output=True,
-                         text=True)
+    bad = subprocess.run(
+        [*cli, "--data-version", "deadbeef"], env=env, capture_output=True, text=True
+    )
     assert bad.returncode == 1
     assert "data version 'deadbeef' not found" in bad.stderr
     assert "Traceback" not in bad.stderr

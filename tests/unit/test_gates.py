@@ -9,8 +9,7 @@ import pytest
 
 from core.config import BeatChampionGate, GatesConfig
 from core.errors import NotAnApprover
-from core.registry.gates import (
-    GateReport,
+from core.registry.checks import (
     GateResult,
     Observations,
     gate_beat_champion,
@@ -20,6 +19,7 @@ from core.registry.gates import (
     gate_schema_compatible,
     run_gates,
 )
+from core.registry.gates import GateReport
 from core.registry.promotion import previous_champion, require_approver
 
 NAN = float("nan")

@@ -56,9 +56,14 @@ def test_compute_metrics_dispatches_by_task():
 
 @pytest.mark.parametrize(
     ("metric", "a", "b", "expected"),
-    [("roc_auc", 0.8, 0.7, True), ("roc_auc", 0.7, 0.8, False), ("rmse", 1.0, 2.0, True),
-     ("rmse", 2.0, 1.0, False), ("r2", float("nan"), 0.1, False), ("mae", 1.0, float("nan"),
-                                                                     True)],
+    [
+        ("roc_auc", 0.8, 0.7, True),
+        ("roc_auc", 0.7, 0.8, False),
+        ("rmse", 1.0, 2.0, True),
+        ("rmse", 2.0, 1.0, False),
+        ("r2", float("nan"), 0.1, False),
+        ("mae", 1.0, float("nan"), True),
+    ],
 )
 def test_better_honours_direction_and_nan(metric, a, b, expected):
     assert better(metric, a, b) is expected
