@@ -46,6 +46,8 @@ format: install ## Apply ruff fixes and formatting
 
 bench: install ## Benchmarks: ours vs the peer, side by side, with ratios
 	$(BIN)/python benchmarks/bench_validation.py
+	$(BIN)/python benchmarks/bench_experiments_page.py
+	$(BIN)/python benchmarks/bench_training.py
 
 ui: install ## Start the Streamlit UI on $(WORKBENCH_HOME)
 	$(BIN)/workbench ui --workspace $(WORKBENCH_HOME)

@@ -298,7 +298,34 @@ def up(
         if latest_version(ws) is None:
             out.print("first data pipeline run ...")
             out.print(run_pipeline(ws).message, highlight=False)
+        _first_training_in_background(ws)
     ui(workspace=root, port=port, host=host)
+
+
+def _first_training_in_background(ws) -> None:
+    """Start `workbench train` detached when nothing is registered yet (the UI comes up now)."""
+    if (ws.root / "mlflow.db").exists() or latest_version_or_none(ws) is None:
+        return
+    log_path = ws.state / "first-train.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log_file:
+        subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "train", "-w", str(ws.root)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    out.print(f"first training started in the background (log: {log_path})", highlight=False)
+
+
+def latest_version_or_none(ws):
+    """The latest data version, or None (never raises)."""
+    from core.data.versioning import latest_version
+
+    try:
+        return latest_version(ws)
+    except WorkbenchError:
+        return None
 
 
 from app.cli_models import models_app  # noqa: E402

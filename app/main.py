@@ -36,6 +36,7 @@ navigation = st.navigation(
         st.Page("../pages/overview.py", title="Overview", url_path="overview", default=True),
         st.Page("../pages/data.py", title="Data", url_path="data"),
         st.Page("../pages/experiments.py", title="Experiments", url_path="experiments"),
+        st.Page("../pages/models.py", title="Models", url_path="models"),
     ]
 )
 navigation.run()

@@ -214,7 +214,8 @@ def _champion(root: str, tracking_uri: str, name: str, sig: int) -> dict | None:
     import mlflow  # heavy; only imported once an MLflow store exists
 
     try:
-        mv = mlflow.MlflowClient(tracking_uri).get_model_version_by_alias(name, "champion")
+        client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)  # not the global
+        mv = client.get_model_version_by_alias(name, "champion")
     except Exception as exc:  # noqa: BLE001 - no model / no alias / store errors: "no champion"
         log.debug("no champion for %s: %s", name, exc)
         return None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,24 @@ from core.workspace import Workspace
 
 DEMO_INITIAL = 3
 DEMO_HELD_BACK = 4
+
+
+@pytest.fixture(autouse=True)
+def _forget_mlflow_uris():
+    """Reset MLflow's process-global tracking and registry URIs after each test.
+
+    `core.tracking.configure_mlflow` sets both (and exports `MLFLOW_TRACKING_URI` and
+    `MLFLOW_REGISTRY_URI`); a client built later without explicit URIs would otherwise talk to
+    the store of a test that has finished.
+    """
+    yield
+    if "mlflow" in sys.modules:  # never import mlflow just to reset it
+        import mlflow
+
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        os.environ.pop(var, None)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from core.experiments.compare import (
 from core.experiments.runs import (
     RUN_COLUMNS,
     best_run,
+    count_trainings,
     default_metric,
     filter_runs,
     load_runs,
@@ -36,6 +37,7 @@ __all__ = [
     "Parallel",
     "best_cells",
     "best_run",
+    "count_trainings",
     "default_metric",
     "encode",
     "filter_runs",

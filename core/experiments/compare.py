@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from core.experiments.runs import (
+    NEUTRAL_METRICS,
     M,
     P,
     check_server,
@@ -59,11 +60,12 @@ def metric_table(df: pd.DataFrame, run_ids: list[str]) -> pd.DataFrame:
 def best_cells(table: pd.DataFrame) -> pd.DataFrame:
     """True where a `metric_table` cell is its row's best (lower-is-better honoured).
 
-    Ties are all true; a row with fewer than two values has no best.
+    Ties are all true; a row with fewer than two values, or of a `NEUTRAL_METRICS` fact,
+    has no best.
     """
     mask = pd.DataFrame(False, index=table.index, columns=table.columns)
     for metric, values in table.iterrows():
-        if values.notna().sum() < 2:
+        if values.notna().sum() < 2 or metric in NEUTRAL_METRICS:
             continue
         target = values.min() if lower_is_better(str(metric)) else values.max()
         mask.loc[metric] = values == target
@@ -128,17 +130,25 @@ def parallel_frame(
 
 
 def scatter_frame(
-    df: pd.DataFrame, param: str, metric: str, selected: list[str] | None = None
+    df: pd.DataFrame,
+    param: str,
+    metric: str,
+    selected: list[str] | None = None,
+    among: list[str] | None = None,
 ) -> pd.DataFrame:
     """Runs that logged both `param` and `metric`, for a metric-vs-parameter scatter.
 
-    Columns: run_id, run_name, candidate, the param (numeric when every value is), the
-    metric, and `selected` (whether the run is in `selected`).
+    Only runs in `among` (when given) or `selected` are kept. Columns: run_id, run_name,
+    candidate, the param (numeric when every value is), the metric, and `selected` (whether
+    the run is in `selected`).
     """
     p, m = P + short(param), M + short(metric)
     if p not in df.columns or m not in df.columns:
         return pd.DataFrame(columns=["run_id", "run_name", "candidate", short(p), short(m)])
-    rows = df[df[p].notna() & df[m].notna()]
+    keep = df[p].notna() & df[m].notna()
+    if among is not None:
+        keep &= df["run_id"].isin(set(among) | set(selected or []))
+    rows = df[keep]
     numbers = pd.to_numeric(rows[p], errors="coerce")
     out = rows[["run_id", "run_name", "candidate"]].copy()
     out[short(p)] = numbers if numbers.notna().all() else rows[p].astype(str)

@@ -47,8 +47,10 @@ RUN_COLUMNS = [
     "underfit",
     "diagnosis",
 ]
-LOWER_IS_BETTER_EXTRA = frozenset({"fit_seconds", "predict_ms_per_row"})
-"""Cost metrics logged next to the scores: lower is better too."""
+LOWER_IS_BETTER_EXTRA = frozenset({"fit_seconds", "predict_ms_per_row", "overfit_gap"})
+"""Costs and the train-test gap, logged next to the scores: lower is better too."""
+NEUTRAL_METRICS = frozenset({"tuning_trials"})
+"""Logged facts that are neither better nor worse when larger: never ranked."""
 
 
 def store_error(uri: str, exc: Exception) -> TrackingUnavailable:
@@ -161,11 +163,15 @@ def short(column: str) -> str:
     return column.removeprefix(M).removeprefix(P)
 
 
+def _base(name: str) -> str:
+    """`test_rmse` → `rmse`; names without a split prefix are their own base."""
+    return next((name[len(s) + 1 :] for s in SPLITS if name.startswith(f"{s}_")), name)
+
+
 def lower_is_better(metric: str) -> bool:
     """Whether smaller is better for a metric, with or without split and `metrics.` prefix."""
     name = short(metric)
-    base = next((name[len(s) + 1 :] for s in SPLITS if name.startswith(f"{s}_")), name)
-    return base in LOWER_IS_BETTER or name in LOWER_IS_BETTER_EXTRA
+    return _base(name) in LOWER_IS_BETTER or name in LOWER_IS_BETTER_EXTRA
 
 
 def default_metric(df: pd.DataFrame, optimised: str | None = None) -> str | None:
@@ -222,6 +228,11 @@ def filter_runs(
     return df[keep]
 
 
+def count_trainings(df: pd.DataFrame) -> int:
+    """How many trainings (distinct parent runs) the runs come from."""
+    return int(df.loc[df["parent_run_id"] != "", "parent_run_id"].nunique())
+
+
 def page_of(df: pd.DataFrame, page: int, size: int = 50) -> tuple[pd.DataFrame, int]:
     """Rows of 1-based page `page` (clamped into range) and the number of pages."""
     pages = max(1, -(-len(df) // size))
@@ -229,11 +240,14 @@ def page_of(df: pd.DataFrame, page: int, size: int = 50) -> tuple[pd.DataFrame, 
     return df.iloc[(page - 1) * size : page * size], pages
 
 
-def runs_table(df: pd.DataFrame, best_id: str | None = None) -> pd.DataFrame:
+def runs_table(
+    df: pd.DataFrame, best_id: str | None = None, metric: str | None = None
+) -> pd.DataFrame:
     """The runs as shown in a table: a ★ on `best_id`, run facts, then every metric.
 
     Columns: best (★ or empty), run, candidate, data_version, started, status, winner (the
-    run won its training), overfit, then the metrics by short name; the index is the run id.
+    run won its training), overfit, then the metrics by short name, those of `metric`'s base
+    (e.g. every split of `roc_auc` for `test_roc_auc`) first; the index is the run id.
     """
     table = pd.DataFrame(
         {
@@ -247,5 +261,7 @@ def runs_table(df: pd.DataFrame, best_id: str | None = None) -> pd.DataFrame:
             "overfit": df["overfit"],
         }
     )
-    metrics = df[metric_columns(df)].rename(columns=short)
+    base = _base(short(metric)) if metric else None
+    names = sorted(metric_columns(df), key=lambda c: (_base(short(c)) != base, c))
+    metrics = df[names].rename(columns=short)
     return pd.concat([table, metrics], axis=1).set_axis(df["run_id"].to_numpy(), axis=0)

@@ -25,6 +25,7 @@ from core.registry.gates import GateReport, evaluate_gates, load_gate_report
 from core.tracking import (
     ALIAS_CHALLENGER,
     ALIAS_CHAMPION,
+    TAG_CANDIDATE,
     TAG_DATA_VERSION,
     TAG_GATES_STATUS,
     metric_key,
@@ -68,9 +69,9 @@ def list_models(ws: Workspace) -> list[dict]:
     """Versions of the workspace's registered model, newest first.
 
     Returns:
-        Dicts with version, aliases, run_id, data_version, created (UTC ISO), gates
-        ("pass" | "fail" | "not evaluated"), metric, test_metric (the run's `test_<metric>`),
-        promoted_by, promoted_at.
+        Dicts with version, aliases, run_id, candidate (the run's candidate name), data_version,
+        created (UTC ISO), gates ("pass" | "fail" | "not evaluated"), metric, test_metric (the
+        run's `test_<metric>`), promoted_by, promoted_at.
     """
     client = store.registry_client(ws)
     name, metric = ws.config.model_name, ws.config.metric
@@ -87,6 +88,7 @@ def list_models(ws: Workspace) -> list[dict]:
                 "version": str(mv.version),
                 "aliases": sorted(by_version.get(str(mv.version), [])),
                 "run_id": run_id,
+                "candidate": run_tags.get(TAG_CANDIDATE),
                 "data_version": tags.get(TAG_DATA_VERSION) or run_tags.get(TAG_DATA_VERSION),
                 "created": _iso(mv.creation_timestamp),
                 "gates": tags.get(TAG_GATES_STATUS, "not evaluated"),

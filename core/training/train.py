@@ -46,6 +46,8 @@ class CandidateResult:
     trials: int
     fit_seconds: float
     predict_ms_per_row: float
+    test_pred: object = field(default=None, repr=False)
+    test_score: object = field(default=None, repr=False)
     run_id: str | None = None
     model_uri: str | None = None
     """`models:/m-...` of the logged model (MLflow 3 LoggedModel)."""
@@ -64,6 +66,8 @@ class TrainingResult:
     best: CandidateResult
     duration_s: float
     registered: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+    """Seconds per tracking step (set-up, each candidate's logging, registration)."""
     tracking_s: float = 0.0
     """Wall time the run spent waiting on MLflow (set-up, unfinished logging, registration)."""
 
@@ -125,15 +129,14 @@ def _fit_candidate(ws: Workspace, cand: Candidate, split: Split) -> CandidateRes
     fit_s = time.perf_counter() - started
     metrics = {
         s: _evaluate(cfg.task, model, Xs, ys)
-        for s, Xs, ys in (
-            ("train", X, y),
-            ("val", split.X_val, split.y_val),
-            ("test", split.X_test, split.y_test),
-        )
+        for s, Xs, ys in (("train", X, y), ("val", split.X_val, split.y_val))
     }
     started = time.perf_counter()
-    model.predict(split.X_test)
+    test_pred = model.predict(split.X_test)
     ms_row = 1000 * (time.perf_counter() - started) / max(len(split.X_test), 1)
+    proba = cfg.task == "classification" and hasattr(model, "predict_proba")
+    test_score = model.predict_proba(split.X_test) if proba else None
+    metrics["test"] = compute_metrics(cfg.task, split.y_test, test_pred, test_score)
     m = cfg.metric
     diag = diagnose(m, metrics["train"][m], metrics["test"][m], tc.overfit_gap, tc.underfit_floor)
     params = {k.removeprefix("model__"): v for k, v in found.params.items()}
@@ -146,6 +149,8 @@ def _fit_candidate(ws: Workspace, cand: Candidate, split: Split) -> CandidateRes
         found.trials,
         found.seconds + fit_s,
         ms_row,
+        test_pred,
+        test_score,
         model=model,
     )
 
@@ -172,7 +177,7 @@ def train(
     split = load_split(ws, data_version)
     t0 = time.perf_counter()
     tracker = _Tracker(ws, split) if track else None
-    tracking_s = time.perf_counter() - t0
+    tracking_s = setup_s = time.perf_counter() - t0
     results = []
     try:
         for i, cand in enumerate(cands):
@@ -209,6 +214,11 @@ def train(
         out.registered = tracker.finish(best)
         out.training_id = tracker.training_id
         tracking_s += time.perf_counter() - t0
+        out.timings = {
+            "setup": round(setup_s, 2),
+            **tracker.timings,
+            "register+gates": round(time.perf_counter() - t0, 2),
+        }
     out.tracking_s = round(tracking_s, 2)
     out.duration_s = round(time.perf_counter() - started, 2)
     progress(1.0, f"best: {best.name} (val {cfg.metric} {best.metrics['val'][cfg.metric]:.4f})")
@@ -255,6 +265,8 @@ class _Tracker:
         self.ws, self.cfg, self.split = ws, ws.config, split
         self.mlflow = mlflow
         T.configure_mlflow(ws.tracking_uri)
+        # one warning per logged model about cloudpickle; the choice is explained at log_model
+        logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
         self.client = mlflow.MlflowClient()
         self.experiment_id = _experiment(self.client, ws)
         self.training_id = uuid.uuid4().hex[:12]
@@ -282,6 +294,7 @@ class _Tracker:
         )
         self.parent_id = parent.info.run_id
         self._log_dataset()
+        self.timings: dict[str, float] = {}
         # One worker: MLflow calls stay serialised (SQLite store), never concurrent with ours.
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-log")
         self.pending: list = []
@@ -326,6 +339,13 @@ class _Tracker:
 
     def log_candidate(self, r: CandidateResult, split: Split) -> str:
         """Create the child run with params, metrics, tags, artifacts and the model."""
+        started = time.perf_counter()
+        try:
+            return self._log_candidate(r, split)
+        finally:
+            self.timings[r.name] = round(time.perf_counter() - started, 2)
+
+    def _log_candidate(self, r: CandidateResult, split: Split) -> str:
         from mlflow.entities import Metric, Param, RunTag
 
         run = self.client.create_run(
@@ -386,16 +406,10 @@ class _Tracker:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp)
             (out / "plots").mkdir()
-            pred = r.model.predict(split.X_test)
             if self.cfg.task == "classification":
-                score = (
-                    r.model.predict_proba(split.X_test)
-                    if hasattr(r.model, "predict_proba")
-                    else None
-                )
-                plots.classification_plots(out / "plots", split.y_test, pred, score)
+                plots.classification_plots(out / "plots", split.y_test, r.test_pred, r.test_score)
             else:
-                plots.regression_plots(out / "plots", split.y_test, pred)
+                plots.regression_plots(out / "plots", split.y_test, r.test_pred)
             importance = plots.feature_importance(r.model)
             plots.importance_plot(out / "plots", importance)
             evaluation = {

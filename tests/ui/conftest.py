@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from ui_helpers import BAD_FILE
+from ui_helpers import BAD_FILE, log_candidates
 
 from core.bootstrap import init_workspace
 from core.data.pipeline import run_pipeline
@@ -51,3 +51,11 @@ def ui_ws_copy(ui_ws, tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("WORKBENCH_HOME", str(root))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def exp_ws(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A one-day flights workspace with 3 candidate runs (ids by `name@data_version`)."""
+    root = tmp_path_factory.mktemp("experiments") / "ws"
+    init_workspace(root, demo="flights", initial=1)
+    return root, log_candidates(root)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -51,8 +52,9 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise TimeoutError(f"{url}/_stcore/health did not answer ok within {timeout} s")
 
 
-@pytest.fixture
-def streamlit_url(ui_env, tmp_path):
+@contextlib.contextmanager
+def serve(workspace: Path, log_path: Path):
+    """`streamlit run app/main.py` on a free port for `workspace`; yields the base URL."""
     port = free_port()
     cmd = [
         sys.executable,
@@ -69,11 +71,12 @@ def streamlit_url(ui_env, tmp_path):
         "--browser.gatherUsageStats",
         "false",
     ]
-    log = (tmp_path / "streamlit.log").open("w")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_TRACKING_URI")}
+    log = log_path.open("w")
     proc = subprocess.Popen(
         cmd,
         cwd=REPO,
-        env=dict(os.environ, WORKBENCH_HOME=str(ui_env)),
+        env=dict(env, WORKBENCH_HOME=str(workspace)),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -89,6 +92,24 @@ def streamlit_url(ui_env, tmp_path):
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture
+def streamlit_url(ui_env, tmp_path):
+    with serve(ui_env, tmp_path / "streamlit.log") as url:
+        yield url
+
+
+@pytest.fixture
+def experiments_url(exp_ws, tmp_path):
+    with serve(exp_ws[0], tmp_path / "streamlit.log") as url:
+        yield url
+
+
+def browser_page(p):
+    """A new page in Debian chromium (headless)."""
+    browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    return browser, browser.new_page()
 
 
 def test_data_page_shows_the_latest_validation_in_chromium(streamlit_url):
@@ -112,6 +133,29 @@ def test_data_page_shows_the_latest_validation_in_chromium(streamlit_url):
             report.get_by_text("missing_rate").first.wait_for(timeout=30_000)
             assert BAD_FILE in report.locator("h1").inner_text()
             assert report.locator("h1 .badge").inner_text().lower() == "fail"
+            assert page.get_by_text("Traceback").count() == 0
+        finally:
+            browser.close()
+
+
+def test_a_shared_experiments_link_opens_the_comparison_in_chromium(experiments_url, exp_ws):
+    from playwright.sync_api import sync_playwright
+
+    ids = exp_ws[1]
+    rf, knn = ids["random_forest@v1"], ids["knn@v1"]
+    with sync_playwright() as p:
+        browser, page = browser_page(p)
+        try:
+            page.goto(f"{experiments_url}/experiments?runs={rf},{knn}", timeout=30_000)
+            page.get_by_role("heading", name="Experiments").wait_for(timeout=60_000)
+            page.get_by_role("heading", name="Comparison of 2 runs").wait_for(timeout=60_000)
+            for section in ("Metrics", "Parameters", "Parallel coordinates", "Plots"):
+                page.get_by_role("heading", name=section).wait_for(timeout=30_000)
+            page.get_by_text("4 of 4 parameters differ", exact=False).wait_for(timeout=30_000)
+            page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+            page.get_by_text(f"random_forest · {rf[:8]}").first.wait_for(timeout=30_000)
+            page.locator("[data-testid=stImage] img").first.wait_for(timeout=30_000)
+            assert f"runs={rf}" in page.url
             assert page.get_by_text("Traceback").count() == 0
         finally:
             browser.close()
