@@ -52,5 +52,8 @@ def configure_mlflow(tracking_uri: str) -> None:
     import mlflow
 
     os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+    # No usage telemetry from the workbench (like DVC analytics and Streamlit stats): it also
+    # reaches for the network on every tracked call.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
