@@ -28,6 +28,26 @@ class Candidate:
     """Slow learners (k-NN, SVM) are trained on a capped row sample."""
 
 
+# Default search spaces shared by the classification and regression variants of a learner.
+TREE_SPACE = {
+    "n_estimators": [100, 200],
+    "max_depth": [None, 8, 16],
+    "min_samples_leaf": [1, 5, 20],
+}
+HGB_SPACE = {
+    "learning_rate": [0.05, 0.1, 0.2],
+    "max_leaf_nodes": [15, 31, 63],
+    "l2_regularization": [0.0, 1.0],
+}
+LGBM_SPACE = {
+    "num_leaves": [15, 31, 63],
+    "learning_rate": [0.03, 0.1],
+    "min_child_samples": [10, 20, 50],
+    "subsample": [0.8, 1.0],
+}
+KNN_SPACE = {"n_neighbors": [5, 15, 31], "weights": ["uniform", "distance"]}
+
+
 def _classifiers() -> list[Candidate]:
     from lightgbm import LGBMClassifier
     from sklearn.calibration import CalibratedClassifierCV
@@ -41,7 +61,6 @@ def _classifiers() -> list[Candidate]:
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.svm import LinearSVC
 
-    trees = {"n_estimators": [100, 200], "max_depth": [None, 8, 16], "min_samples_leaf": [1, 5, 20]}
     return [
         Candidate(
             "logistic_regression",
@@ -51,36 +70,27 @@ def _classifiers() -> list[Candidate]:
         Candidate(
             "random_forest",
             lambda s: RandomForestClassifier(n_estimators=100, n_jobs=-1, random_state=s),
-            trees,
+            TREE_SPACE,
         ),
         Candidate(
             "extra_trees",
             lambda s: ExtraTreesClassifier(n_estimators=100, n_jobs=-1, random_state=s),
-            trees,
+            TREE_SPACE,
         ),
         Candidate(
             "hist_gradient_boosting",
             lambda s: HistGradientBoostingClassifier(random_state=s),
-            {
-                "learning_rate": [0.05, 0.1, 0.2],
-                "max_leaf_nodes": [15, 31, 63],
-                "l2_regularization": [0.0, 1.0],
-            },
+            HGB_SPACE,
         ),
         Candidate(
             "lightgbm",
             lambda s: LGBMClassifier(n_estimators=200, random_state=s, verbose=-1, n_jobs=1),
-            {
-                "num_leaves": [15, 31, 63],
-                "learning_rate": [0.03, 0.1],
-                "min_child_samples": [10, 20, 50],
-                "subsample": [0.8, 1.0],
-            },
+            LGBM_SPACE,
         ),
         Candidate(
             "knn",
             lambda s: KNeighborsClassifier(n_jobs=-1),
-            {"n_neighbors": [5, 15, 31], "weights": ["uniform", "distance"]},
+            KNN_SPACE,
             slow=True,
         ),
         Candidate("naive_bayes", lambda s: GaussianNB(), {"var_smoothing": [1e-9, 1e-7, 1e-5]}),
@@ -112,35 +122,22 @@ def _regressors() -> list[Candidate]:
         Candidate(
             "random_forest",
             lambda s: RandomForestRegressor(n_estimators=100, n_jobs=-1, random_state=s),
-            {
-                "n_estimators": [100, 200],
-                "max_depth": [None, 8, 16],
-                "min_samples_leaf": [1, 5, 20],
-            },
+            TREE_SPACE,
         ),
         Candidate(
             "hist_gradient_boosting",
             lambda s: HistGradientBoostingRegressor(random_state=s),
-            {
-                "learning_rate": [0.05, 0.1, 0.2],
-                "max_leaf_nodes": [15, 31, 63],
-                "l2_regularization": [0.0, 1.0],
-            },
+            HGB_SPACE,
         ),
         Candidate(
             "lightgbm",
             lambda s: LGBMRegressor(n_estimators=200, random_state=s, verbose=-1, n_jobs=1),
-            {
-                "num_leaves": [15, 31, 63],
-                "learning_rate": [0.03, 0.1],
-                "min_child_samples": [10, 20, 50],
-                "subsample": [0.8, 1.0],
-            },
+            LGBM_SPACE,
         ),
         Candidate(
             "knn",
             lambda s: KNeighborsRegressor(n_jobs=-1),
-            {"n_neighbors": [5, 15, 31], "weights": ["uniform", "distance"]},
+            KNN_SPACE,
             slow=True,
         ),
     ]
