@@ -228,6 +228,29 @@ def _print_training(result) -> None:
     out.print(f"done in {result.duration_s:.0f} s", highlight=False)
 
 
+@app.command()
+def serve(
+    workspace: WorkspaceOpt = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the prediction API.")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    poll_seconds: Annotated[
+        float | None, typer.Option(help="Alias poll interval (default from config: 5 s).")
+    ] = None,
+) -> None:
+    """Start the prediction API (Litestar on uvicorn) serving the champion."""
+    import uvicorn
+
+    with _fail_cleanly():
+        ws = _open(workspace)
+    os.environ["WORKBENCH_HOME"] = str(ws.root)
+    if poll_seconds is not None:
+        os.environ["WORKBENCH_POLL_SECONDS"] = str(poll_seconds)
+    out.print(f"prediction API on http://{host}:{port} (docs: /schema)", highlight=False)
+    uvicorn.run("api.main:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", timeout_graceful_shutdown=10)
+
+
 @demo_app.command("drip")
 def demo_drip(
     workspace: WorkspaceOpt = None,

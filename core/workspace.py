@@ -115,6 +115,11 @@ class Workspace:
         return self.root / "audit" / "promotions.jsonl"
 
     @property
+    def predictions_dir(self) -> Path:
+        """Prediction log (Parquet parts) and feedback."""
+        return self.root / "predictions"
+
+    @property
     def artifacts(self) -> Path:
         """MLflow artifact root on the embedded default."""
         return self.root / "mlartifacts"

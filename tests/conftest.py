@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from workspaces import copy_workspace, set_training
 
 from core.bootstrap import init_workspace
 from core.workspace import Workspace
@@ -72,20 +73,6 @@ def versioned_ws(versioned_template, tmp_path) -> Workspace:
     return Workspace.open(root)
 
 
-QUICK_TRAINING = {"budget": {"trials": 1, "seconds": 30}, "cv_folds": 2}
-
-
-def set_training(root: Path, **training) -> Workspace:
-    """Rewrite the workspace's `training` section (quick budgets for tests)."""
-    import yaml
-
-    path = root / "workbench.yaml"
-    cfg = yaml.safe_load(path.read_text())
-    cfg["training"] = {**QUICK_TRAINING, **training}
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    return Workspace.open(root)
-
-
 @pytest.fixture(scope="session")
 def trained_template(versioned_template, tmp_path_factory) -> Path:
     """The versioned demo workspace after one quick training (champion = version 1)."""
@@ -100,22 +87,5 @@ def trained_template(versioned_template, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def trained_ws(trained_template, tmp_path) -> Workspace:
-    """A private copy of a workspace with a trained, registered champion.
-
-    The MLflow SQLite store and artifact folder live inside the workspace, and the experiment's
-    artifact location is absolute, so the copy rewrites it to the copy's own folder.
-    """
-    import sqlite3
-
-    root = tmp_path / "ws"
-    shutil.copytree(trained_template, root, symlinks=True)
-    old, new = (trained_template / "mlartifacts").as_uri(), (root / "mlartifacts").as_uri()
-    with sqlite3.connect(root / "mlflow.db") as conn:
-        for table, column in (
-            ("experiments", "artifact_location"),
-            ("runs", "artifact_uri"),
-            ("model_versions", "storage_location"),
-            ("logged_models", "artifact_location"),
-        ):
-            conn.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?)", (old, new))
-    return Workspace.open(root)
+    """A private copy of a workspace with a trained, registered champion."""
+    return Workspace.open(copy_workspace(trained_template, tmp_path / "ws"))

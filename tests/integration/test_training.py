@@ -8,7 +8,7 @@ import sys
 
 import mlflow
 import pytest
-from conftest import set_training
+from workspaces import set_training
 
 from core import tracking as T
 from core.bootstrap import init_workspace

@@ -6,7 +6,7 @@ from __future__ import annotations
 import mlflow
 import numpy as np
 import pytest
-from conftest import set_training
+from workspaces import set_training
 
 from core.bootstrap import init_workspace
 from core.data.pipeline import run_pipeline

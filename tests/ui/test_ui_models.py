@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,6 +9,7 @@ import yaml
 from streamlit.testing.v1 import AppTest
 from test_ui_browser import CHROMIUM, browser_page, serve
 from ui_helpers import FIRST_RUN_TIMEOUT, MAIN, PAGES, page, texts
+from workspaces import copy_workspace
 
 from app.auth import hash_password
 from core.registry.audit import read_audit
@@ -25,21 +24,6 @@ USERS = {
     "ana": {"password_hash": hash_password("ana-pw"), "roles": ["approver"]},
     "bob": {"password_hash": hash_password("bob-pw"), "roles": "viewer"},
 }
-
-
-def copy_workspace(src: Path, dst: Path) -> Path:
-    """Copy a trained workspace, pointing its MLflow store at the copy's artifact folder."""
-    shutil.copytree(src, dst, symlinks=True)
-    old, new = (src / "mlartifacts").as_uri(), (dst / "mlartifacts").as_uri()
-    with sqlite3.connect(dst / "mlflow.db") as conn:
-        for table, column in (
-            ("experiments", "artifact_location"),
-            ("runs", "artifact_uri"),
-            ("model_versions", "storage_location"),
-            ("logged_models", "artifact_location"),
-        ):
-            conn.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?)", (old, new))
-    return dst
 
 
 def edit_config(root: Path, section: str, value: dict) -> None:

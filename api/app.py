@@ -1,0 +1,291 @@
+"""The prediction API: `create_app(settings)` wires routes, guards, errors and lifespan here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import anyio
+import pandas as pd
+from litestar import Litestar, MediaType, Request, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.types import Message, Scope
+
+from api.metrics import Metrics
+from api.model_store import LoadedModel, ModelStore
+from api.schemas import (
+    FeedbackRequest,
+    InputField,
+    ModelInfo,
+    ModelRef,
+    PredictRequest,
+    PredictResponse,
+)
+from api.settings import ServeSettings
+from api.validation import check_records
+
+log = logging.getLogger(__name__)
+
+
+def _state(request: Request | ASGIConnection):
+    return request.app.state
+
+
+def api_key_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """`X-API-Key` must be one of the configured keys (when any are configured)."""
+    keys = _state(connection).settings.api_keys
+    if not keys:
+        return
+    key = connection.headers.get("x-api-key")
+    if not key:
+        raise NotAuthorizedException("missing X-API-Key header")
+    if key not in keys:
+        raise PermissionDeniedException("X-API-Key is not valid")
+
+
+def admin_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Admin endpoints need `X-API-Key` equal to the admin key."""
+    admin = _state(connection).settings.admin_key
+    key = connection.headers.get("x-api-key")
+    if not key:
+        raise NotAuthorizedException("missing X-API-Key header (admin key)")
+    if not admin or key != admin:
+        raise PermissionDeniedException("admin key required")
+
+
+def _pick(state, settings: ServeSettings) -> tuple[LoadedModel, str]:
+    champion = state.store.champion
+    if champion is None:
+        raise HTTPException(status_code=503, detail="no model loaded yet")
+    challenger = state.store.challenger
+    if challenger is not None and random.random() < settings.canary_fraction:
+        return challenger, "challenger"
+    return champion, "champion"
+
+
+@post("/predict", guards=[api_key_guard], status_code=200)
+async def predict(request: Request, data: PredictRequest) -> PredictResponse:
+    """Score feature records with the champion (or the challenger, for the canary share)."""
+    state, settings = _state(request), _state(request).settings
+    model, variant = _pick(state, settings)  # this request keeps this model to the end
+    check_records(data.records, model.fields, settings.max_batch)
+    started = time.perf_counter()
+    frame = pd.DataFrame.from_records(data.records, columns=model.columns)
+    preds, proba = await anyio.to_thread.run_sync(model.predict, frame)
+    elapsed = time.perf_counter() - started
+    request_id = uuid.uuid4().hex
+    state.metrics.latency.observe(elapsed)
+    state.metrics.predictions.labels(model.version, variant).inc(len(preds))
+    _log(state, request_id, model, variant, data.records, preds, proba, elapsed)
+    if settings.shadow_fraction and random.random() < settings.shadow_fraction:
+        _shadow(state, request_id, data.records, frame)
+    return PredictResponse(
+        preds, ModelRef(model.name, model.version, model.alias), request_id, variant, proba
+    )
+
+
+def _log(state, request_id, model, variant, records, preds, proba, elapsed) -> None:
+    if state.log is None:
+        return
+    from core.predictions import PredictionRecord
+
+    now = datetime.now(UTC).isoformat(timespec="milliseconds")
+    ms = 1000 * elapsed / max(len(records), 1)
+    state.log.append(
+        [
+            PredictionRecord(
+                request_id,
+                now,
+                model.name,
+                model.version,
+                variant,
+                rec,
+                pred,
+                None if proba is None else proba[i],
+                ms,
+            )
+            for i, (rec, pred) in enumerate(zip(records, preds, strict=True))
+        ]
+    )
+
+
+def _shadow(state, request_id: str, records: list, frame: pd.DataFrame) -> None:
+    """Score with the challenger in the background; logged as `shadow`, never returned."""
+    challenger = state.store.challenger
+    if challenger is None:
+        return
+
+    async def run() -> None:
+        try:
+            started = time.perf_counter()
+            preds, proba = await anyio.to_thread.run_sync(challenger.predict, frame)
+            _log(
+                state,
+                request_id,
+                challenger,
+                "shadow",
+                records,
+                preds,
+                proba,
+                time.perf_counter() - started,
+            )
+            state.metrics.predictions.labels(challenger.version, "shadow").inc(len(preds))
+        except Exception as exc:  # noqa: BLE001 - shadow must never affect serving
+            state.metrics.errors.labels("shadow").inc()
+            log.warning("shadow scoring failed: %s", exc)
+
+    task = asyncio.get_running_loop().create_task(run())
+    state.background.add(task)
+    task.add_done_callback(state.background.discard)
+
+
+@post("/feedback", guards=[api_key_guard], status_code=202)
+async def feedback(request: Request, data: FeedbackRequest) -> dict:
+    """Record the actual outcome of an earlier prediction by its request id."""
+    state = _state(request)
+    if state.log is None:
+        raise HTTPException(status_code=409, detail="the prediction log is disabled")
+    state.log.record_feedback(data.request_id, data.actual)
+    return {"request_id": data.request_id, "recorded": True}
+
+
+@get("/health", media_type=MediaType.JSON)
+async def health() -> dict:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@get("/ready", media_type=MediaType.JSON)
+async def ready(request: Request) -> Response:
+    """503 until a model is loaded; the body reports a degraded registry."""
+    store = _state(request).store
+    body = {
+        "ready": store.champion is not None,
+        "degraded": store.degraded,
+        "model": None if store.champion is None else store.champion.version,
+        "challenger": None if store.challenger is None else store.challenger.version,
+    }
+    return Response(body, status_code=200 if store.champion is not None else 503)
+
+
+@get("/model")
+async def model_info(request: Request) -> ModelInfo:
+    """Name, version, alias, load time and input fields of the served champion."""
+    store = _state(request).store
+    m = store.champion
+    if m is None:
+        raise HTTPException(status_code=503, detail="no model loaded yet")
+    return ModelInfo(
+        m.name,
+        m.version,
+        m.alias,
+        m.loaded_at,
+        [InputField(n, t) for n, t in m.fields],
+        None if store.challenger is None else store.challenger.version,
+    )
+
+
+@post("/admin/reload", guards=[admin_guard], status_code=200)
+async def admin_reload(request: Request) -> dict:
+    """Check the registry aliases now and swap in any new version."""
+    state = _state(request)
+    changed = await anyio.to_thread.run_sync(state.store.check)
+    _export_model(state)
+    return {
+        "changed": changed,
+        "degraded": state.store.degraded,
+        "version": None if state.store.champion is None else state.store.champion.version,
+    }
+
+
+@get("/metrics", media_type="text/plain; version=0.0.4")
+async def metrics(request: Request) -> Response:
+    """Prometheus text exposition."""
+    return Response(_state(request).metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+def _export_model(state) -> None:
+    m, store = state.metrics, state.store
+    m.model.clear()
+    for loaded in (store.champion, store.challenger):
+        if loaded is not None:
+            m.model.labels(loaded.name, loaded.version, loaded.alias).set(1)
+    if store.last_reload:
+        m.last_reload.set(store.last_reload)
+
+
+async def _poll(app: Litestar) -> None:
+    state = app.state
+    while True:
+        await anyio.sleep(state.settings.poll_seconds)
+        await anyio.to_thread.run_sync(state.store.check)
+        _export_model(state)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Litestar) -> AsyncIterator[None]:
+    state = app.state
+    await anyio.to_thread.run_sync(state.store.check)
+    _export_model(state)
+    if state.log is not None:
+        state.log.start()
+    poller = asyncio.get_running_loop().create_task(_poll(app))
+    try:
+        yield
+    finally:
+        poller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poller
+        if state.background:
+            await asyncio.gather(*state.background, return_exceptions=True)
+        if state.log is not None:
+            await anyio.to_thread.run_sync(state.log.close)  # SIGTERM loses nothing
+
+
+async def _count(message: Message, scope: Scope) -> None:
+    if message["type"] == "http.response.start":
+        handler = scope.get("route_handler")
+        route = next(iter(handler.paths)) if handler is not None else "unmatched"
+        scope["app"].state.metrics.requests.labels(route, str(message["status"])).inc()
+        if message["status"] >= 500:
+            scope["app"].state.metrics.errors.labels("server").inc()
+
+
+def create_app(settings: ServeSettings) -> Litestar:
+    """Build the API; nothing is read from the environment here."""
+    from core.predictions import PredictionLog
+
+    store = ModelStore(
+        settings.model_name,
+        settings.tracking_uri,
+        want_challenger=bool(settings.canary_fraction or settings.shadow_fraction),
+    )
+    log_ = PredictionLog(settings.predictions_dir) if settings.predictions_dir else None
+    return Litestar(
+        route_handlers=[predict, feedback, health, ready, model_info, admin_reload, metrics],
+        lifespan=[_lifespan],
+        before_send=[_count],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Workbench prediction API", version="1.0.0", path="/schema"
+        ),
+        state=State(
+            {
+                "settings": settings,
+                "store": store,
+                "metrics": Metrics(),
+                "log": log_,
+                "background": set(),
+            }
+        ),
+    )

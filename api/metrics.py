@@ -1,0 +1,45 @@
+"""Prometheus metrics of one app instance (its own registry, so tests do not collide)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+@dataclass
+class Metrics:
+    """Counters, histogram and gauges exported at /metrics."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.requests = Counter(
+            "workbench_requests", "HTTP requests", ["route", "status"], registry=r
+        )
+        self.predictions = Counter(
+            "workbench_predictions", "Predicted records", ["version", "variant"], registry=r
+        )
+        self.latency = Histogram(
+            "workbench_predict_latency_seconds",
+            "Predict latency",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
+        self.errors = Counter("workbench_errors", "Errors by type", ["type"], registry=r)
+        self.model = Gauge(
+            "workbench_model_info",
+            "Served model version (value 1)",
+            ["name", "version", "alias"],
+            registry=r,
+        )
+        self.last_reload = Gauge(
+            "workbench_last_reload_timestamp_seconds",
+            "Unix time of the last model swap",
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition."""
+        return generate_latest(self.registry)

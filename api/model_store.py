@@ -1,0 +1,157 @@
+"""Loaded models and their hot swap.
+
+`ModelStore.check()` resolves the `champion` / `challenger` aliases; a new version is loaded and
+warmed off the request path, then swapped in with one attribute assignment. A request keeps the
+`LoadedModel` it started with, so in-flight requests finish on their model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from core.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
+
+log = logging.getLogger(__name__)
+_TYPES = {
+    "long": int,
+    "integer": int,
+    "double": float,
+    "float": float,
+    "string": str,
+    "boolean": bool,
+}
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One model version ready to predict."""
+
+    name: str
+    version: str
+    alias: str
+    model: object
+    fields: list[tuple[str, str]]  # (column, MLflow type) from the signature
+    loaded_at: str
+    classes: list | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        return [c for c, _ in self.fields]
+
+    def predict(self, frame: pd.DataFrame) -> tuple[list, list | None]:
+        """Predictions and (classification) the probability of each predicted class row."""
+        preds = self.model.predict(frame)
+        proba = None
+        if self.classes is not None and hasattr(self.model, "predict_proba"):
+            p = self.model.predict_proba(frame)
+            proba = (p[:, 1] if p.shape[1] == 2 else p.max(axis=1)).tolist()
+        return np.asarray(preds).tolist(), proba
+
+
+def _load(client, tracking_uri: str, name: str, alias: str, version: str) -> LoadedModel:
+    import mlflow
+    from mlflow.artifacts import download_artifacts
+    from mlflow.models import Model
+
+    # Resolve through this store's own client: `models:/` URIs would go through MLflow's
+    # process-global registry URI, which may point at another store.
+    source = client.get_model_version(name, version).source
+    if source.startswith("models:/m-"):  # an MLflow 3 LoggedModel
+        source = client.get_logged_model(source.rsplit("/", 1)[-1]).artifact_location
+    local = download_artifacts(artifact_uri=source, tracking_uri=tracking_uri)
+    model = mlflow.sklearn.load_model(local)
+    sig = Model.load(local).signature
+    fields = [(c.name, str(c.type).split(".")[-1].lower()) for c in sig.inputs.inputs]
+    classes = getattr(model, "classes_", None)
+    loaded = LoadedModel(
+        name,
+        version,
+        alias,
+        model,
+        fields,
+        datetime.now(UTC).isoformat(timespec="seconds"),
+        None if classes is None else np.asarray(classes).tolist(),
+    )
+    _warm(loaded)
+    return loaded
+
+
+def _warm(loaded: LoadedModel) -> None:
+    """Run one prediction so the first real request does not pay lazy initialisation."""
+    row = {c: (0.0 if _TYPES.get(t) in (int, float) else "") for c, t in loaded.fields}
+    try:
+        loaded.predict(pd.DataFrame([row], columns=loaded.columns))
+    except Exception as exc:  # noqa: BLE001 - warming is best effort, serving decides
+        log.warning("warm-up of %s v%s failed: %s", loaded.name, loaded.version, exc)
+
+
+@dataclass
+class ModelStore:
+    """The champion (and challenger) in memory, refreshed from the registry."""
+
+    name: str
+    tracking_uri: str
+    want_challenger: bool = False
+    champion: LoadedModel | None = None
+    challenger: LoadedModel | None = None
+    degraded: str | None = None
+    last_check: float = 0.0
+    last_reload: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def _client(self):
+        import mlflow
+
+        # A registry outage must surface in seconds (the API keeps serving and reports it),
+        # not after MLflow's default minute of retries with backoff.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+        return mlflow.MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def check(self) -> bool:
+        """Resolve the aliases and swap in any new version; True when something changed."""
+        with self._lock:  # one refresh at a time; requests never take this lock
+            try:
+                changed = self._refresh(ALIAS_CHAMPION)
+                if self.want_challenger:
+                    changed = self._refresh(ALIAS_CHALLENGER) or changed
+                self.degraded = None
+            except Exception as exc:  # noqa: BLE001 - registry down: keep serving what we have
+                self.degraded = f"registry unreachable: {type(exc).__name__}: {exc}"[:300]
+                log.warning("model check failed: %s", self.degraded)
+                changed = False
+            self.last_check = time.time()
+            return changed
+
+    def _refresh(self, alias: str) -> bool:
+        from mlflow.exceptions import MlflowException
+
+        client = self._client()
+        current = self.champion if alias == ALIAS_CHAMPION else self.challenger
+        try:
+            version = str(client.get_model_version_by_alias(self.name, alias).version)
+        except MlflowException as exc:
+            if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc):
+                if alias == ALIAS_CHALLENGER:
+                    self.challenger = None
+                return False
+            raise
+        if current is not None and current.version == version:
+            return False
+        loaded = _load(client, self.tracking_uri, self.name, alias, version)  # off hot path
+        if alias == ALIAS_CHAMPION:
+            self.champion = loaded  # the swap: one reference assignment
+        else:
+            self.challenger = loaded
+        self.last_reload = time.time()
+        log.info("serving %s v%s as %s", self.name, version, alias)
+        return True

@@ -1,0 +1,192 @@
+"""The prediction API through `TestClient(create_app(...))` on a real MLflow store."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pytest
+from litestar.testing import TestClient
+from workspaces import copy_workspace, set_training
+
+from api.app import create_app
+from api.settings import ServeSettings
+from core.predictions import read_feedback, read_predictions
+from core.registry.promotion import promote
+from core.training.data import load_split
+from core.training.train import train
+from core.workspace import Workspace
+
+pytestmark = pytest.mark.slow
+KEY, ADMIN = "test-key", "admin-key"
+
+
+@pytest.fixture(scope="module")
+def two_versions(trained_template, tmp_path_factory):
+    """Champion v1 and a challenger v2 (naive Bayes) in one workspace, read-only for tests."""
+    root = copy_workspace(trained_template, tmp_path_factory.mktemp("api") / "ws")
+    train(set_training(root, candidates=["naive_bayes"]))
+    return Workspace.open(root)
+
+
+def _settings(ws: Workspace, tmp_path, **kw) -> ServeSettings:
+    base = {
+        "api_keys": [KEY],
+        "admin_key": ADMIN,
+        "predictions_dir": tmp_path / "predictions",
+        "poll_seconds": 60,
+    }
+    return ServeSettings.from_workspace(ws, **(base | kw))
+
+
+def _records(ws: Workspace, n: int = 20) -> list[dict]:
+    X = load_split(ws).X_test.head(n)
+    return [
+        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+        for r in X.astype(object).to_dict(orient="records")
+    ]
+
+
+def _post(client, records, key=KEY):
+    return client.post("/predict", json={"records": records}, headers={"X-API-Key": key})
+
+
+def test_predictions_equal_mlflow_pyfunc_on_the_demo_holdout(two_versions, tmp_path):
+    ws = two_versions
+    split = load_split(ws)
+    mlflow.set_tracking_uri(ws.tracking_uri)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{ws.config.model_name}@champion")
+    expected = np.asarray(pyfunc.predict(split.X_test)).tolist()
+    with TestClient(create_app(_settings(ws, tmp_path))) as client:
+        resp = _post(client, _records(ws, len(split.X_test)))
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["predictions"] == expected
+    assert body["model"] == {"name": "flights-delay", "version": "1", "alias": "champion"}
+    assert body["variant"] == "champion" and len(body["probabilities"]) == len(expected)
+
+
+def test_health_ready_model_and_openapi(two_versions, tmp_path):
+    with TestClient(create_app(_settings(two_versions, tmp_path))) as client:
+        assert client.get("/health").json() == {"status": "ok"}
+        ready = client.get("/ready")
+        assert ready.status_code == 200 and ready.json()["model"] == "1"
+        info = client.get("/model").json()
+        assert info["version"] == "1" and info["alias"] == "champion" and info["loaded_at"]
+        assert {"name": "carrier", "type": "string"} in info["inputs"]
+        assert client.get("/schema/openapi.json").json()["paths"]["/predict"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "status", "field", "index"),
+    [
+        (lambda r: r[3].pop("carrier"), 422, "carrier", 3),
+        (lambda r: r[1].update(colour="red"), 422, "colour", 1),
+        (lambda r: r[2].update(distance="far"), 422, "distance", 2),
+        (lambda r: r[0].update(carrier=12), 422, "carrier", 0),
+    ],
+    ids=["missing", "unknown", "mistyped-number", "mistyped-string"],
+)
+def test_bad_records_get_4xx_naming_field_and_index(
+    two_versions, tmp_path, mutate, status, field, index
+):
+    records = _records(two_versions, 5)
+    mutate(records)
+    with TestClient(create_app(_settings(two_versions, tmp_path))) as client:
+        resp = _post(client, records)
+    assert resp.status_code == status
+    body = resp.json()
+    assert body["extra"] == {"index": index, "field": field}
+    assert f"records[{index}]" in body["detail"] and field in body["detail"]
+
+
+def test_batch_and_body_limits_and_malformed_bodies(two_versions, tmp_path):
+    settings = _settings(two_versions, tmp_path, max_batch=3, max_body_bytes=4096)
+    with TestClient(create_app(settings)) as client:
+        assert _post(client, _records(two_versions, 4)).status_code == 413
+        assert _post(client, []).status_code == 422
+        big = [{"carrier": "x" * 5000}]
+        assert _post(client, big).status_code == 413
+        bad = client.post(
+            "/predict",
+            content=b"{not json",
+            headers={"X-API-Key": KEY, "Content-Type": "application/json"},
+        )
+        assert bad.status_code == 400
+        assert (
+            client.post("/predict", json={"rows": []}, headers={"X-API-Key": KEY}).status_code
+            == 400
+        )
+
+
+def test_api_keys_and_admin_key(two_versions, tmp_path):
+    with TestClient(create_app(_settings(two_versions, tmp_path))) as client:
+        records = _records(two_versions, 1)
+        assert client.post("/predict", json={"records": records}).status_code == 401
+        assert _post(client, records, key="wrong").status_code == 403
+        assert _post(client, records).status_code == 200
+        assert client.post("/admin/reload").status_code == 401
+        assert client.post("/admin/reload", headers={"X-API-Key": KEY}).status_code == 403
+        ok = client.post("/admin/reload", headers={"X-API-Key": ADMIN})
+        assert ok.status_code == 200 and ok.json()["changed"] is False
+
+
+def test_metrics_count_requests_predictions_and_model(two_versions, tmp_path):
+    with TestClient(create_app(_settings(two_versions, tmp_path))) as client:
+        _post(client, _records(two_versions, 7))
+        _post(client, [{"nope": 1}])
+        text = client.get("/metrics").text
+    assert 'workbench_predictions_total{variant="champion",version="1"} 7.0' in text
+    assert 'workbench_requests_total{route="/predict",status="200"} 1.0' in text
+    assert 'workbench_requests_total{route="/predict",status="422"} 1.0' in text
+    assert 'workbench_model_info{alias="champion",name="flights-delay",version="1"} 1.0' in text
+    assert "workbench_predict_latency_seconds_bucket" in text
+
+
+def test_canary_answers_with_the_challenger_and_says_so(two_versions, tmp_path):
+    with TestClient(create_app(_settings(two_versions, tmp_path, canary_fraction=1.0))) as c:
+        body = _post(c, _records(two_versions, 3)).json()
+    assert body["variant"] == "challenger"
+    assert body["model"] == {"name": "flights-delay", "version": "2", "alias": "challenger"}
+
+
+def test_shadow_scores_in_background_and_every_prediction_is_logged(two_versions, tmp_path):
+    settings = _settings(two_versions, tmp_path, shadow_fraction=1.0)
+    with TestClient(create_app(settings)) as client:
+        body = _post(client, _records(two_versions, 4)).json()
+        assert body["variant"] == "champion"
+        fb = client.post(
+            "/feedback",
+            json={"request_id": body["request_id"], "actual": 1},
+            headers={"X-API-Key": KEY},
+        )
+        assert fb.status_code == 202
+    log = read_predictions(settings.predictions_dir)
+    assert sorted(log["variant"].value_counts().items()) == [("champion", 4), ("shadow", 4)]
+    assert set(log["request_id"]) == {body["request_id"]}
+    assert set(log.loc[log.variant == "shadow", "model_version"]) == {"2"}
+    feedback = read_feedback(settings.predictions_dir)
+    assert feedback["request_id"].tolist() == [body["request_id"]]
+
+
+def test_not_ready_without_a_model_and_degraded_when_registry_is_down(two_versions, tmp_path):
+    with TestClient(create_app(_settings(two_versions, tmp_path, model_name="nope"))) as c:
+        assert c.get("/ready").status_code == 503
+        assert _post(c, _records(two_versions, 1)).status_code == 503
+    with TestClient(create_app(_settings(two_versions, tmp_path))) as client:
+        client.app.state.store.tracking_uri = "http://127.0.0.1:9"  # registry goes away
+        reload = client.post("/admin/reload", headers={"X-API-Key": ADMIN}).json()
+        assert reload["degraded"].startswith("registry unreachable")
+        ready = client.get("/ready")
+        assert ready.status_code == 200 and ready.json()["degraded"]
+        assert _post(client, _records(two_versions, 2)).status_code == 200
+
+
+def test_promotion_is_hot_swapped_on_reload(trained_ws, tmp_path):
+    ws = trained_ws
+    train(set_training(ws.root, candidates=["naive_bayes"]))
+    with TestClient(create_app(_settings(ws, tmp_path))) as client:
+        assert _post(client, _records(ws, 2)).json()["model"]["version"] == "1"
+        promote(ws, "2", "canary looked good", "tester", force=True)
+        assert client.post("/admin/reload", headers={"X-API-Key": ADMIN}).json()["changed"]
+        assert _post(client, _records(ws, 2)).json()["model"]["version"] == "2"
+        assert client.get("/model").json()["version"] == "2"
