@@ -30,7 +30,7 @@ system-deps: ## Install what a fresh Debian machine lacks for the tests (chromiu
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-up: install ## Seed the demo workspace if absent, run the data pipeline, start the UI
+up: install ## Seed the demo workspace if absent, run the data pipeline, start API + UI
 	$(BIN)/workbench up --workspace $(WORKBENCH_HOME)
 
 test: install system-deps ## Run the whole test suite (unit, integration, UI, browser)
@@ -55,8 +55,8 @@ ui: install ## Start the Streamlit UI on $(WORKBENCH_HOME)
 data: install ## Run the data pipeline once on $(WORKBENCH_HOME)
 	$(BIN)/workbench data run --workspace $(WORKBENCH_HOME)
 
-api: install ## Start the prediction API (arrives with the serving issue)
-	@echo "the prediction API arrives with issue 4 (workbench serve)"; exit 1
+api: install ## Start the prediction API on $(WORKBENCH_HOME) (port 8000)
+	$(BIN)/workbench serve --workspace $(WORKBENCH_HOME)
 
 scheduler: install ## Start the scheduler (arrives with the scheduling issue)
 	@echo "the scheduler arrives with issue 6 (workbench scheduler)"; exit 1

@@ -93,6 +93,8 @@ def init(
             f"demo '{d['dataset']}': {d['landing']} file(s) in landing/, "
             f"{d['held_back']} held back (`workbench demo drip` lands more)"
         )
+    if summary.get("api_key"):
+        out.print(f"demo API key (X-API-Key): {summary['api_key']}", highlight=False)
 
 
 @data_app.command("run")
@@ -247,8 +249,15 @@ def serve(
     if poll_seconds is not None:
         os.environ["WORKBENCH_POLL_SECONDS"] = str(poll_seconds)
     out.print(f"prediction API on http://{host}:{port} (docs: /schema)", highlight=False)
-    uvicorn.run("api.main:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", timeout_graceful_shutdown=10)
+    uvicorn.run(
+        "api.main:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
 
 
 @demo_app.command("drip")
@@ -305,8 +314,9 @@ def up(
     workspace: WorkspaceOpt = None,
     port: Annotated[int, typer.Option(help="Port of the Streamlit UI.")] = 8501,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    api_port: Annotated[int, typer.Option(help="Port of the prediction API.")] = 8000,
 ) -> None:
-    """Create and seed the demo workspace if absent, run the data pipeline once, start the UI."""
+    """Seed the demo workspace if absent, run the data pipeline, start the API and the UI."""
     from core.bootstrap import init_workspace
     from core.data.pipeline import run_pipeline
     from core.data.versioning import latest_version
@@ -322,7 +332,33 @@ def up(
             out.print("first data pipeline run ...")
             out.print(run_pipeline(ws).message, highlight=False)
         _first_training_in_background(ws)
+        _api_in_background(ws, host, api_port)
     ui(workspace=root, port=port, host=host)
+
+
+def _api_in_background(ws, host: str, port: int) -> None:
+    """Start `workbench serve` detached; it answers once a champion exists (it polls)."""
+    log_path = ws.state / "api.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a") as log_file:
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "serve",
+                "-w",
+                str(ws.root),
+                "--host",
+                host,
+                "--port",
+                str(port),
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    out.print(f"prediction API on http://{host}:{port} (log: {log_path})", highlight=False)
 
 
 def _first_training_in_background(ws) -> None:

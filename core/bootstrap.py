@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from core.config import load_config
@@ -32,6 +33,15 @@ validation:
 versioning: {remote: dvc-remote}
 """
 
+DEMO_SERVING = """
+serving:
+  # X-API-Key values accepted by the prediction API (WORKBENCH_API_KEYS adds more)
+  api_keys: ["{key}"]
+  poll_seconds: 5          # how often the API checks the champion alias
+  canary_fraction: 0.0     # share of requests answered by the challenger
+  shadow_fraction: 0.0     # share also scored by the challenger, logged only
+"""
+
 FOLDERS = ("landing", "data/raw", "data/processed", "data/features", "reports", "quarantine")
 
 
@@ -46,6 +56,8 @@ def init_workspace(root: Path, demo: str | None = None, initial: int | None = No
     created = not config_path.exists()
     if created:
         text = demo_config_text(demo) if demo else BLANK_CONFIG
+        if demo:
+            text += DEMO_SERVING.format(key=secrets.token_urlsafe(18))
         config_path.write_text(text, encoding="utf-8")
     ws = Workspace(root)
     cfg = load_config(config_path)  # fail early, naming the key, on a hand-edited config
@@ -58,4 +70,11 @@ def init_workspace(root: Path, demo: str | None = None, initial: int | None = No
     summary: dict = {"root": str(root), "config_created": created}
     if demo and created:
         summary["demo"] = write_demo(root, demo, initial)
+        summary["api_key"] = cfg_keys(config_path)
     return summary
+
+
+def cfg_keys(config_path: Path) -> str | None:
+    """The first API key in a workspace config (the demo key), or None."""
+    keys = (load_config(config_path).serving or {}).get("api_keys") or []
+    return keys[0] if keys else None

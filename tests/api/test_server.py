@@ -1,0 +1,109 @@
+"""A real `workbench serve` process on loopback: hot swap on promotion, SIGTERM loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+from test_api import _records
+from workspaces import set_training
+
+from core.predictions import read_predictions
+from core.registry.promotion import promote
+from core.training.train import train
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(trained_ws):
+    port = _free_port()
+    env = dict(os.environ, WORKBENCH_HOME=str(trained_ws.root), WORKBENCH_API_KEYS="k")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--poll-seconds", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("server did not become ready")
+    yield url, proc, trained_ws
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def _predict(url: str, records: list) -> httpx.Response:
+    return httpx.post(
+        f"{url}/predict", json={"records": records}, headers={"X-API-Key": "k"}, timeout=30
+    )
+
+
+def test_promoted_version_is_served_within_the_poll_interval(server):
+    url, _, ws = server
+    records = _records(ws, 3)
+    assert _predict(url, records).json()["model"]["version"] == "1"
+    train(set_training(ws.root, candidates=["naive_bayes"]))
+    promote(ws, "2", "new champion", "tester", force=True)
+    promoted_at = time.time()
+    while time.time() - promoted_at < 30:
+        if _predict(url, records).json()["model"]["version"] == "2":
+            break
+        time.sleep(0.2)
+    swap_seconds = time.time() - promoted_at
+    assert _predict(url, records).json()["model"]["version"] == "2"
+    assert swap_seconds < 1 + 10  # poll interval + loading and warming the new version
+
+
+def test_sigterm_during_load_loses_no_answered_prediction(server):
+    url, proc, ws = server
+    records = _records(ws, 2)
+    answered: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                resp = _predict(url, records)
+            except httpx.HTTPError:
+                continue
+            if resp.status_code == 200:
+                answered.append(resp.json()["request_id"])
+
+    workers = [threading.Thread(target=load) for _ in range(4)]
+    for w in workers:
+        w.start()
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    stop.set()
+    for w in workers:
+        w.join()
+    assert len(answered) > 20
+    logged = set(read_predictions(ws.root / "predictions")["request_id"])
+    assert set(answered) <= logged
