@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -120,6 +121,9 @@ class ModelStore:
     def check(self) -> bool:
         """Resolve the aliases and swap in any new version; True when something changed."""
         with self._lock:  # one refresh at a time; requests never take this lock
+            if self._store_missing():
+                self.last_check = time.time()
+                return False
             try:
                 changed = self._refresh(ALIAS_CHAMPION)
                 if self.want_challenger:
@@ -131,6 +135,16 @@ class ModelStore:
                 changed = False
             self.last_check = time.time()
             return changed
+
+    def _store_missing(self) -> bool:
+        """Whether the embedded SQLite store does not exist yet.
+
+        Then there is nothing to serve, and opening it would create its schema while a training
+        process may be creating it too.
+        """
+        if not self.tracking_uri.startswith("sqlite:///"):
+            return False
+        return not Path(self.tracking_uri.removeprefix("sqlite:///")).exists()
 
     def _refresh(self, alias: str) -> bool:
         from mlflow.exceptions import MlflowException

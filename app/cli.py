@@ -365,6 +365,11 @@ def _first_training_in_background(ws) -> None:
     """Start `workbench train` detached when nothing is registered yet (the UI comes up now)."""
     if (ws.root / "mlflow.db").exists() or latest_version_or_none(ws) is None:
         return
+    import mlflow
+
+    # Create the MLflow store here, once: the API and the training would otherwise both run
+    # its schema migrations at the same moment (seen: "_alembic_tmp_experiments already exists").
+    mlflow.MlflowClient(tracking_uri=ws.tracking_uri).search_experiments()
     log_path = ws.state / "first-train.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log_file:

@@ -190,3 +190,13 @@ def test_promotion_is_hot_swapped_on_reload(trained_ws, tmp_path):
         assert client.post("/admin/reload", headers={"X-API-Key": ADMIN}).json()["changed"]
         assert _post(client, _records(ws, 2)).json()["model"]["version"] == "2"
         assert client.get("/model").json()["version"] == "2"
+
+
+def test_store_that_does_not_exist_is_not_created_by_the_api(tmp_path):
+    from api.model_store import ModelStore
+
+    db = tmp_path / "mlflow.db"
+    store = ModelStore("m", f"sqlite:///{db}")
+    assert store.check() is False
+    assert not db.exists()  # a training process may be creating it right now
+    assert store.champion is None and store.degraded is None
