@@ -18,6 +18,7 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.types import Message, Scope
 
@@ -261,6 +262,23 @@ async def _count(message: Message, scope: Scope) -> None:
             scope["app"].state.metrics.errors.labels("server").inc()
 
 
+def _client_id(request: Request) -> str:
+    """Rate-limit identity: the API key when one is sent, else the client address."""
+    key = request.headers.get("x-api-key")
+    return f"key:{key}" if key else f"addr:{request.client.host if request.client else '-'}"
+
+
+def _rate_limit(settings: ServeSettings) -> list:
+    if not settings.rate_limit_per_minute:
+        return []
+    config = RateLimitConfig(
+        rate_limit=("minute", settings.rate_limit_per_minute),
+        exclude=["/health", "/ready", "/metrics", "/schema"],
+        identifier_for_request=_client_id,
+    )
+    return [config.middleware]
+
+
 def create_app(settings: ServeSettings) -> Litestar:
     """Build the API; nothing is read from the environment here."""
     from core.predictions import PredictionLog
@@ -275,6 +293,7 @@ def create_app(settings: ServeSettings) -> Litestar:
         route_handlers=[predict, feedback, health, ready, model_info, admin_reload, metrics],
         lifespan=[_lifespan],
         before_send=[_count],
+        middleware=_rate_limit(settings),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Workbench prediction API", version="1.0.0", path="/schema"

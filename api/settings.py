@@ -33,6 +33,9 @@ class ServeSettings(BaseModel):
     """Most records one /predict request may carry."""
     max_body_bytes: int = Field(20_000_000, ge=1024)
     """Largest request body accepted."""
+    rate_limit_per_minute: int | None = Field(None, ge=1)
+    """Requests per minute per client (API key, else address); None = unlimited. Health,
+    readiness, metrics and the OpenAPI docs are never limited."""
 
     @classmethod
     def from_workspace(cls, ws: Workspace, **overrides) -> ServeSettings:

@@ -40,6 +40,7 @@ serving:
   poll_seconds: 5          # how often the API checks the champion alias
   canary_fraction: 0.0     # share of requests answered by the challenger
   shadow_fraction: 0.0     # share also scored by the challenger, logged only
+  # rate_limit_per_minute: 600   # per API key (else client address); 429 beyond it
 """
 
 FOLDERS = ("landing", "data/raw", "data/processed", "data/features", "reports", "quarantine")

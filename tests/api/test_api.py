@@ -200,3 +200,12 @@ def test_store_that_does_not_exist_is_not_created_by_the_api(tmp_path):
     assert store.check() is False
     assert not db.exists()  # a training process may be creating it right now
     assert store.champion is None and store.degraded is None
+
+
+def test_rate_limit_per_client_returns_429_and_spares_health(two_versions, tmp_path):
+    settings = _settings(two_versions, tmp_path, rate_limit_per_minute=3)
+    with TestClient(create_app(settings)) as client:
+        records = _records(two_versions, 1)
+        codes = [_post(client, records).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        assert all(client.get("/health").status_code == 200 for _ in range(5))
