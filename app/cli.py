@@ -392,7 +392,7 @@ def latest_version_or_none(ws):
         return None
 
 
-from app.cli_models import models_app  # noqa: E402
+from app.cli_models import models_app  # noqa: E402 - after `app` exists: cli_models imports it
 
 app.add_typer(models_app, name="models")
 

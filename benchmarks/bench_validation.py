@@ -140,7 +140,7 @@ def _column_check(rule) -> pa.Check:
         return _outlier_check(rule)
     if rule.rule == "class_balance":
         shares = lambda s: s.value_counts(normalize=True)  # noqa: E731 - tiny local helper
-        fn = lambda s: len(shares(s)) >= 2 and shares(s).min() >= rule.min_share  # noqa: E731
+        fn = lambda s: len(shares(s)) >= 2 and shares(s).min() >= rule.min_share  # noqa: E731 - pandera takes a callable; a lambda keeps the schema readable
         return pa.Check(fn, name="class_balance")
     if rule.rule == "freshness":
         limit = pd.Timedelta(days=rule.max_age_days)
@@ -168,7 +168,7 @@ def build_schema(rules: list) -> pa.DataFrameSchema:
         elif rule.rule == "row_count":
             frame_checks.append(pa.Check(lambda df, r=rule: len(df) >= r.min, name="row_count"))
         elif rule.rule == "duplicates":
-            fn = lambda df, r=rule: df.duplicated().mean() <= r.max  # noqa: E731
+            fn = lambda df, r=rule: df.duplicated().mean() <= r.max  # noqa: E731 - pandera takes a callable; a lambda keeps the schema readable
             frame_checks.append(pa.Check(fn, name="duplicates"))
         elif rule.rule == "dtype":
             dtypes[rule.column] = PANDERA_DTYPES[rule.dtype]

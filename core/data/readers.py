@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-import io
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -99,12 +99,10 @@ def _check_duplicated_header(path: Path, df: pd.DataFrame) -> None:
 
 def read_bytes_table(data: bytes, name: str) -> pd.DataFrame:
     """Read an uploaded file's bytes (from the UI) through the same checks."""
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / Path(name).name
         target.write_bytes(data)
         return read_table(target)
 
 
-__all__ = ["read_table", "read_bytes_table", "io"]
+__all__ = ["read_bytes_table", "read_table"]
