@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app.ui import STATUS_COLOURS, when
+from app.ui import STATUS_COLOURS, mtime, when
 from core.registry import store
 from core.registry.audit import read_audit
 from core.registry.gates import GateReport, GateResult, load_gate_report
@@ -35,13 +35,6 @@ BETTER_COLOURS = {
 }
 
 
-def _mtime(path: Path) -> int:
-    try:
-        return path.stat().st_mtime_ns
-    except OSError:
-        return 0
-
-
 def _embedded_db(ws: Workspace) -> Path | None:
     """The workspace's SQLite store when it is the tracking store, else None (a server)."""
     db = ws.root / "mlflow.db"
@@ -54,8 +47,8 @@ def _key(ws: Workspace) -> tuple:
         str(ws.root),
         ws.tracking_uri,
         ws.config.model_name,
-        _mtime(ws.audit_path),
-        _mtime(db) if db else 0,
+        mtime(ws.audit_path),
+        mtime(db) if db else 0,
     )
 
 

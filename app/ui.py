@@ -47,7 +47,8 @@ STATUS_COLOURS = {
 }
 
 
-def _mtime(path: Path) -> int:
+def mtime(path: Path) -> int:
+    """A file's modification time in ns (0 when absent): part of cache keys."""
     try:
         return path.stat().st_mtime_ns
     except OSError:
@@ -71,7 +72,7 @@ def open_workspace() -> Workspace:
         WorkbenchError: It is not a workspace, or its `workbench.yaml` is invalid.
     """
     root = resolve_workspace()
-    return _open_workspace(str(root), _mtime(root / CONFIG_NAME))
+    return _open_workspace(str(root), mtime(root / CONFIG_NAME))
 
 
 def workspace_or_stop() -> Workspace:
@@ -100,7 +101,7 @@ def _runs(root: str, sig: int) -> list[dict]:
 
 def runs(ws: Workspace) -> list[dict]:
     """Pipeline run records, newest first."""
-    return _runs(str(ws.root), _mtime(ws.runs_dir))
+    return _runs(str(ws.root), mtime(ws.runs_dir))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -110,7 +111,7 @@ def _quarantine(root: str, sig: tuple) -> list[dict]:
 
 def quarantine(ws: Workspace) -> list[dict]:
     """Quarantined batches with their reasons, newest first."""
-    sig = tuple(sorted((p.parent.name, _mtime(p)) for p in ws.quarantine.glob("*/reason.json")))
+    sig = tuple(sorted((p.parent.name, mtime(p)) for p in ws.quarantine.glob("*/reason.json")))
     return _quarantine(str(ws.root), sig)
 
 
@@ -121,9 +122,7 @@ def _versions(root: str, sig: tuple) -> list[DataVersion]:
 
 def versions(ws: Workspace) -> list[DataVersion]:
     """List data versions, newest first (a new git commit invalidates the cache)."""
-    return _versions(
-        str(ws.root), (_mtime(ws.root / ".git" / "logs" / "HEAD"), _mtime(ws.meta_file))
-    )
+    return _versions(str(ws.root), (mtime(ws.root / ".git" / "logs" / "HEAD"), mtime(ws.meta_file)))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -133,7 +132,7 @@ def _alerts(path: str, sig: int, limit: int) -> list[dict]:
 
 def alerts(ws: Workspace, limit: int = 20) -> list[dict]:
     """Read the newest alert events, newest first."""
-    return _alerts(str(ws.alerts_path), _mtime(ws.alerts_path), limit)
+    return _alerts(str(ws.alerts_path), mtime(ws.alerts_path), limit)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=512)
@@ -143,7 +142,7 @@ def _report(path: str, sig: int) -> ValidationReport:
 
 def report(path: str | Path) -> ValidationReport:
     """Load a validation report from its JSON path."""
-    return _report(str(path), _mtime(Path(path)))
+    return _report(str(path), mtime(Path(path)))
 
 
 def report_html(json_path: str | Path, rep: ValidationReport) -> str:
@@ -167,7 +166,7 @@ def _frame_key(ws: Workspace, version: DataVersion, which: str) -> tuple:
     """Cache key of a version's table: the latest is read from the workspace file."""
     path = ws.features_file if which == "features" else ws.processed_file
     latest = versions(ws)[0].commit == version.commit and path.is_file()
-    return str(ws.root), version.commit, which, latest, _mtime(path) if latest else 0
+    return str(ws.root), version.commit, which, latest, mtime(path) if latest else 0
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=12)
@@ -231,7 +230,7 @@ def current_champion(ws: Workspace) -> dict | None:
     db = ws.root / "mlflow.db"
     if not db.is_file():
         return None
-    return _champion(str(ws.root), ws.tracking_uri, ws.config.project, _mtime(db))
+    return _champion(str(ws.root), ws.tracking_uri, ws.config.project, mtime(db))
 
 
 # --- experiments -----------------------------------------------------------------------------

@@ -109,16 +109,19 @@ def validate_table(ws: Workspace, frame: pd.DataFrame, stage: str, source: str):
     """Validate a frame ad hoc against a stage's rules, as the pipeline would."""
     if stage not in STAGES:
         raise WorkbenchError(f"stage must be one of {', '.join(STAGES)}, not {stage!r}")
-    meta = versioning.current_meta(ws)
-    previous_max = {k: pd.Timestamp(v) for k, v in meta.get("column_max", {}).items()}
     return validate_frame(
         frame,
         getattr(ws.config.validation, stage),
         stage=stage,
         source=source,
         failing_rows=ws.config.validation.failing_rows,
-        previous_max=previous_max,
+        previous_max=_previous_max(versioning.current_meta(ws)),
     )
+
+
+def _previous_max(meta: dict) -> dict[str, pd.Timestamp]:
+    """Newest value per datetime column in the last good version (for freshness rules)."""
+    return {k: pd.Timestamp(v) for k, v in meta.get("column_max", {}).items()}
 
 
 def _run(ws: Workspace, progress: Progress) -> PipelineResult:
@@ -131,7 +134,7 @@ def _run(ws: Workspace, progress: Progress) -> PipelineResult:
         result.status, result.message = "noop", "no new data: nothing to ingest"
         return _finish(ws, result, started)
     meta = versioning.current_meta(ws)
-    previous_max = {k: pd.Timestamp(v) for k, v in meta.get("column_max", {}).items()}
+    previous_max = _previous_max(meta)
     frames: list[tuple[pd.DataFrame, pd.DataFrame]] = []
     for i, batch in enumerate(batches):
         progress(0.05 + 0.75 * i / len(batches), f"validating {batch.name}")

@@ -134,12 +134,15 @@ def restore_last_version(ws: Workspace) -> None:
             f.unlink(missing_ok=True)
 
 
-def list_versions(ws: Workspace) -> list[DataVersion]:
-    """Every data version, newest first."""
+def list_versions(ws: Workspace, limit: int | None = None) -> list[DataVersion]:
+    """Data versions, newest first (at most `limit`; each costs a `git show`)."""
     if not (ws.root / ".git").exists():
         return []
+    count = [f"-n{limit}"] if limit else []
     try:
-        log = run(["git", "log", "--format=%H%x09%cI%x09%s", "--", "data/version.json"], ws.root)
+        log = run(
+            ["git", "log", *count, "--format=%H%x09%cI%x09%s", "--", "data/version.json"], ws.root
+        )
     except VersioningError:
         return []  # no commits yet
     versions = []
@@ -162,7 +165,7 @@ def list_versions(ws: Workspace) -> list[DataVersion]:
 
 def latest_version(ws: Workspace) -> DataVersion | None:
     """The newest data version, or None before the first successful run."""
-    versions = list_versions(ws)
+    versions = list_versions(ws, limit=1)
     return versions[0] if versions else None
 
 

@@ -424,12 +424,15 @@ class _Tracker:
             self.client.log_artifacts(rid, str(out))
 
     def finish(self, best: CandidateResult) -> dict:
+        from mlflow.entities import RunTag
+
         from core.training.register import register_best
 
         self.client.set_tag(best.run_id, T.TAG_BEST, "true")
-        self.client.log_batch(self.parent_id, tags=[], params=[], metrics=[])
-        self.client.set_tag(self.parent_id, "best_candidate", best.name)
-        self.client.set_tag(self.parent_id, "best_run_id", best.run_id)
+        self.client.log_batch(
+            self.parent_id,
+            tags=[RunTag("best_candidate", best.name), RunTag("best_run_id", best.run_id)],
+        )
         self.client.set_terminated(self.parent_id)
         return register_best(self.ws, best.run_id, best.model_uri, self.split.version.id)
 
