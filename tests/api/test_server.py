@@ -98,7 +98,9 @@ def test_sigterm_during_load_loses_no_answered_prediction(server):
     workers = [threading.Thread(target=load) for _ in range(4)]
     for w in workers:
         w.start()
-    time.sleep(3)
+    deadline = time.time() + 60  # load until enough requests were answered, not a fixed time
+    while len(answered) <= 20 and time.time() < deadline:
+        time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
     stop.set()
