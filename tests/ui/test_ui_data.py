@@ -148,6 +148,6 @@ def test_run_pipeline_on_a_new_file_reports_the_new_version(ui_ws_copy):
 def test_data_page_rerenders_from_cache_within_the_default_timeout(ui_env):
     at = page("data")
 
-    at.run()
+    at.run(timeout=3)  # AppTest's default: a cached rerender must not rebuild anything
 
     assert not at.exception

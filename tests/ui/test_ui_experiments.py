@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from ui_helpers import FIRST_RUN_TIMEOUT, MAIN, PAGES, page, texts
+from ui_helpers import FIRST_RUN_TIMEOUT, MAIN, PAGES, app, page, texts
 
 from core.bootstrap import init_workspace
 
@@ -18,7 +18,7 @@ def exp_env(exp_ws, monkeypatch) -> dict[str, str]:
 
 
 def compared(ids: dict[str, str], *names: str) -> AppTest:
-    at = AppTest.from_file(str(PAGES / "experiments.py"))
+    at = app(PAGES / "experiments.py")
     at.query_params["runs"] = ",".join(ids[n] for n in names)
     return at.run(timeout=FIRST_RUN_TIMEOUT)
 
@@ -91,7 +91,7 @@ def test_runs_in_the_url_show_metrics_params_charts_and_plots(exp_env):
 
 
 def test_same_params_are_not_flagged_and_unknown_ids_are_reported(exp_env):
-    at = AppTest.from_file(str(PAGES / "experiments.py"))
+    at = app(PAGES / "experiments.py")
     at.query_params["runs"] = f"{exp_env['random_forest@v1']},{exp_env['random_forest@v2']},nope"
     at.run(timeout=FIRST_RUN_TIMEOUT)
 
@@ -146,7 +146,7 @@ def test_an_unreachable_tracking_server_is_one_error_line(exp_ws, monkeypatch):
 
 
 def test_navigation_reaches_the_experiments_page(exp_env):
-    at = AppTest.from_file(str(MAIN)).run(timeout=FIRST_RUN_TIMEOUT)
+    at = app(MAIN).run(timeout=FIRST_RUN_TIMEOUT)
 
     at.switch_page("../pages/experiments.py").run(timeout=FIRST_RUN_TIMEOUT)
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from streamlit.testing.v1 import AppTest
-from ui_helpers import FIRST_RUN_TIMEOUT, MAIN, texts
+from ui_helpers import FIRST_RUN_TIMEOUT, MAIN, app, texts
 
 
 def test_main_opens_overview_with_workspace_tracking_uri_and_champion(ui_env):
-    at = AppTest.from_file(str(MAIN)).run(timeout=FIRST_RUN_TIMEOUT)
+    at = app(MAIN).run(timeout=FIRST_RUN_TIMEOUT)
 
     assert not at.exception
     assert texts(at.title) == ["Overview"]
@@ -16,7 +15,7 @@ def test_main_opens_overview_with_workspace_tracking_uri_and_champion(ui_env):
 
 
 def test_navigation_reaches_the_data_page(ui_env):
-    at = AppTest.from_file(str(MAIN)).run(timeout=FIRST_RUN_TIMEOUT)
+    at = app(MAIN).run(timeout=FIRST_RUN_TIMEOUT)
 
     at.switch_page("../pages/data.py").run(timeout=FIRST_RUN_TIMEOUT)
 
@@ -27,7 +26,7 @@ def test_navigation_reaches_the_data_page(ui_env):
 def test_main_with_a_missing_workspace_flags_it_in_the_sidebar(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "nowhere"))
 
-    at = AppTest.from_file(str(MAIN)).run(timeout=FIRST_RUN_TIMEOUT)
+    at = app(MAIN).run(timeout=FIRST_RUN_TIMEOUT)
 
     assert not at.exception
     assert any("not a workspace" in t for t in texts(at.sidebar.caption))
@@ -47,7 +46,7 @@ def test_sidebar_names_the_model_holding_the_champion_alias(ui_ws_copy):
     version = client.create_model_version(ws.config.project, source=str(ui_ws_copy), run_id=run)
     client.set_registered_model_alias(ws.config.project, "champion", version.version)
 
-    at = AppTest.from_file(str(MAIN)).run(timeout=FIRST_RUN_TIMEOUT)
+    at = app(MAIN).run(timeout=FIRST_RUN_TIMEOUT)
 
     assert not at.exception
     assert f"{ws.config.project} v{version.version}" in texts(at.sidebar.markdown)[0]

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from streamlit.testing.v1 import AppTest
 from test_ui_browser import CHROMIUM, browser_page, serve
-from ui_helpers import FIRST_RUN_TIMEOUT, MAIN, PAGES, page, texts
+from ui_helpers import FIRST_RUN_TIMEOUT, MAIN, PAGES, app, page, texts
 from workspaces import copy_workspace
 
 from app.auth import hash_password
@@ -75,7 +75,7 @@ def promote_through_ui(at: AppTest, reason: str) -> AppTest:
 
 def with_users(user: str | None = None, password: str = "") -> AppTest:
     """The page with `[workbench_users]` secrets, signed in through the sidebar form if asked."""
-    at = AppTest.from_file(str(PAGES / "models.py"))
+    at = app(PAGES / "models.py")
     at.secrets["workbench_users"] = USERS
     at.run(timeout=FIRST_RUN_TIMEOUT)
     if user:
@@ -227,7 +227,7 @@ def test_a_signed_in_approver_promotes_and_is_the_audited_actor(models_ws):
 
 
 def test_an_oidc_user_gets_roles_from_the_secrets(models_ws):
-    at = AppTest.from_file(str(PAGES / "models.py"))
+    at = app(PAGES / "models.py")
     at.secrets["auth"] = {
         "redirect_uri": "http://localhost:8501/oauth2callback",
         "cookie_secret": "not-a-real-secret",
@@ -258,7 +258,7 @@ def test_without_a_registered_model_the_page_explains_workbench_train(ui_env):
 
 
 def test_the_sidebar_champion_follows_a_promotion_made_on_the_models_page(models_ws):
-    at = AppTest.from_file(str(MAIN)).run(timeout=FIRST_RUN_TIMEOUT)
+    at = app(MAIN).run(timeout=FIRST_RUN_TIMEOUT)
     assert "flights-delay v1" in texts(at.sidebar.markdown)[0]
     at.switch_page("../pages/models.py").run(timeout=FIRST_RUN_TIMEOUT)
     assert texts(at.title) == ["Models"]

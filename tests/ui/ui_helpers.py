@@ -16,11 +16,17 @@ PAGES = REPO / "pages"
 BAD_FILE = "bad_flights.csv"
 BAD_REASON = "missing_rate on 'carrier'"
 FIRST_RUN_TIMEOUT = 60  # the first script run of a session imports pandas, sklearn, plotly
+RUN_TIMEOUT = 30  # later reruns: generous, because CI machines are busy (3 s is the default)
+
+
+def app(path: Path) -> AppTest:
+    """An AppTest of a script, not yet run, with a CI-friendly default rerun timeout."""
+    return AppTest.from_file(str(path), default_timeout=RUN_TIMEOUT)
 
 
 def page(name: str) -> AppTest:
     """An AppTest of one page file, run once (generous timeout for the first, cold run)."""
-    at = AppTest.from_file(str(PAGES / f"{name}.py"))
+    at = app(PAGES / f"{name}.py")
     at.run(timeout=FIRST_RUN_TIMEOUT)
     return at
 
