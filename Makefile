@@ -20,10 +20,12 @@ $(BIN)/workbench: pyproject.toml
 
 install: $(BIN)/workbench ## Create .venv with everything (idempotent)
 
-system-deps: ## Install what a fresh Debian machine lacks for the tests (chromium, git)
+system-deps: ## Install what a fresh Debian machine lacks for the tests (chromium, git, postgresql, wrk)
 	@missing=""; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing="$$missing postgresql"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

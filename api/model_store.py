@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.inference import CompiledModel, compile_model
 from core.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,11 @@ _TYPES = {
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """One model version ready to predict."""
+    """One model version ready to predict.
+
+    `compiled` is the pandas-free array path (`core.inference`) when the pipeline compiles,
+    else None and predictions go through a DataFrame and the sklearn pipeline.
+    """
 
     name: str
     version: str
@@ -42,19 +47,45 @@ class LoadedModel:
     fields: list[tuple[str, str]]  # (column, MLflow type) from the signature
     loaded_at: str
     classes: list | None = None
+    compiled: CompiledModel | None = None
 
     @property
     def columns(self) -> list[str]:
         return [c for c, _ in self.fields]
 
+    @property
+    def path(self) -> str:
+        """Which prediction path serves this model: `array` or `pandas`."""
+        return "array" if self.compiled is not None else "pandas"
+
+    def predict_records(self, records: list[dict]) -> tuple[list, list | None]:
+        """Predict a list of mappings (validated: every field present)."""
+        if self.compiled is not None:
+            return self._output(*self.compiled.predict_records(records))
+        return self.predict(pd.DataFrame.from_records(records, columns=self.columns))
+
+    def predict_rows(self, columns: list[str], rows: list[list]) -> tuple[list, list | None]:
+        """Predict rows of values given in `columns` order (the columnar payload)."""
+        if self.compiled is not None:
+            return self._output(*self.compiled.predict_rows(columns, rows))
+        frame = pd.DataFrame.from_records(rows, columns=columns)
+        return self.predict(frame[self.columns])
+
     def predict(self, frame: pd.DataFrame) -> tuple[list, list | None]:
-        """Predictions and (classification) the probability of each predicted class row."""
-        preds = self.model.predict(frame)
+        """The pandas path: the pipeline's transform once, then the estimator."""
+        pre, est = self.model[:-1], self.model[-1]
+        features = pre.transform(frame)
         proba = None
-        if self.classes is not None and hasattr(self.model, "predict_proba"):
-            p = self.model.predict_proba(frame)
-            proba = (p[:, 1] if p.shape[1] == 2 else p.max(axis=1)).tolist()
-        return np.asarray(preds).tolist(), proba
+        if self.classes is not None and hasattr(est, "predict_proba"):
+            proba = est.predict_proba(features)
+        return self._output(est.predict(features), proba)
+
+    def _output(self, preds, proba) -> tuple[list, list | None]:
+        """Plain lists: the prediction, and the probability of class 1 (binary) or the top one."""
+        if proba is None or self.classes is None:
+            return np.asarray(preds).tolist(), None
+        p = np.asarray(proba)
+        return np.asarray(preds).tolist(), (p[:, 1] if p.shape[1] == 2 else p.max(axis=1)).tolist()
 
 
 def _load(client, tracking_uri: str, name: str, alias: str, version: str) -> LoadedModel:
@@ -80,7 +111,9 @@ def _load(client, tracking_uri: str, name: str, alias: str, version: str) -> Loa
         fields,
         datetime.now(UTC).isoformat(timespec="seconds"),
         None if classes is None else np.asarray(classes).tolist(),
+        compile_model(model, fields),
     )
+    log.info("%s v%s predicts through the %s path", name, version, loaded.path)
     _warm(loaded)
     return loaded
 
@@ -89,7 +122,7 @@ def _warm(loaded: LoadedModel) -> None:
     """Run one prediction so the first real request does not pay lazy initialisation."""
     row = {c: (0.0 if _TYPES.get(t) in (int, float) else "") for c, t in loaded.fields}
     try:
-        loaded.predict(pd.DataFrame([row], columns=loaded.columns))
+        loaded.predict_records([row])
     except Exception as exc:  # noqa: BLE001 - warming is best effort, serving decides
         log.warning("warm-up of %s v%s failed: %s", loaded.name, loaded.version, exc)
 

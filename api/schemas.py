@@ -8,9 +8,15 @@ import msgspec
 
 
 class PredictRequest(msgspec.Struct):
-    """Feature records to score, each a mapping of input field to value."""
+    """Records to score: `records` (mappings of field to value), or `columns` + `rows`.
 
-    records: list[dict[str, Any]]
+    The columnar form names the fields once and sends each record as a list of values in
+    `columns` order; it is cheaper to parse for large batches.
+    """
+
+    records: list[dict[str, Any]] | None = None
+    columns: list[str] | None = None
+    rows: list[list[Any]] | None = None
 
 
 class ModelRef(msgspec.Struct):
@@ -38,6 +44,23 @@ class FeedbackRequest(msgspec.Struct):
     actual: Any
 
 
+class ErrorResponse(msgspec.Struct):
+    """The body of every 4xx/5xx answer; `extra` names the record index and field when known."""
+
+    status_code: int
+    detail: str
+    extra: dict[str, Any] | list[Any] | None = None
+
+
+class ReadyStatus(msgspec.Struct):
+    """Readiness: whether a champion is loaded, and why the registry is degraded if it is."""
+
+    ready: bool
+    degraded: str | None
+    model: str | None
+    challenger: str | None
+
+
 class InputField(msgspec.Struct):
     """One input column of the served model."""
 
@@ -54,3 +77,5 @@ class ModelInfo(msgspec.Struct):
     loaded_at: str
     inputs: list[InputField]
     challenger_version: str | None = None
+    prediction_path: str = "pandas"
+    """`array` when the pipeline runs on numpy arrays (`core.inference`), else `pandas`."""

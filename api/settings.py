@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from core.workspace import Workspace
 
@@ -18,7 +18,11 @@ class ServeSettings(BaseModel):
     tracking_uri: str
     """MLflow tracking + registry URI."""
     predictions_dir: Path | None = None
-    """Prediction log folder (Parquet parts); None disables the log."""
+    """Prediction log folder (Parquet parts); None (and no URL) disables the log."""
+    prediction_log_url: str | None = None
+    """SQLAlchemy URL of the prediction log (e.g. `postgresql+psycopg://user@host/db`); when set
+    it is used instead of `predictions_dir`. Config `serving.prediction_log_url` or
+    `WORKBENCH_PREDICTION_LOG_URL` (the environment wins)."""
     poll_seconds: float = Field(5.0, gt=0)
     """How often the alias is checked for a new version."""
     canary_fraction: float = Field(0.0, ge=0, le=1)
@@ -37,23 +41,41 @@ class ServeSettings(BaseModel):
     """Requests per minute per client (API key, else address); None = unlimited. Health,
     readiness, metrics and the OpenAPI docs are never limited."""
 
+    @field_validator("prediction_log_url")
+    @classmethod
+    def _is_url(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError(f"not a SQLAlchemy URL (dialect://...): {value!r}")
+        return value
+
+    @property
+    def prediction_log_destination(self) -> Path | str | None:
+        """Where `create_app` logs predictions: the URL, else the folder, else nowhere."""
+        return self.prediction_log_url or self.predictions_dir
+
     @classmethod
     def from_workspace(cls, ws: Workspace, **overrides) -> ServeSettings:
         """Settings from the workspace's `serving:` section, the environment, then overrides.
 
-        `WORKBENCH_API_KEYS` (comma-separated) and `WORKBENCH_ADMIN_KEY` extend the config.
+        `WORKBENCH_API_KEYS` (comma-separated) and `WORKBENCH_ADMIN_KEY` extend the config;
+        `WORKBENCH_PREDICTION_LOG_URL` replaces `serving.prediction_log_url`.
         """
+        from core.predictions import prediction_log_url
+
         serving = dict(ws.config.serving or {})
         keys = list(serving.pop("api_keys", []) or [])
         env_keys = os.environ.get("WORKBENCH_API_KEYS", "")
         keys += [k.strip() for k in env_keys.split(",") if k.strip()]
-        admin = os.environ.get("WORKBENCH_ADMIN_KEY") or serving.pop("admin_key", None)
+        config_admin = serving.pop("admin_key", None)  # popped always: the environment wins
+        admin = os.environ.get("WORKBENCH_ADMIN_KEY") or config_admin
+        serving.pop("prediction_log_url", None)
         base = {
             "model_name": ws.config.model_name,
             "tracking_uri": ws.tracking_uri,
             "predictions_dir": ws.root / "predictions",
             "api_keys": keys,
             "admin_key": admin,
+            "prediction_log_url": prediction_log_url(ws),
         }
         known = {k: v for k, v in serving.items() if k in cls.model_fields}
         return cls(**(base | known | overrides))

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from litestar.exceptions import HTTPException
 
 _NUMERIC = {"long", "integer", "double", "float"}
+MAX_ABS_NUMBER = 2**53
+"""Largest magnitude of a numeric field: integers up to it are exact in float64, and far larger
+finite values overflow inside models (a scaler's division gives inf, a naive Bayes likelihood
+NaN), which would fail the request or answer a NaN probability."""
 
 
 def invalid(message: str, index: int | None = None, field: str | None = None) -> HTTPException:
@@ -22,16 +28,37 @@ def _type_ok(value, kind: str) -> bool:
     return isinstance(value, str)
 
 
-def check_records(records: list[dict], fields: list[tuple[str, str]], max_batch: int) -> None:
-    """Raise a 4xx for an empty or oversized batch, a missing, unknown or mistyped field."""
-    if not records:
-        raise invalid("records is empty: send at least one record", field="records")
-    if len(records) > max_batch:
+def _too_many(n: int, max_batch: int, field: str) -> None:
+    if not n:
+        raise invalid(f"{field} is empty: send at least one record", field=field)
+    if n > max_batch:
         raise HTTPException(
             status_code=413,
-            detail=f"{len(records)} records exceed the batch limit of {max_batch}",
-            extra={"field": "records"},
+            detail=f"{n} records exceed the batch limit of {max_batch}",
+            extra={"field": field},
         )
+
+
+def _check_value(where: str, i: int, name: str, kind: str, value) -> None:
+    if not _type_ok(value, kind):
+        raise invalid(
+            f"{where}[{i}]: field '{name}' must be {kind}, got {type(value).__name__}", i, name
+        )
+    if kind in _NUMERIC and value is not None and not -MAX_ABS_NUMBER <= value <= MAX_ABS_NUMBER:
+        raise invalid(
+            f"{where}[{i}]: field '{name}' is out of range: |value| must be at most "
+            f"2^53 ({MAX_ABS_NUMBER})",
+            i,
+            name,
+        )
+
+
+def check_records(records: list[dict], fields: list[tuple[str, str]], max_batch: int) -> None:
+    """Raise a 4xx for an empty or oversized batch, a missing, unknown or mistyped field.
+
+    A numeric value beyond ±`MAX_ABS_NUMBER` is refused like a mistyped one.
+    """
+    _too_many(len(records), max_batch, "records")
     names = {n for n, _ in fields}
     for i, record in enumerate(records):
         missing = [n for n, _ in fields if n not in record]
@@ -41,10 +68,68 @@ def check_records(records: list[dict], fields: list[tuple[str, str]], max_batch:
         if unknown:
             raise invalid(f"records[{i}]: unknown field '{unknown[0]}'", i, unknown[0])
         for name, kind in fields:
-            if not _type_ok(record[name], kind):
-                raise invalid(
-                    f"records[{i}]: field '{name}' must be {kind}, got "
-                    f"{type(record[name]).__name__}",
-                    i,
-                    name,
-                )
+            _check_value("records", i, name, kind, record[name])
+
+
+def check_rows(
+    columns: list[str], rows: list[list], fields: list[tuple[str, str]], max_batch: int
+) -> None:
+    """The columnar payload: `columns` names every field once, each row has one value each."""
+    kinds = dict(fields)
+    seen: set[str] = set()
+    for name in columns:
+        if name not in kinds:
+            raise invalid(f"columns: unknown field '{name}'", field=name)
+        if name in seen:
+            raise invalid(f"columns: field '{name}' is given twice", field=name)
+        seen.add(name)
+    missing = [n for n, _ in fields if n not in seen]
+    if missing:
+        raise invalid(f"columns: missing field '{missing[0]}'", field=missing[0])
+    _too_many(len(rows), max_batch, "rows")
+    typed = [(j, name, kinds[name]) for j, name in enumerate(columns)]
+    for i, row in enumerate(rows):
+        if len(row) != len(columns):
+            raise invalid(
+                f"rows[{i}]: {len(row)} values for {len(columns)} columns", i, field="rows"
+            )
+        for j, name, kind in typed:
+            _check_value("rows", i, name, kind, row[j])
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A validated /predict body: `records` (mappings), or `columns` + `rows` (lists)."""
+
+    columns: list[str] | None
+    rows: list
+
+    @classmethod
+    def of(cls, data, fields: list[tuple[str, str]], max_batch: int) -> Batch:
+        """Validate a `PredictRequest` against the model's fields; 4xx naming what is wrong."""
+        columnar = data.columns is not None or data.rows is not None
+        if (data.records is not None) == columnar:
+            raise invalid("send either `records`, or `columns` with `rows`", field="records")
+        if data.records is not None:
+            check_records(data.records, fields, max_batch)
+            return cls(None, data.records)
+        if data.columns is None or data.rows is None:
+            absent = "columns" if data.columns is None else "rows"
+            raise invalid(f"`columns` and `rows` go together: `{absent}` is missing", field=absent)
+        check_rows(data.columns, data.rows, fields, max_batch)
+        return cls(list(data.columns), data.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def predict(self, model) -> tuple[list, list | None]:
+        """Predictions (and probabilities) of a `LoadedModel` for this batch."""
+        if self.columns is None:
+            return model.predict_records(self.rows)
+        return model.predict_rows(self.columns, self.rows)
+
+    def records(self) -> list[dict]:
+        """The batch as mappings (for the prediction log)."""
+        if self.columns is None:
+            return self.rows
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]

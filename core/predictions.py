@@ -1,13 +1,23 @@
-"""The prediction log: every answered prediction (and later feedback) as Parquet parts.
+"""The prediction log: every answered prediction (and later feedback), written in batches.
 
 The API appends records in O(1) on the hot path; a background thread writes the pending rows
-as one new Parquet part every `flush_seconds` or once `flush_rows` are pending, and `close()`
-writes the rest on shutdown. Part names carry the UTC flush time and a random suffix, so several
-API workers can share one directory. Layout under `directory` (the workspace's
-`predictions_dir`)::
+every `flush_seconds` or once `flush_rows` are pending, and `close()` writes the rest on
+shutdown. A failed write keeps the rows for the next flush. Where they go depends on the
+destination given to `PredictionLog`:
 
-    part-<UTC time>-<uuid8>.parquet            predictions
-    feedback/part-<UTC time>-<uuid8>.parquet   actuals, joined back by request id
+* a directory (the workspace's `predictions_dir`, the default): Parquet parts. Part names carry
+  the UTC flush time and a random suffix, so several API workers can share one directory::
+
+      part-<UTC time>-<uuid8>.parquet            predictions
+      feedback/part-<UTC time>-<uuid8>.parquet   actuals, joined back by request id
+
+* a SQLAlchemy URL (anything containing `://`, e.g. `postgresql+psycopg://user@host/db` or
+  `sqlite:///log.db`): the tables `predictions` and `prediction_feedback` (created when missing,
+  indexed on `request_id` and `time`), one insert transaction per table per flush. `time` is a
+  timezone-aware timestamp there; `prediction` and `actual` are text.
+
+`read_predictions`, `read_feedback` and `joined_with_feedback` read either kind of destination
+and return the same frames; `prediction_log_source(ws)` is where a workspace's log lives.
 """
 
 from __future__ import annotations
@@ -17,11 +27,16 @@ import logging
 import os
 import threading
 import uuid
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -77,19 +92,35 @@ class PredictionRecord:
         return row
 
 
+PREDICTIONS_TABLE = "predictions"
+FEEDBACK_TABLE = "prediction_feedback"
+_COLUMNS = {"predictions": PREDICTION_COLUMNS, "feedback": FEEDBACK_COLUMNS}
+_URL_ENV = "WORKBENCH_PREDICTION_LOG_URL"
+
+
+def is_url(destination: Path | str) -> bool:
+    """True when `destination` is a SQLAlchemy URL rather than a folder."""
+    return isinstance(destination, str) and "://" in destination
+
+
 class PredictionLog:
-    """Batched, thread-safe writer of prediction and feedback parts.
+    """Batched, thread-safe writer of predictions and feedback.
 
     Args:
-        directory: Folder of the log (usually `Workspace.predictions_dir`).
+        destination: Folder of Parquet parts (usually `Workspace.predictions_dir`) or a
+            SQLAlchemy URL (see the module docstring).
         flush_rows: Pending rows that wake the background thread early.
         flush_seconds: Longest time between background flushes.
     """
 
-    def __init__(self, directory: Path, flush_rows: int = 1000, flush_seconds: float = 2.0) -> None:
-        self.directory = Path(directory)
+    def __init__(
+        self, destination: Path | str, flush_rows: int = 1000, flush_seconds: float = 2.0
+    ) -> None:
+        self.destination = destination if is_url(destination) else Path(destination)
+        self.directory = None if is_url(destination) else self.destination  # None: a database
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
+        self._sink = _sink(destination)
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._pending: list[dict] = []
@@ -119,7 +150,12 @@ class PredictionLog:
             request_id: Id of the answered request.
             actual: The observed value or label.
             time: UTC ISO time of the feedback (now when omitted).
+
+        Raises:
+            ValueError: `time` is not an ISO time (it would fail every later flush).
         """
+        if time is not None:
+            _utc(time)
         row = {"request_id": request_id, "actual": actual, "time": time or _now()}
         with self._lock:
             self._feedback.append(row)
@@ -146,7 +182,7 @@ class PredictionLog:
                 self.flush()
 
     def flush(self) -> int:
-        """Write all pending rows as one new part (and feedback as another).
+        """Write all pending predictions as one batch (and feedback as another).
 
         On failure the rows are put back for the next flush and the error is logged.
 
@@ -157,22 +193,21 @@ class PredictionLog:
             with self._lock:
                 rows, self._pending = self._pending, []
                 feedback, self._feedback = self._feedback, []
-            written = self._write_or_requeue(rows, self.directory, PREDICTION_COLUMNS, "_pending")
-            self._write_or_requeue(
-                feedback, self.directory / "feedback", FEEDBACK_COLUMNS, "_feedback"
-            )
+            written = self._write_or_requeue(rows, "predictions", "_pending")
+            self._write_or_requeue(feedback, "feedback", "_feedback")
             return written
 
-    def _write_or_requeue(
-        self, rows: list[dict], folder: Path, columns: list[str], buffer: str
-    ) -> int:
+    def _write_or_requeue(self, rows: list[dict], kind: str, buffer: str) -> int:
         if not rows:
             return 0
         try:
-            _write_part(rows, folder, columns)
+            self._sink.write(rows, kind)
         except Exception:
             log.exception(
-                "prediction log flush of %d rows to %s failed; will retry", len(rows), folder
+                "prediction log flush of %d %s rows to %s failed; will retry",
+                len(rows),
+                kind,
+                self._sink,
             )
             with self._lock:
                 setattr(self, buffer, rows + getattr(self, buffer))
@@ -190,6 +225,7 @@ class PredictionLog:
             self._thread.join()
             self._thread = None
         self.flush()
+        self._sink.close()
 
     def __enter__(self) -> PredictionLog:
         self.start()
@@ -197,6 +233,150 @@ class PredictionLog:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+def _utc(value: str | datetime) -> datetime:
+    """An ISO time (or datetime) as an aware UTC datetime; naive means UTC."""
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _cutoff(since: str | None) -> datetime | None:
+    if not since:
+        return None
+    stamp = pd.Timestamp(since)
+    stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
+    return stamp.to_pydatetime()
+
+
+class _ParquetSink:
+    """Parquet parts under a folder; feedback under `feedback/`."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def __str__(self) -> str:
+        return str(self.directory)
+
+    def _folder(self, kind: str) -> Path:
+        return self.directory if kind == "predictions" else self.directory / "feedback"
+
+    def write(self, rows: list[dict], kind: str) -> None:
+        _write_part(rows, self._folder(kind), _COLUMNS[kind])
+
+    def read(self, kind: str, since: datetime | None = None) -> pd.DataFrame:
+        frame = _read_parts(self._folder(kind), _COLUMNS[kind], since)
+        if since is not None and not frame.empty:
+            frame = frame[pd.to_datetime(frame["time"], utc=True, format="ISO8601") >= since]
+        return frame.reset_index(drop=True)
+
+    def close(self) -> None:
+        pass
+
+
+class _SqlSink:
+    """Two tables in a SQLAlchemy database, created on the first write."""
+
+    def __init__(self, url: str) -> None:
+        import sqlalchemy as sa
+
+        self._sa = sa
+        self.url = sa.engine.make_url(url)
+        self.engine = sa.create_engine(self.url, pool_pre_ping=True)
+        self.metadata = sa.MetaData()
+        self.tables = {
+            "predictions": sa.Table(
+                PREDICTIONS_TABLE,
+                self.metadata,
+                _id_column(sa),
+                sa.Column("request_id", sa.Text, nullable=False, index=True),
+                sa.Column("time", sa.DateTime(timezone=True), nullable=False, index=True),
+                sa.Column("model_name", sa.Text),
+                sa.Column("model_version", sa.Text),
+                sa.Column("variant", sa.Text),
+                sa.Column("inputs_json", sa.Text),
+                sa.Column("prediction", sa.Text),
+                sa.Column("probability", sa.Float),
+                sa.Column("latency_ms", sa.Float),
+            ),
+            "feedback": sa.Table(
+                FEEDBACK_TABLE,
+                self.metadata,
+                _id_column(sa),
+                sa.Column("request_id", sa.Text, nullable=False, index=True),
+                sa.Column("actual", sa.Text),
+                sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+            ),
+        }
+        self._created = False
+
+    def __str__(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    def write(self, rows: list[dict], kind: str) -> None:
+        values = [_sql_row(row, _COLUMNS[kind]) for row in rows]
+        with self.engine.begin() as conn:
+            if not self._created:
+                self.metadata.create_all(conn)  # checkfirst: existing tables are kept
+            conn.execute(self.tables[kind].insert(), values)
+        self._created = True
+
+    def read(self, kind: str, since: datetime | None = None) -> pd.DataFrame:
+        columns = _COLUMNS[kind]
+        table = self.tables[kind]
+        query = self._sa.select(*(table.c[c] for c in columns)).order_by(table.c.id)
+        if since is not None:
+            query = query.where(table.c.time >= since)
+        with self.engine.connect() as conn:
+            if not self._sa.inspect(conn).has_table(table.name):
+                return _empty(columns)
+            rows = conn.execute(query).all()
+        if not rows:
+            return _empty(columns)
+        frame = pd.DataFrame([tuple(r) for r in rows], columns=columns)
+        frame["time"] = frame["time"].map(lambda t: None if t is None else _utc(t).isoformat())
+        for col in ("prediction", "actual"):
+            if col in frame:
+                frame[col] = _numeric_if_possible(frame[col])
+        return frame
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _id_column(sa):
+    """Insertion order (`BIGSERIAL` on PostgreSQL, the rowid on SQLite)."""
+    kind = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    return sa.Column("id", kind, primary_key=True, autoincrement=True)
+
+
+def _sql_row(row: dict, columns: list[str]) -> dict:
+    out = {c: row.get(c) for c in columns}
+    out["time"] = _utc(out["time"])
+    for col in ("prediction", "actual", "model_version"):
+        if col in out and out[col] is not None:
+            out[col] = str(out[col])
+    for col in ("probability", "latency_ms"):
+        if col in out and out[col] is not None:
+            out[col] = float(out[col])
+    return out
+
+
+def _numeric_if_possible(values: pd.Series) -> pd.Series:
+    """Text predictions / actuals back as numbers when every one is a number (as in Parquet)."""
+    try:
+        return pd.to_numeric(values)
+    except (ValueError, TypeError):
+        return values
+
+
+def _sink(destination: Path | str) -> _ParquetSink | _SqlSink:
+    return _SqlSink(destination) if is_url(destination) else _ParquetSink(Path(destination))
 
 
 def _write_part(rows: list[dict], folder: Path, columns: list[str]) -> Path:
@@ -223,7 +403,7 @@ def _read_parts(folder: Path, columns: list[str], since: datetime | None = None)
             continue  # flushed before `since`, so every row in it is older
         frames.append(pd.read_parquet(part))
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+        return _empty(columns)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -231,40 +411,44 @@ def _part_time(part: Path) -> datetime:
     return datetime.strptime(part.name.split("-")[1], _STAMP).replace(tzinfo=UTC)
 
 
-def read_predictions(directory: Path, since: str | None = None) -> pd.DataFrame:
-    """All logged predictions, oldest part first.
+def _reading(source: Path | str) -> closing[_ParquetSink | _SqlSink]:
+    """A sink for reading `source`, closed (its engine disposed) on exit."""
+    return closing(_sink(source))
+
+
+def read_predictions(source: Path | str, since: str | None = None) -> pd.DataFrame:
+    """All logged predictions, oldest first.
 
     Args:
-        directory: Folder of the log.
-        since: UTC ISO time; only predictions at or after it are returned.
+        source: Folder of the log or its SQLAlchemy URL.
+        since: UTC ISO time; only predictions at or after it are returned (a naive time is UTC).
 
     Returns:
-        One row per prediction with `PREDICTION_COLUMNS` (empty frame when none).
+        One row per prediction with `PREDICTION_COLUMNS` (empty frame when none). `time` is an
+        ISO string in both cases (normalised to UTC from a database).
     """
-    cutoff = pd.Timestamp(since) if since else None
-    if cutoff is not None:
-        cutoff = cutoff.tz_localize(UTC) if cutoff.tzinfo is None else cutoff.tz_convert(UTC)
-    frame = _read_parts(
-        Path(directory), PREDICTION_COLUMNS, cutoff.to_pydatetime() if cutoff else None
-    )
-    if cutoff is not None and not frame.empty:
-        frame = frame[pd.to_datetime(frame["time"], utc=True, format="ISO8601") >= cutoff]
-    return frame.reset_index(drop=True)
+    with _reading(source) as sink:
+        return sink.read("predictions", _cutoff(since))
 
 
-def read_feedback(directory: Path) -> pd.DataFrame:
-    """All logged feedback rows (`request_id`, `actual`, `time`)."""
-    return _read_parts(Path(directory) / "feedback", FEEDBACK_COLUMNS)
+def read_feedback(source: Path | str) -> pd.DataFrame:
+    """All logged feedback rows (`request_id`, `actual`, `time`) from a folder or a URL."""
+    with _reading(source) as sink:
+        return sink.read("feedback")
 
 
-def joined_with_feedback(directory: Path) -> pd.DataFrame:
+def joined_with_feedback(source: Path | str) -> pd.DataFrame:
     """Predictions left-joined with the latest actual per request id.
+
+    Args:
+        source: Folder of the log or its SQLAlchemy URL.
 
     Returns:
         The predictions plus `actual` and `feedback_time` (missing when no feedback yet).
     """
-    predictions = read_predictions(directory)
-    feedback = read_feedback(directory)
+    with _reading(source) as sink:
+        predictions = sink.read("predictions")
+        feedback = sink.read("feedback")
     if not feedback.empty:
         feedback = feedback.assign(_t=pd.to_datetime(feedback["time"], utc=True, format="ISO8601"))
         feedback = feedback.sort_values("_t", kind="stable").drop_duplicates(
@@ -272,3 +456,17 @@ def joined_with_feedback(directory: Path) -> pd.DataFrame:
         )
     latest = feedback[["request_id", "actual", "time"]].rename(columns={"time": "feedback_time"})
     return predictions.merge(latest, on="request_id", how="left")
+
+
+def prediction_log_url(ws: Workspace) -> str | None:
+    """The database URL of the workspace's log, None when it is the Parquet folder.
+
+    `WORKBENCH_PREDICTION_LOG_URL` wins over the config's `serving.prediction_log_url`.
+    """
+    serving = ws.config.serving or {}
+    return os.environ.get(_URL_ENV) or serving.get("prediction_log_url") or None
+
+
+def prediction_log_source(ws: Workspace) -> Path | str:
+    """Where the workspace's prediction log is read from: its URL, else `predictions_dir`."""
+    return prediction_log_url(ws) or ws.predictions_dir

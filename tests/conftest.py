@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from postgres import PostgresUnavailable, throwaway_cluster
 from workspaces import copy_workspace, set_training
 
 from core.bootstrap import init_workspace
@@ -89,3 +90,36 @@ def trained_template(versioned_template, tmp_path_factory) -> Path:
 def trained_ws(trained_template, tmp_path) -> Workspace:
     """A private copy of a workspace with a trained, registered champion."""
     return Workspace.open(copy_workspace(trained_template, tmp_path / "ws"))
+
+
+@pytest.fixture(scope="session")
+def two_versions_template(trained_template, tmp_path_factory) -> Path:
+    """The trained workspace plus version 2 (naive Bayes, the challenger); v1 stays champion."""
+    from core.training.train import train
+
+    root = copy_workspace(trained_template, tmp_path_factory.mktemp("two-versions") / "ws")
+    train(set_training(root, candidates=["naive_bayes"]))
+    return root
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A private PostgreSQL cluster for the session (`tests/postgres.py`); fails, never skips,
+    when PostgreSQL is not installed (`make system-deps` installs it)."""
+    try:
+        with throwaway_cluster() as cluster:
+            yield cluster
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def pg_url(pg_cluster) -> str:
+    """SQLAlchemy URL of the session's PostgreSQL, with the prediction log tables dropped."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg_cluster.url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS predictions, prediction_feedback"))
+    engine.dispose()
+    return pg_cluster.url

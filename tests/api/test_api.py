@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import mlflow
 import numpy as np
 import pytest
@@ -21,11 +23,11 @@ KEY, ADMIN = "test-key", "admin-key"
 
 
 @pytest.fixture(scope="module")
-def two_versions(trained_template, tmp_path_factory):
+def two_versions(two_versions_template, tmp_path_factory):
     """Champion v1 and a challenger v2 (naive Bayes) in one workspace, read-only for tests."""
-    root = copy_workspace(trained_template, tmp_path_factory.mktemp("api") / "ws")
-    train(set_training(root, candidates=["naive_bayes"]))
-    return Workspace.open(root)
+    return Workspace.open(
+        copy_workspace(two_versions_template, tmp_path_factory.mktemp("api") / "ws")
+    )
 
 
 def _settings(ws: Workspace, tmp_path, **kw) -> ServeSettings:
@@ -63,6 +65,11 @@ def test_predictions_equal_mlflow_pyfunc_on_the_demo_holdout(two_versions, tmp_p
     assert body["predictions"] == expected
     assert body["model"] == {"name": "flights-delay", "version": "1", "alias": "champion"}
     assert body["variant"] == "champion" and len(body["probabilities"]) == len(expected)
+    assert np.allclose(
+        body["probabilities"], pyfunc.get_raw_model().predict_proba(split.X_test)[:, 1]
+    )
+    with TestClient(create_app(_settings(ws, tmp_path))) as client:
+        assert client.get("/model").json()["prediction_path"] == "array"  # not the pandas path
 
 
 def test_health_ready_model_and_openapi(two_versions, tmp_path):
@@ -112,10 +119,55 @@ def test_batch_and_body_limits_and_malformed_bodies(two_versions, tmp_path):
             headers={"X-API-Key": KEY, "Content-Type": "application/json"},
         )
         assert bad.status_code == 400
-        assert (
-            client.post("/predict", json={"rows": []}, headers={"X-API-Key": KEY}).status_code
-            == 400
+        wrong_type = client.post("/predict", json={"records": "x"}, headers={"X-API-Key": KEY})
+        assert wrong_type.status_code == 400
+
+
+def test_columnar_payload_equals_records_and_names_bad_fields(two_versions, tmp_path):
+    records = _records(two_versions, 5)
+    columns = list(reversed(list(records[0])))  # any column order
+    rows = [[r[c] for c in columns] for r in records]
+    settings = _settings(two_versions, tmp_path, max_batch=5)
+    with TestClient(create_app(settings)) as client:
+
+        def send(body: dict):
+            return client.post("/predict", json=body, headers={"X-API-Key": KEY})
+
+        by_records = _post(client, records).json()
+        by_rows = send({"columns": columns, "rows": rows})
+        assert by_rows.status_code == 200, by_rows.text
+        assert by_rows.json()["predictions"] == by_records["predictions"]
+        assert by_rows.json()["probabilities"] == by_records["probabilities"]
+
+        def error(body: dict) -> tuple[int, str, object]:
+            resp = send(body)
+            return resp.status_code, resp.json()["extra"]["field"], resp.json()["detail"]
+
+        assert error({"columns": columns})[:2] == (422, "rows")
+        assert error({"rows": rows})[:2] == (422, "columns")
+        assert error({})[:2] == (422, "records")
+        assert error({"records": records, "columns": columns, "rows": rows})[:2] == (
+            422,
+            "records",
         )
+        assert error({"columns": columns[1:], "rows": [r[1:] for r in rows]})[:2] == (
+            422,
+            columns[0],
+        )
+        assert error({"columns": [*columns, "extra"], "rows": rows})[:2] == (422, "extra")
+        assert error({"columns": [*columns, columns[0]], "rows": rows})[:2] == (422, columns[0])
+        short = [rows[0], rows[1][:-1]]
+        assert error({"columns": columns, "rows": short})[:2] == (422, "rows")
+        i = columns.index("distance")
+        mistyped = [rows[0][:i] + ["far"] + rows[0][i + 1 :]]
+        status, field, detail = error({"columns": columns, "rows": mistyped})
+        assert (status, field) == (422, "distance") and "rows[0]" in detail
+        assert send({"columns": columns, "rows": rows * 2}).status_code == 413
+        logged = client.app.state.log
+    logged.flush()
+    frame = read_predictions(tmp_path / "predictions")
+    assert len(frame) == 10  # both requests, every record logged with its inputs
+    assert {"carrier", "distance"} <= set(json.loads(frame["inputs_json"].iloc[-1]))
 
 
 def test_api_keys_and_admin_key(two_versions, tmp_path):

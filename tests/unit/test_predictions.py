@@ -3,6 +3,7 @@
 import threading
 import time
 
+import pandas as pd
 import pytest
 
 from core.predictions import (
@@ -11,6 +12,7 @@ from core.predictions import (
     PredictionLog,
     PredictionRecord,
     joined_with_feedback,
+    prediction_log_source,
     read_feedback,
     read_predictions,
 )
@@ -168,3 +170,186 @@ def test_joined_on_empty_dir_has_feedback_columns(tmp_path):
     frame = joined_with_feedback(tmp_path)
     assert frame.empty
     assert list(frame.columns) == [*PREDICTION_COLUMNS, "actual", "feedback_time"]
+
+
+# --- the SQL backend, on SQLite files (PostgreSQL: tests/integration) ---
+
+
+def _url(path) -> str:
+    return f"sqlite:///{path}"
+
+
+def test_sql_url_concurrent_appends_are_all_written_once(tmp_path):
+    url = _url(tmp_path / "log.db")
+    log = PredictionLog(url, flush_rows=300, flush_seconds=0.05)
+    log.start()
+
+    def worker(n: int) -> None:
+        for i in range(250):
+            log.append([_record(f"{n}-{i}")])
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    log.close()
+
+    frame = read_predictions(url)
+    assert len(frame) == 1000
+    assert frame["request_id"].is_unique
+
+
+def test_sql_url_reads_the_same_frames_as_parquet(tmp_path):
+    url = _url(tmp_path / "log.db")
+    records = [_record("a", prediction=1), _record("b", prediction=0)]
+    for dest in (tmp_path / "parts", url):
+        with PredictionLog(dest) as log:
+            log.append(records)
+            log.record_feedback("a", 1, time="2024-01-02T00:00:00+00:00")
+
+    for reader in (read_predictions, read_feedback, joined_with_feedback):
+        pd.testing.assert_frame_equal(reader(url), reader(tmp_path / "parts"))
+    frame = read_predictions(url)
+    assert list(frame.columns) == PREDICTION_COLUMNS
+    assert frame.loc[0, "inputs_json"] == '{"age": 42, "plan": "pro"}'
+
+
+def test_sql_url_keeps_mixed_prediction_types_as_text(tmp_path):
+    url = _url(tmp_path / "log.db")
+    log = PredictionLog(url)
+    log.append([_record("a", prediction=1), _record("b", prediction="yes")])
+    assert log.flush() == 2
+    assert list(read_predictions(url)["prediction"]) == ["1", "yes"]
+
+
+def test_sql_url_since_filters_in_the_query(tmp_path):
+    url = _url(tmp_path / "log.db")
+    log = PredictionLog(url)
+    log.append(
+        [
+            _record("old", at="2024-01-01T00:00:00+00:00"),
+            _record("new", at="2024-02-01T00:00:00+01:00"),
+            _record("edge", at="2024-01-15T00:00:00Z"),
+        ]
+    )
+    log.close()
+    since = read_predictions(url, since="2024-01-15T00:00:00Z")
+    assert list(since["request_id"]) == ["new", "edge"]
+    assert since.loc[0, "time"] == "2024-01-31T23:00:00+00:00"  # stored and read back as UTC
+    assert list(read_predictions(url, since="2024-01-15T00:00:01")["request_id"]) == ["new"]
+
+
+def test_sql_url_feedback_joins_by_request_id_latest_actual_wins(tmp_path):
+    url = _url(tmp_path / "log.db")
+    log = PredictionLog(url)
+    log.append([_record("a"), _record("b"), _record("c")])
+    log.record_feedback("a", 0, time="2024-01-02T00:00:00+00:00")
+    log.flush()
+    log.record_feedback("a", 1, time="2024-01-03T00:00:00+00:00")
+    log.record_feedback("b", 0, time="2024-01-02T00:00:00+00:00")
+    log.close()
+
+    assert len(read_feedback(url)) == 3
+    joined = joined_with_feedback(url).set_index("request_id")
+    assert joined.loc["a", "actual"] == 1
+    assert joined.loc["b", "actual"] == 0
+    assert joined.loc["c", "actual"] != joined.loc["c", "actual"]  # NaN: no feedback yet
+
+
+def test_sql_url_failed_flush_keeps_rows_for_the_next_flush(tmp_path, caplog):
+    blocker = tmp_path / "db"
+    blocker.write_text("a file where the database's folder should be")
+    url = _url(blocker / "log.db")
+    log = PredictionLog(url)
+    log.append([_record("a"), _record("b")])
+    log.record_feedback("a", 1)
+
+    assert log.flush() == 0
+    assert log.pending == 2
+    assert "failed" in caplog.text and "will retry" in caplog.text
+
+    blocker.unlink()
+    blocker.mkdir()
+    log.append([_record("c")])
+    assert log.flush() == 3
+    log.close()
+    assert list(read_predictions(url)["request_id"]) == ["a", "b", "c"]
+    assert list(read_feedback(url)["request_id"]) == ["a"]
+
+
+def test_sql_url_tables_are_indexed_on_request_id(tmp_path):
+    import sqlalchemy as sa
+
+    url = _url(tmp_path / "log.db")
+    with PredictionLog(url) as log:
+        log.append([_record("a")])
+        log.record_feedback("a", 1)
+    engine = sa.create_engine(url)
+    inspector = sa.inspect(engine)
+    for table in ("predictions", "prediction_feedback"):
+        indexed = {tuple(ix["column_names"]) for ix in inspector.get_indexes(table)}
+        assert ("request_id",) in indexed
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("reader", "columns"),
+    [
+        (read_predictions, PREDICTION_COLUMNS),
+        (read_feedback, FEEDBACK_COLUMNS),
+        (joined_with_feedback, [*PREDICTION_COLUMNS, "actual", "feedback_time"]),
+    ],
+)
+def test_sql_url_without_tables_reads_empty_frames_with_columns(tmp_path, reader, columns):
+    frame = reader(_url(tmp_path / "empty.db"))
+    assert frame.empty
+    assert list(frame.columns) == columns
+
+
+def test_feedback_time_must_be_iso(tmp_path):
+    log = PredictionLog(_url(tmp_path / "log.db"))
+    with pytest.raises(ValueError):
+        log.record_feedback("a", 1, time="yesterday")
+    assert read_feedback(_url(tmp_path / "log.db")).empty
+
+
+def test_prediction_log_source_url_from_env_then_config_else_folder(tmp_path, monkeypatch):
+    import yaml
+
+    from core.workspace import Workspace
+
+    config = {"task": "classification", "target": "y"}
+    (tmp_path / "workbench.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.delenv("WORKBENCH_PREDICTION_LOG_URL", raising=False)
+    assert prediction_log_source(Workspace.open(tmp_path)) == tmp_path / "predictions"
+
+    config["serving"] = {"prediction_log_url": "sqlite:///config.db"}
+    (tmp_path / "workbench.yaml").write_text(yaml.safe_dump(config))
+    assert prediction_log_source(Workspace.open(tmp_path)) == "sqlite:///config.db"
+
+    monkeypatch.setenv("WORKBENCH_PREDICTION_LOG_URL", "sqlite:///env.db")
+    assert prediction_log_source(Workspace.open(tmp_path)) == "sqlite:///env.db"
+
+
+def test_serve_settings_prefer_the_log_url_over_the_folder(tmp_path, monkeypatch):
+    import yaml
+
+    from api.settings import ServeSettings
+    from core.workspace import Workspace
+
+    config = {"task": "classification", "target": "y"}
+    config["serving"] = {"prediction_log_url": "sqlite:///config.db"}
+    (tmp_path / "workbench.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.delenv("WORKBENCH_PREDICTION_LOG_URL", raising=False)
+    settings = ServeSettings.from_workspace(Workspace.open(tmp_path))
+    assert settings.prediction_log_destination == "sqlite:///config.db"
+
+    monkeypatch.setenv("WORKBENCH_PREDICTION_LOG_URL", "sqlite:///env.db")
+    settings = ServeSettings.from_workspace(Workspace.open(tmp_path))
+    assert settings.prediction_log_destination == "sqlite:///env.db"
+
+    settings = ServeSettings.from_workspace(Workspace.open(tmp_path), prediction_log_url=None)
+    assert settings.prediction_log_destination == tmp_path / "predictions"
+    with pytest.raises(ValueError, match="SQLAlchemy URL"):
+        ServeSettings(model_name="m", tracking_uri="x", prediction_log_url="predictions.db")
