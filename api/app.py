@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import anyio
-import pandas as pd
 from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
@@ -20,22 +19,28 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Permissio
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import Message, Scope
 
 from api.metrics import Metrics
 from api.model_store import LoadedModel, ModelStore
 from api.schemas import (
+    ErrorResponse,
     FeedbackRequest,
     InputField,
     ModelInfo,
     ModelRef,
     PredictRequest,
     PredictResponse,
+    ReadyStatus,
 )
 from api.settings import ServeSettings
-from api.validation import check_records
+from api.validation import Batch
 
 log = logging.getLogger(__name__)
+INLINE_ROWS = 32
+"""Requests up to this many rows on the array path are scored on the event loop."""
 
 
 def _state(request: Request | ASGIConnection):
@@ -64,6 +69,27 @@ def admin_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         raise PermissionDeniedException("admin key required")
 
 
+_API_KEY = [{"ApiKey": []}]  # OpenAPI security of the keyed routes (scheme in `create_app`)
+_ERRORS = {
+    401: "X-API-Key header missing",
+    403: "X-API-Key not valid (for /admin: not the admin key)",
+    409: "the prediction log is disabled",
+    413: "request body or batch larger than the configured limit",
+    422: "a record does not match the served model's inputs (GET /model): `extra` names the "
+    "record index and field",
+    429: "rate limit exceeded (when `rate_limit_per_minute` is set)",
+    503: "no model loaded yet",
+}
+
+
+def _errors(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for a route's error answers, each with the `ErrorResponse` body."""
+    return {
+        code: ResponseSpec(ErrorResponse, description=_ERRORS[code], generate_examples=False)
+        for code in codes
+    }
+
+
 def _pick(state, settings: ServeSettings) -> tuple[LoadedModel, str]:
     champion = state.store.champion
     if champion is None:
@@ -74,34 +100,47 @@ def _pick(state, settings: ServeSettings) -> tuple[LoadedModel, str]:
     return champion, "champion"
 
 
-@post("/predict", guards=[api_key_guard], status_code=200)
+@post(
+    "/predict",
+    guards=[api_key_guard],
+    status_code=200,
+    security=_API_KEY,
+    responses=_errors(401, 403, 413, 422, 429, 503),
+)
 async def predict(request: Request, data: PredictRequest) -> PredictResponse:
-    """Score feature records with the champion (or the challenger, for the canary share)."""
+    """Score records (or columns + rows) with the champion, or the challenger for the canary."""
     state, settings = _state(request), _state(request).settings
     model, variant = _pick(state, settings)  # this request keeps this model to the end
-    check_records(data.records, model.fields, settings.max_batch)
+    batch = Batch.of(data, model.fields, settings.max_batch)
     started = time.perf_counter()
-    frame = pd.DataFrame.from_records(data.records, columns=model.columns)
-    preds, proba = await anyio.to_thread.run_sync(model.predict, frame)
+    preds, proba = await _score(model, batch)
     elapsed = time.perf_counter() - started
     request_id = uuid.uuid4().hex
     state.metrics.latency.observe(elapsed)
     state.metrics.predictions.labels(model.version, variant).inc(len(preds))
-    _log(state, request_id, model, variant, data.records, preds, proba, elapsed)
-    if settings.shadow_fraction and random.random() < settings.shadow_fraction:
-        _shadow(state, request_id, data.records, frame)
+    _log(state, request_id, model, variant, batch, preds, proba, elapsed)
+    shadowed = variant == "champion" and settings.shadow_fraction  # a canary is the challenger
+    if shadowed and random.random() < settings.shadow_fraction:
+        _shadow(state, request_id, batch)
     return PredictResponse(
         preds, ModelRef(model.name, model.version, model.alias), request_id, variant, proba
     )
 
 
-def _log(state, request_id, model, variant, records, preds, proba, elapsed) -> None:
+async def _score(model: LoadedModel, batch: Batch) -> tuple[list, list | None]:
+    """Small batches on the array path are scored inline: a thread hop costs more than they do."""
+    if model.compiled is not None and len(batch) <= INLINE_ROWS:
+        return batch.predict(model)
+    return await anyio.to_thread.run_sync(batch.predict, model)
+
+
+def _log(state, request_id, model, variant, batch: Batch, preds, proba, elapsed) -> None:
     if state.log is None:
         return
     from core.predictions import PredictionRecord
 
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
-    ms = 1000 * elapsed / max(len(records), 1)
+    ms = 1000 * elapsed / max(len(batch), 1)
     state.log.append(
         [
             PredictionRecord(
@@ -115,12 +154,12 @@ def _log(state, request_id, model, variant, records, preds, proba, elapsed) -> N
                 None if proba is None else proba[i],
                 ms,
             )
-            for i, (rec, pred) in enumerate(zip(records, preds, strict=True))
+            for i, (rec, pred) in enumerate(zip(batch.records(), preds, strict=True))
         ]
     )
 
 
-def _shadow(state, request_id: str, records: list, frame: pd.DataFrame) -> None:
+def _shadow(state, request_id: str, batch: Batch) -> None:
     """Score with the challenger in the background; logged as `shadow`, never returned."""
     challenger = state.store.challenger
     if challenger is None:
@@ -129,17 +168,9 @@ def _shadow(state, request_id: str, records: list, frame: pd.DataFrame) -> None:
     async def run() -> None:
         try:
             started = time.perf_counter()
-            preds, proba = await anyio.to_thread.run_sync(challenger.predict, frame)
-            _log(
-                state,
-                request_id,
-                challenger,
-                "shadow",
-                records,
-                preds,
-                proba,
-                time.perf_counter() - started,
-            )
+            preds, proba = await anyio.to_thread.run_sync(batch.predict, challenger)
+            elapsed = time.perf_counter() - started
+            _log(state, request_id, challenger, "shadow", batch, preds, proba, elapsed)
             state.metrics.predictions.labels(challenger.version, "shadow").inc(len(preds))
         except Exception as exc:  # noqa: BLE001 - shadow must never affect serving
             state.metrics.errors.labels("shadow").inc()
@@ -150,7 +181,13 @@ def _shadow(state, request_id: str, records: list, frame: pd.DataFrame) -> None:
     task.add_done_callback(state.background.discard)
 
 
-@post("/feedback", guards=[api_key_guard], status_code=202)
+@post(
+    "/feedback",
+    guards=[api_key_guard],
+    status_code=202,
+    security=_API_KEY,
+    responses=_errors(401, 403, 409, 413, 429),
+)
 async def feedback(request: Request, data: FeedbackRequest) -> dict:
     """Record the actual outcome of an earlier prediction by its request id."""
     state = _state(request)
@@ -166,8 +203,14 @@ async def health() -> dict:
     return {"status": "ok"}
 
 
-@get("/ready", media_type=MediaType.JSON)
-async def ready(request: Request) -> Response:
+@get(
+    "/ready",
+    media_type=MediaType.JSON,
+    responses={
+        503: ResponseSpec(ReadyStatus, description="no model loaded yet", generate_examples=False)
+    },
+)
+async def ready(request: Request) -> Response[ReadyStatus]:
     """503 until a model is loaded; the body reports a degraded registry."""
     store = _state(request).store
     body = {
@@ -179,7 +222,7 @@ async def ready(request: Request) -> Response:
     return Response(body, status_code=200 if store.champion is not None else 503)
 
 
-@get("/model")
+@get("/model", responses=_errors(429, 503))
 async def model_info(request: Request) -> ModelInfo:
     """Name, version, alias, load time and input fields of the served champion."""
     store = _state(request).store
@@ -193,10 +236,17 @@ async def model_info(request: Request) -> ModelInfo:
         m.loaded_at,
         [InputField(n, t) for n, t in m.fields],
         None if store.challenger is None else store.challenger.version,
+        m.path,
     )
 
 
-@post("/admin/reload", guards=[admin_guard], status_code=200)
+@post(
+    "/admin/reload",
+    guards=[admin_guard],
+    status_code=200,
+    security=_API_KEY,
+    responses=_errors(401, 403, 429),
+)
 async def admin_reload(request: Request) -> dict:
     """Check the registry aliases now and swap in any new version."""
     state = _state(request)
@@ -288,7 +338,7 @@ def create_app(settings: ServeSettings) -> Litestar:
         settings.tracking_uri,
         want_challenger=bool(settings.canary_fraction or settings.shadow_fraction),
     )
-    log_ = PredictionLog(settings.predictions_dir) if settings.predictions_dir else None
+    log_ = PredictionLog(dest) if (dest := settings.prediction_log_destination) else None
     return Litestar(
         route_handlers=[predict, feedback, health, ready, model_info, admin_reload, metrics],
         lifespan=[_lifespan],
@@ -296,7 +346,19 @@ def create_app(settings: ServeSettings) -> Litestar:
         middleware=_rate_limit(settings),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
-            title="Workbench prediction API", version="1.0.0", path="/schema"
+            title="Workbench prediction API",
+            version="1.0.0",
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "ApiKey": SecurityScheme(
+                        type="apiKey",
+                        name="X-API-Key",
+                        security_scheme_in="header",
+                        description="an API key; /admin routes need the admin key",
+                    )
+                }
+            ),
         ),
         state=State(
             {

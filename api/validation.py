@@ -53,18 +53,51 @@ def _check_value(where: str, i: int, name: str, kind: str, value) -> None:
         )
 
 
+_NONE = type(None)
+_ALLOWED = {
+    "boolean": frozenset({bool, _NONE}),
+    "string": frozenset({str, _NONE}),
+} | {kind: frozenset({int, float, _NONE}) for kind in _NUMERIC}
+
+
+def _columns_ok(columns: list[list], kinds: list[str]) -> bool:
+    """Whether every value has an allowed type and numbers are in range, column by column.
+
+    A fast pass for valid batches; on False the record-by-record pass finds and names the
+    first bad value.
+    """
+    for values, kind in zip(columns, kinds, strict=True):
+        types = set(map(type, values))
+        if not types <= _ALLOWED.get(kind, _ALLOWED["string"]):
+            return False
+        if kind in _NUMERIC and (int in types or float in types):
+            present = [v for v in values if v is not None] if _NONE in types else values
+            if max(present) > MAX_ABS_NUMBER or min(present) < -MAX_ABS_NUMBER:
+                return False
+    return True
+
+
 def check_records(records: list[dict], fields: list[tuple[str, str]], max_batch: int) -> None:
     """Raise a 4xx for an empty or oversized batch, a missing, unknown or mistyped field.
 
     A numeric value beyond ±`MAX_ABS_NUMBER` is refused like a mistyped one.
     """
     _too_many(len(records), max_batch, "records")
-    names = {n for n, _ in fields}
+    names, kinds = [n for n, _ in fields], [k for _, k in fields]
+    if all(len(r) == len(names) for r in records):
+        try:
+            columns = [[r[name] for r in records] for name in names]
+        except KeyError:
+            pass
+        else:
+            if _columns_ok(columns, kinds):
+                return
+    known = set(names)
     for i, record in enumerate(records):
-        missing = [n for n, _ in fields if n not in record]
+        missing = [n for n in names if n not in record]
         if missing:
             raise invalid(f"records[{i}]: missing field '{missing[0]}'", i, missing[0])
-        unknown = [k for k in record if k not in names]
+        unknown = [k for k in record if k not in known]
         if unknown:
             raise invalid(f"records[{i}]: unknown field '{unknown[0]}'", i, unknown[0])
         for name, kind in fields:
@@ -87,12 +120,15 @@ def check_rows(
     if missing:
         raise invalid(f"columns: missing field '{missing[0]}'", field=missing[0])
     _too_many(len(rows), max_batch, "rows")
+    width = len(columns)
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            raise invalid(f"rows[{i}]: {len(row)} values for {width} columns", i, field="rows")
+    values = [[row[j] for row in rows] for j in range(width)]
+    if _columns_ok(values, [kinds[c] for c in columns]):
+        return
     typed = [(j, name, kinds[name]) for j, name in enumerate(columns)]
     for i, row in enumerate(rows):
-        if len(row) != len(columns):
-            raise invalid(
-                f"rows[{i}]: {len(row)} values for {len(columns)} columns", i, field="rows"
-            )
         for j, name, kind in typed:
             _check_value("rows", i, name, kind, row[j])
 

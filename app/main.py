@@ -37,6 +37,7 @@ navigation = st.navigation(
         st.Page("../pages/data.py", title="Data", url_path="data"),
         st.Page("../pages/experiments.py", title="Experiments", url_path="experiments"),
         st.Page("../pages/models.py", title="Models", url_path="models"),
+        st.Page("../pages/serving.py", title="Serving", url_path="serving"),
     ]
 )
 navigation.run()

@@ -28,7 +28,7 @@ import os
 import threading
 import uuid
 from contextlib import closing
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,10 +86,18 @@ class PredictionRecord:
     latency_ms: float | None = None
 
     def to_row(self) -> dict:
-        """The record as a Parquet row, inputs serialized to `inputs_json`."""
-        row = asdict(self)
-        row["inputs_json"] = json.dumps(row.pop("inputs"), default=str, sort_keys=True)
-        return row
+        """The record as a row of the log, inputs serialized to `inputs_json`."""
+        return {
+            "request_id": self.request_id,
+            "time": self.time,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "variant": self.variant,
+            "inputs_json": json.dumps(self.inputs, default=str, sort_keys=True),
+            "prediction": self.prediction,
+            "probability": self.probability,
+            "latency_ms": self.latency_ms,
+        }
 
 
 PREDICTIONS_TABLE = "predictions"
@@ -123,7 +131,7 @@ class PredictionLog:
         self._sink = _sink(destination)
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._pending: list[dict] = []
+        self._pending: list[PredictionRecord] = []
         self._feedback: list[dict] = []
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -136,9 +144,8 @@ class PredictionLog:
         Args:
             records: Predictions to log.
         """
-        rows = [r.to_row() for r in records]
-        with self._lock:
-            self._pending.extend(rows)
+        with self._lock:  # serialized by the flush thread, off the request path
+            self._pending.extend(records)
             full = len(self._pending) >= self.flush_rows
         if full:
             self._wake.set()
@@ -193,15 +200,15 @@ class PredictionLog:
             with self._lock:
                 rows, self._pending = self._pending, []
                 feedback, self._feedback = self._feedback, []
-            written = self._write_or_requeue(rows, "predictions", "_pending")
+            written = self._write_or_requeue(rows, "predictions", "_pending", _as_rows)
             self._write_or_requeue(feedback, "feedback", "_feedback")
             return written
 
-    def _write_or_requeue(self, rows: list[dict], kind: str, buffer: str) -> int:
+    def _write_or_requeue(self, rows: list, kind: str, buffer: str, convert=list) -> int:
         if not rows:
             return 0
         try:
-            self._sink.write(rows, kind)
+            self._sink.write(convert(rows), kind)
         except Exception:
             log.exception(
                 "prediction log flush of %d %s rows to %s failed; will retry",
@@ -233,6 +240,10 @@ class PredictionLog:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _as_rows(records: list[PredictionRecord]) -> list[dict]:
+    return [r.to_row() for r in records]
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:

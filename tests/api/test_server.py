@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 
 import httpx
 import pytest
+from servers import api_server
 from test_api import _records
 from workspaces import set_training
 
@@ -22,40 +19,10 @@ from core.training.train import train
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(trained_ws):
-    port = _free_port()
-    env = dict(os.environ, WORKBENCH_HOME=str(trained_ws.root), WORKBENCH_API_KEYS="k")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--poll-seconds", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, proc.stdout.read()
-        time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("server did not become ready")
-    yield url, proc, trained_ws
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    with api_server(trained_ws.root, poll_seconds=1, WORKBENCH_API_KEYS="k") as (url, proc):
+        yield url, proc, trained_ws
 
 
 def _predict(url: str, records: list) -> httpx.Response:

@@ -1,0 +1,238 @@
+"""Serving page helpers: the cached API client, scrape history, cached log reads, settings, charts.
+
+Live API calls are never cached (the page shows the API as it is now); the client is a cached
+resource, the prediction log and the prefill record are cached on their files' signatures.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import pyarrow.parquet as pq
+import streamlit as st
+from pydantic import ValidationError
+
+from api.settings import ServeSettings
+from app import ui
+from app.serving_client import ApiTarget, ServingClient, form_text, resolve_target
+from core.config_edit import update_section
+from core.errors import ConfigError
+from core.predictions import is_url, prediction_log_source, read_predictions
+from core.serving_stats import (
+    MetricsSnapshot,
+    agreement_over_time,
+    agreement_summary,
+    reset_between,
+    shadow_pairs,
+    with_agreement,
+)
+from core.workspace import Workspace
+
+HISTORY = "serving_scrapes"
+HISTORY_MAX = 120
+LOG_TTL = 30
+"""Seconds a prediction log read from a database is reused."""
+SETTINGS = ("canary_fraction", "shadow_fraction", "poll_seconds")
+"""The `serving:` keys the page edits."""
+
+
+# --- the API -------------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _client(url: str, api_key: str | None, admin_key: str | None) -> ServingClient:
+    return ServingClient(ApiTarget(url, api_key, admin_key))
+
+
+def client(ws: Workspace) -> ServingClient:
+    """The API client of the workspace (see `app.serving_client.resolve_target`)."""
+    t = resolve_target(ws)
+    return _client(t.url, t.api_key, t.admin_key)
+
+
+def start_hint(ws: Workspace) -> str:
+    """How to start the API for this workspace."""
+    return (
+        f"Start it with `workbench serve --workspace {ws.root}` (or `make api`); set "
+        "`serving.url` in `workbench.yaml` or `WORKBENCH_API_URL` if it runs elsewhere."
+    )
+
+
+def remember(snapshot: MetricsSnapshot, url: str) -> list[MetricsSnapshot]:
+    """Append a scrape to this session's history of that URL (restart = new history)."""
+    history = st.session_state.get(HISTORY)
+    if not history or history[0] != url or reset_between(history[1][-1], snapshot):
+        history = (url, [])
+    scrapes = [*history[1], snapshot][-HISTORY_MAX:]
+    st.session_state[HISTORY] = (url, scrapes)
+    return scrapes
+
+
+# --- cached workspace reads -----------------------------------------------------------------------
+
+
+@st.cache_data(ttl=ui.TTL, show_spinner=False, max_entries=4)
+def _last_row(path: str, columns: tuple[str, ...], sort_by: str | None, sig: int) -> dict:
+    names = set(pq.read_schema(path).names)
+    frame = pd.read_parquet(
+        path, columns=[c for c in dict.fromkeys((*columns, sort_by)) if c in names]
+    )
+    if sort_by in frame.columns:
+        frame = frame.sort_values(sort_by, kind="stable")
+    row = frame.iloc[-1] if len(frame) else pd.Series(dtype=object)
+    return {
+        c: form_text(row[c].item() if hasattr(row[c], "item") else row[c])
+        for c in columns
+        if c in row.index
+    }
+
+
+def example_record(ws: Workspace, fields: list[str]) -> dict[str, str]:
+    """The latest row of the workspace's features as form texts (empty when there is none)."""
+    path = ws.features_file
+    if not path.is_file():
+        return {}
+    return _last_row(str(path), tuple(fields), ws.config.time_column, ui.mtime(path))
+
+
+@st.cache_data(ttl=ui.TTL, show_spinner="Reading the prediction log")
+def _agreement(source: str, task: str, sig: tuple) -> pd.DataFrame:
+    return with_agreement(shadow_pairs(read_predictions(source)), task)
+
+
+def agreement_pairs(ws: Workspace) -> pd.DataFrame:
+    """Shadow vs served pairs of the prediction log with `agree` and `probability_diff`.
+
+    The log is the workspace's Parquet folder (cached until a new part lands) or its database
+    (`serving.prediction_log_url`, re-read at most every `LOG_TTL` seconds).
+    """
+    source = prediction_log_source(ws)
+    if is_url(source):
+        sig: tuple = ("url", int(time.time() // LOG_TTL))
+    else:
+        parts = sorted(p.name for p in Path(source).glob("part-*.parquet"))
+        sig = (len(parts), parts[-1] if parts else "", ui.mtime(Path(source)))
+    return _agreement(str(source), ws.config.task, sig)
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+def current_settings(ws: Workspace) -> dict[str, float]:
+    """The edited `serving:` keys as configured (API defaults where absent)."""
+    serving = ws.config.serving or {}
+    fields = ServeSettings.model_fields
+    return {k: float(serving.get(k, fields[k].default)) for k in SETTINGS}
+
+
+def _checker(path: Path):
+    def check(section: dict) -> None:
+        known = {k: v for k, v in section.items() if k in ServeSettings.model_fields}
+        try:
+            ServeSettings.model_validate({"model_name": "-", "tracking_uri": "-", **known})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"{path}: key 'serving.{key}': {first['msg']}") from None
+
+    return check
+
+
+def save_settings(ws: Workspace, values: dict) -> None:
+    """Write the values into `serving:` of `workbench.yaml` (validated, atomic, comments kept).
+
+    Raises:
+        ConfigError: A value is invalid (the message names the key); the file is unchanged.
+    """
+    update_section(ws.config_path, "serving", values, check=_checker(ws.config_path))
+
+
+# --- charts --------------------------------------------------------------------------------------
+
+
+def latency_figure(snapshot: MetricsSnapshot, marks: dict[str, float | None]) -> go.Figure:
+    """Predict requests per latency bucket, with the percentiles as vertical lines."""
+    rows, below = [], 0.0
+    for bound, cumulative in snapshot.buckets:
+        label = "> 2500" if bound == float("inf") else f"≤ {bound * 1000:g}"
+        rows.append({"latency (ms)": label, "requests": cumulative - below})
+        below = cumulative
+    fig = px.bar(pd.DataFrame(rows), x="latency (ms)", y="requests", title="Predict latency")
+    for name, value in marks.items():
+        if value is not None:
+            fig.add_annotation(
+                text=f"{name} {value * 1000:.1f} ms",
+                xref="paper",
+                yref="paper",
+                showarrow=False,
+                x=1,
+                y=1 - 0.08 * list(marks).index(name),
+                xanchor="right",
+            )
+    return fig
+
+
+def split_figure(split: pd.DataFrame) -> go.Figure:
+    """Predicted records by version, coloured by variant."""
+    frame = split.assign(version="v" + split["version"].astype(str))
+    return px.bar(
+        frame,
+        x="version",
+        y="records",
+        color="variant",
+        barmode="group",
+        title="Predicted records by version and variant",
+    )
+
+
+def requests_figure(snapshot: MetricsSnapshot) -> go.Figure:
+    """Requests by route, stacked by status."""
+    rows = [{"route": r, "status": s, "requests": n} for (r, s), n in snapshot.requests.items()]
+    frame = pd.DataFrame(rows, columns=["route", "status", "requests"]).sort_values("status")
+    return px.bar(frame, x="route", y="requests", color="status", title="Requests by route")
+
+
+def history_figure(history: pd.DataFrame) -> go.Figure:
+    """Predict request rate and window p95 latency over this session's scrapes."""
+    fig = go.Figure()
+    fig.add_scatter(
+        x=history["time"], y=history["rate"], name="predict requests/s", mode="lines+markers"
+    )
+    fig.add_scatter(
+        x=history["time"],
+        y=history["p95_ms"],
+        name="p95 latency (ms)",
+        yaxis="y2",
+        mode="lines+markers",
+    )
+    fig.update_layout(
+        title="Since this page opened",
+        yaxis={"title": "requests/s", "rangemode": "tozero"},
+        yaxis2={"title": "p95 ms", "overlaying": "y", "side": "right", "rangemode": "tozero"},
+    )
+    return fig
+
+
+def agreement_figure(over_time: pd.DataFrame) -> go.Figure:
+    """Agreement rate and mean |probability difference| per time bucket."""
+    fig = go.Figure()
+    fig.add_scatter(
+        x=over_time["time"], y=over_time["agreement"], name="agreement", mode="lines+markers"
+    )
+    fig.add_scatter(
+        x=over_time["time"],
+        y=over_time["mean_probability_diff"],
+        name="mean |Δ probability|",
+        mode="lines+markers",
+    )
+    fig.update_layout(title="Shadow vs served over time", yaxis={"range": [0, 1.05]})
+    return fig
+
+
+def agreement_tables(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The per-version summary and the time series of `agreement_pairs` output."""
+    return agreement_summary(pairs), agreement_over_time(pairs)

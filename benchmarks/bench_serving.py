@@ -1,0 +1,292 @@
+"""Serving: our `/predict` vs `mlflow models serve` on the same registered model, with a bare
+Litestar endpoint as the floor. Same machine, same load generator (wrk), one worker each.
+
+    .venv/bin/python benchmarks/bench_serving.py [--seconds 10] [--workspace DIR]
+
+Without `--workspace` it builds a flights demo workspace in a temp folder and trains a LightGBM
+champion (the full pipeline: imputation, scaling, one-hot encoding, then the model, on raw
+feature records). Each server runs alone while wrk loads it:
+
+- single-record requests at concurrency 32 (req/s, p50, p99);
+- 1,000-record batches at concurrency 4 (rows/s), ours both as `records` and as the columnar
+  `columns` + `rows` payload.
+
+Prints a table and the ratios against the goals: single-record throughput >= 20x mlflow's with
+p99 <= 10 ms and >= half the bare floor; batch rows/s >= 10x mlflow's. Needs `wrk`
+(`make system-deps` installs it). Exit 1 when a server fails or answers errors under load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import yaml
+
+from core.bootstrap import init_workspace
+from core.data.pipeline import run_pipeline
+from core.training.data import load_split
+from core.training.train import train
+from core.workspace import Workspace
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+KEY = "bench-key"
+CONCURRENCY, BATCH, BATCH_CONCURRENCY = 32, 1000, 4
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    rows: int
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rps * self.rows
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _workspace(root: Path) -> Workspace:
+    print(f"building a flights demo workspace with a LightGBM champion in {root} ...", flush=True)
+    init_workspace(root, demo="flights")
+    ws = Workspace.open(root)
+    assert run_pipeline(ws).status in {"ok", "partial"}
+    cfg = yaml.safe_load(ws.config_path.read_text())
+    cfg["training"] = {"candidates": ["lightgbm"], "budget": {"trials": 1, "seconds": 120}}
+    cfg.setdefault("serving", {})["api_keys"] = [KEY]
+    ws.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    ws = Workspace.open(root)
+    train(ws)
+    return ws
+
+
+def _records(ws: Workspace, n: int) -> list[dict]:
+    X = load_split(ws).X_test
+    X = X.sample(n, replace=len(X) < n, random_state=0)
+    return [
+        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+        for r in X.astype(object).to_dict(orient="records")
+    ]
+
+
+def _start(cmd: list[str], env: dict, ready_url: str) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{cmd[0]} exited: {proc.stderr.read()[-2000:]}")
+        try:
+            if httpx.get(ready_url, timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise SystemExit(f"{' '.join(cmd)} did not become ready")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+_UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(number) * _UNIT[unit]
+
+
+def _wrk(name: str, url: str, body: dict, headers: dict, conns: int, seconds: int, rows: int):
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    lines = ['wrk.method = "POST"', 'wrk.headers["Content-Type"] = "application/json"']
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    lines.append(f"wrk.body = [==[{json.dumps(body)}]==]")
+    script.write_text("\n".join(lines) + "\n")
+    try:
+        threads = min(2, conns)
+        warm = ["wrk", "-t1", f"-c{min(conns, 4)}", "-d2s", "-s", str(script), url]
+        subprocess.run(warm, capture_output=True, check=True)
+        cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency", "-s"]
+        out = subprocess.run(
+            [*cmd, str(script), url], capture_output=True, text=True, check=True
+        ).stdout
+    finally:
+        script.unlink()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    if socket_errors:
+        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+    result = Result(name, rps, p50, p99, errors, rows)
+    print(
+        f"  {name:<34} {rps:>9.0f} req/s {result.rows_per_s:>11.0f} rows/s "
+        f"p50 {p50:>7.2f} ms  p99 {p99:>8.2f} ms  errors {errors}",
+        flush=True,
+    )
+    return result
+
+
+def _run_ours(ws: Workspace, one: list, batch: list, seconds: int) -> list[Result]:
+    port = _free_port()
+    env = dict(os.environ, WORKBENCH_HOME=str(ws.root), WORKBENCH_API_KEYS=KEY)
+    proc = _start(
+        [str(BIN / "workbench"), "serve", "--port", str(port)],
+        env,
+        f"http://127.0.0.1:{port}/ready",
+    )
+    url, headers = f"http://127.0.0.1:{port}/predict", {"X-API-Key": KEY}
+    try:
+        path = httpx.get(f"http://127.0.0.1:{port}/model").json()["prediction_path"]
+        print(f"ours (workbench serve, prediction path: {path}):", flush=True)
+        check = httpx.post(url, json={"records": one}, headers=headers, timeout=30)
+        assert check.status_code == 200, check.text
+        columns = list(batch[0])
+        columnar = {"columns": columns, "rows": [[r[c] for c in columns] for r in batch]}
+        return [
+            _wrk("single record, c=32", url, {"records": one}, headers, CONCURRENCY, seconds, 1),
+            _wrk(
+                "1000-record batch (records), c=4",
+                url,
+                {"records": batch},
+                headers,
+                BATCH_CONCURRENCY,
+                seconds,
+                BATCH,
+            ),
+            _wrk(
+                "1000-record batch (columnar), c=4",
+                url,
+                columnar,
+                headers,
+                BATCH_CONCURRENCY,
+                seconds,
+                BATCH,
+            ),
+        ], check.json()["predictions"]
+    finally:
+        _stop(proc)
+
+
+def _run_mlflow(ws: Workspace, one: list, batch: list, seconds: int):
+    port = _free_port()
+    # mlflow starts `uvicorn` from PATH: the one of this environment.
+    path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = dict(os.environ, MLFLOW_TRACKING_URI=ws.tracking_uri, PATH=path)
+    model = f"models:/{ws.config.model_name}@champion"
+    cmd = [str(BIN / "mlflow"), "models", "serve", "-m", model, "--env-manager", "local"]
+    proc = _start(
+        [*cmd, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        env,
+        f"http://127.0.0.1:{port}/ping",
+    )
+    url = f"http://127.0.0.1:{port}/invocations"
+    try:
+        print("mlflow models serve:", flush=True)
+        check = httpx.post(url, json={"dataframe_records": one}, timeout=30)
+        assert check.status_code == 200, check.text
+        return [
+            _wrk("single record, c=32", url, {"dataframe_records": one}, {}, 32, seconds, 1),
+            _wrk(
+                "1000-record batch, c=4",
+                url,
+                {"dataframe_records": batch},
+                {},
+                BATCH_CONCURRENCY,
+                seconds,
+                BATCH,
+            ),
+        ], check.json()["predictions"]
+    finally:
+        _stop(proc)
+
+
+def _run_bare(one: list, seconds: int) -> Result:
+    port = _free_port()
+    cmd = [str(BIN / "uvicorn"), "--app-dir", str(HERE), "bare_litestar:app"]
+    proc = _start(
+        [*cmd, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        dict(os.environ),
+        f"http://127.0.0.1:{port}/schema/openapi.json",
+    )
+    try:
+        print("bare Litestar JSON endpoint (the floor):", flush=True)
+        url = f"http://127.0.0.1:{port}/predict"
+        return _wrk("single record, c=32", url, {"records": one}, {}, 32, seconds, 1)
+    finally:
+        _stop(proc)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per scenario")
+    parser.add_argument("--workspace", type=Path, help="a trained workspace (default: build one)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: run `make system-deps`", file=sys.stderr)
+        return 1
+    tmp = None
+    if args.workspace:
+        ws = Workspace.open(args.workspace)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="bench-serving-")
+        ws = _workspace(Path(tmp.name) / "ws")
+    try:
+        one, batch = _records(ws, 1), _records(ws, BATCH)
+        (o_one, o_rec, o_col), ours_pred = _run_ours(ws, one, batch, args.seconds)
+        (m_one, m_batch), mlflow_pred = _run_mlflow(ws, one, batch, args.seconds)
+        bare = _run_bare(one, args.seconds)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    same = ours_pred == mlflow_pred
+    print(f"\nsame prediction from both servers for the probe record: {same}")
+    single = o_one.rps / m_one.rps
+    floor = o_one.rps / bare.rps
+    batch_ratio = max(o_rec.rows_per_s, o_col.rows_per_s) / m_batch.rows_per_s
+    print(f"single record: ours / mlflow = {single:.1f}x (goal >= 20x)")
+    print(f"single record: ours p99 = {o_one.p99_ms:.2f} ms (goal <= 10 ms)")
+    print(f"single record: ours / bare Litestar = {floor:.2f} (goal >= 0.5)")
+    print(
+        f"1000-record batches: ours / mlflow = {o_rec.rows_per_s / m_batch.rows_per_s:.1f}x "
+        f"(records), {o_col.rows_per_s / m_batch.rows_per_s:.1f}x (columnar) (goal >= 10x)"
+    )
+    met = single >= 20 and o_one.p99_ms <= 10 and floor >= 0.5 and batch_ratio >= 10
+    print(f"goals {'met' if met else 'NOT met'}")
+    failed = any(r.errors for r in (o_one, o_rec, o_col, m_one, m_batch, bare)) or not same
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Change keys of one section of `workbench.yaml` in place, comments kept, written atomically.
+
+A value line of the section (`  key: value  # comment`) is rewritten with the new value and
+its comment kept; a key that is absent is added at the top of the section, and a section that
+is absent is appended. The edited text is then parsed and compared with the intended mapping;
+if the line edit did not produce exactly it (flow style, anchors, multi-line values), the file
+is dumped from the mapping instead (comments lost, keys kept). The result is validated with the
+config loader before the file is replaced, so an invalid value never reaches the disk.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from core.config import WorkbenchConfig, parse_config
+from core.errors import ConfigError
+
+
+def _scalar(value: object) -> str:
+    """A value as one YAML flow scalar (`0.25`, `true`, `"text"`)."""
+    return (
+        yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("\n...")
+    )
+
+
+def _section_span(lines: list[str], section: str) -> tuple[int, int] | None:
+    """Line indexes [start, end) of a block-style top-level section, the header included."""
+    header = re.compile(rf"^{re.escape(section)}:\s*(#.*)?$")
+    start = next((i for i, line in enumerate(lines) if header.match(line)), None)
+    if start is None:
+        return None
+    end = start + 1
+    while end < len(lines) and (not lines[end].strip() or lines[end][:1] in (" ", "\t", "#")):
+        end += 1
+    return start, end
+
+
+def _edited_text(text: str, section: str, values: dict) -> str:
+    lines = text.splitlines(keepends=True)
+    span = _section_span(lines, section)
+    if span is None:
+        tail = "" if not text or text.endswith("\n") else "\n"
+        body = "".join(f"  {k}: {_scalar(v)}\n" for k, v in values.items())
+        return f"{text}{tail}{section}:\n{body}"
+    start, end = span
+    indent = "  "
+    for key, value in values.items():
+        pattern = re.compile(rf"^(\s+){re.escape(key)}:[ \t]*([^#\n]*?)([ \t]+#.*)?(\r?\n)?$")
+        hit = next((i for i in range(start + 1, end) if pattern.match(lines[i])), None)
+        if hit is None:
+            lines.insert(start + 1, f"{indent}{key}: {_scalar(value)}\n")
+            end += 1
+            continue
+        m = pattern.match(lines[hit])
+        indent = m.group(1)
+        lines[hit] = f"{indent}{key}: {_scalar(value)}{m.group(3) or ''}{m.group(4) or ''}"
+    return "".join(lines)
+
+
+def update_section(
+    path: Path,
+    section: str,
+    values: dict,
+    check: Callable[[dict], None] | None = None,
+) -> WorkbenchConfig:
+    """Set `values` in the `section` of the YAML config at `path`, keeping its other keys.
+
+    Args:
+        path: The workspace's `workbench.yaml`.
+        section: A top-level key holding a mapping (e.g. `serving`).
+        values: Keys of that section to set.
+        check: Extra validation of the new section mapping; raises `ConfigError`.
+
+    Returns:
+        The validated new configuration.
+
+    Raises:
+        ConfigError: The file does not parse, or the new values are invalid (the message names
+            the file and the key); the file is left unchanged.
+    """
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from None
+    if not isinstance(data, dict) or not isinstance(data.get(section) or {}, dict):
+        raise ConfigError(f"{path}: key '{section}' must be a mapping")
+    wanted = {**data, section: {**(data.get(section) or {}), **values}}
+    config = parse_config(wanted, str(path))
+    if check is not None:
+        check(wanted[section])
+    new_text = _edited_text(text, section, values)
+    try:
+        same = yaml.safe_load(new_text) == wanted
+    except yaml.YAMLError:
+        same = False
+    if not same:
+        new_text = yaml.safe_dump(wanted, sort_keys=False)
+    _replace(path, new_text)
+    return config
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write `text` to a temp file next to `path`, then rename it over `path`."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

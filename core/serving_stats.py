@@ -1,0 +1,238 @@
+"""Serving statistics without a web stack: the API's metrics and shadow agreement.
+
+`MetricsSnapshot` is one scrape of the API's `/metrics` (the UI's client parses the text into
+it). The functions derive what the Serving page shows: latency percentiles from the histogram
+buckets (the way Prometheus' `histogram_quantile` does), rates between two scrapes, the split of
+predictions by version and variant, and how often the shadow model agrees with the model that
+answered, from the prediction log.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+SHADOW = "shadow"
+SERVED = ("champion", "challenger")
+QUANTILES = (0.5, 0.9, 0.95, 0.99)
+Buckets = tuple[tuple[float, float], ...]
+"""Histogram buckets as (upper bound, cumulative count), ascending, `inf` last."""
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """One scrape of the prediction API's Prometheus metrics."""
+
+    taken_at: float
+    """Unix time of the scrape."""
+    requests: dict[tuple[str, str], float] = field(default_factory=dict)
+    """HTTP requests by (route, status)."""
+    predictions: dict[tuple[str, str], float] = field(default_factory=dict)
+    """Predicted records by (model version, variant)."""
+    errors: dict[str, float] = field(default_factory=dict)
+    """Errors by type (`server`: a 5xx answer, `shadow`: a failed shadow scoring)."""
+    buckets: Buckets = ()
+    """The predict latency histogram (seconds)."""
+    latency_sum: float = 0.0
+    latency_count: float = 0.0
+    models: tuple[dict, ...] = ()
+    """Loaded models: `{"name", "version", "alias"}`."""
+    last_reload: float | None = None
+    """Unix time of the last model swap."""
+
+    def requests_total(self, route: str | None = None, status: str | None = None) -> float:
+        """Requests of one route (all when None) whose status starts with `status` (e.g. "4")."""
+        return sum(
+            n
+            for (r, s), n in self.requests.items()
+            if (route is None or r == route) and (status is None or s.startswith(status))
+        )
+
+
+def histogram_quantile(q: float, buckets: Buckets) -> float | None:
+    """The q-quantile of a cumulative histogram, interpolated linearly inside its bucket.
+
+    As in Prometheus: the first bucket starts at 0, and a quantile in the `+Inf` bucket is the
+    largest finite bound. None when the histogram is empty.
+    """
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    lower, below = 0.0, 0.0
+    for bound, cumulative in buckets:
+        if cumulative >= rank and cumulative > below:
+            if math.isinf(bound):
+                return lower
+            return lower + (bound - lower) * (rank - below) / (cumulative - below)
+        lower, below = (bound if not math.isinf(bound) else lower), cumulative
+    return lower
+
+
+def percentiles(buckets: Buckets, qs: tuple[float, ...] = QUANTILES) -> dict[str, float | None]:
+    """Latency percentiles by name (`p50`, `p95`, ...), in the histogram's unit."""
+    return {f"p{round(q * 100):d}": histogram_quantile(q, buckets) for q in qs}
+
+
+def reset_between(prev: MetricsSnapshot, cur: MetricsSnapshot) -> bool:
+    """Whether the counters went back (the API restarted) between two scrapes."""
+    return cur.requests_total() < prev.requests_total() or cur.latency_count < prev.latency_count
+
+
+def window_buckets(prev: MetricsSnapshot, cur: MetricsSnapshot) -> Buckets:
+    """The histogram of the observations made between two scrapes (empty after a restart)."""
+    if reset_between(prev, cur) or [b for b, _ in prev.buckets] != [b for b, _ in cur.buckets]:
+        return ()
+    return tuple((b, c - p) for (b, c), (_, p) in zip(cur.buckets, prev.buckets, strict=True))
+
+
+def request_rate(
+    prev: MetricsSnapshot, cur: MetricsSnapshot, route: str = "/predict"
+) -> float | None:
+    """Requests per second of `route` between two scrapes; None without a usable window."""
+    seconds = cur.taken_at - prev.taken_at
+    if seconds <= 0 or reset_between(prev, cur):
+        return None
+    return (cur.requests_total(route) - prev.requests_total(route)) / seconds
+
+
+def variant_split(snapshot: MetricsSnapshot) -> pd.DataFrame:
+    """Predicted records by version and variant with their share of all predicted records."""
+    rows = [
+        {"version": v, "variant": variant, "records": n}
+        for (v, variant), n in sorted(snapshot.predictions.items())
+    ]
+    frame = pd.DataFrame(rows, columns=["version", "variant", "records"])
+    total = frame["records"].sum()
+    return frame.assign(share=frame["records"] / total if total else 0.0)
+
+
+# --- shadow vs served agreement --------------------------------------------------------------
+
+
+def shadow_pairs(log: pd.DataFrame) -> pd.DataFrame:
+    """Each shadow prediction next to the served prediction of the same record.
+
+    Rows of one request are logged in record order (served and shadow alike), so the n-th
+    shadow row of a request scored the same record as its n-th served row. Pairs where the
+    shadow scored the very version that answered (a canary request) are left out: a model
+    always agrees with itself.
+
+    Args:
+        log: The prediction log (`core.predictions.read_predictions`).
+
+    Returns:
+        One row per pair: `request_id`, `record`, `time` (UTC), `variant`, `served_version`,
+        `shadow_version`, `served`, `shadow` (predictions), `served_probability`,
+        `shadow_probability`.
+    """
+    columns = ["request_id", "record", "time", "variant", "served_version", "shadow_version"]
+    columns += ["served", "shadow", "served_probability", "shadow_probability"]
+    if log.empty or not (log["variant"] == SHADOW).any():
+        return pd.DataFrame(columns=columns)
+    log = log.assign(record=log.groupby(["request_id", "variant"]).cumcount())
+    keep = ["request_id", "record", "model_version", "prediction", "probability"]
+    served = log[log["variant"].isin(SERVED)][[*keep, "time", "variant"]]
+    shadow = log[log["variant"] == SHADOW][keep]
+    pairs = served.merge(shadow, on=["request_id", "record"], suffixes=("_s", "_w"))
+    pairs = pairs.rename(
+        columns={
+            "model_version_s": "served_version",
+            "model_version_w": "shadow_version",
+            "prediction_s": "served",
+            "prediction_w": "shadow",
+            "probability_s": "served_probability",
+            "probability_w": "shadow_probability",
+        }
+    )
+    pairs = pairs[pairs["served_version"].astype(str) != pairs["shadow_version"].astype(str)]
+    pairs["time"] = pd.to_datetime(pairs["time"], utc=True, format="ISO8601")
+    return pairs[columns].sort_values("time", kind="stable").reset_index(drop=True)
+
+
+def _agree(pairs: pd.DataFrame, task: str, rel_tol: float) -> pd.Series:
+    if task == "regression":
+        a = pd.to_numeric(pairs["served"], errors="coerce")
+        b = pd.to_numeric(pairs["shadow"], errors="coerce")
+        scale = pd.concat([a.abs(), b.abs()], axis=1).max(axis=1).clip(lower=1e-12)
+        return ((a - b).abs() <= rel_tol * scale).astype(float)
+    return (pairs["served"].astype(str) == pairs["shadow"].astype(str)).astype(float)
+
+
+def with_agreement(pairs: pd.DataFrame, task: str = "classification", rel_tol: float = 0.05):
+    """Add `agree` (1.0 / 0.0) and `probability_diff` (absolute) to `shadow_pairs` output.
+
+    Classification pairs agree on the same label; regression pairs when they differ by at most
+    `rel_tol` of the larger absolute prediction.
+    """
+    served = pd.to_numeric(pairs["served_probability"], errors="coerce")
+    shadow = pd.to_numeric(pairs["shadow_probability"], errors="coerce")
+    return pairs.assign(
+        agree=_agree(pairs, task, rel_tol), probability_diff=(served - shadow).abs()
+    )
+
+
+def agreement_summary(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Agreement per (served version, shadow version): pairs, rate, mean |probability diff|.
+
+    Args:
+        pairs: `with_agreement` output.
+    """
+    return (
+        pairs.groupby(["served_version", "shadow_version"], sort=True)
+        .agg(
+            pairs=("agree", "size"),
+            agreement=("agree", "mean"),
+            mean_probability_diff=("probability_diff", "mean"),
+            first=("time", "min"),
+            last=("time", "max"),
+        )
+        .reset_index()
+    )
+
+
+_FREQUENCIES = ("1s", "10s", "1min", "5min", "15min", "1h", "6h", "1D", "7D", "30D")
+
+
+def agreement_over_time(pairs: pd.DataFrame, max_points: int = 60) -> pd.DataFrame:
+    """Agreement and mean |probability diff| per time bucket (at most about `max_points`).
+
+    Args:
+        pairs: `with_agreement` output.
+        max_points: The bucket width is the smallest of 1 s ... 30 days giving at most this
+            many buckets over the span of the pairs.
+
+    Returns:
+        `time` (bucket start), `pairs`, `agreement`, `mean_probability_diff`; empty buckets
+        are dropped.
+    """
+    if pairs.empty:
+        return pd.DataFrame(columns=["time", "pairs", "agreement", "mean_probability_diff"])
+    span = pairs["time"].max() - pairs["time"].min()
+    freq = next((f for f in _FREQUENCIES if span / pd.Timedelta(f) <= max_points), _FREQUENCIES[-1])
+    grouped = pairs.groupby(pd.Grouper(key="time", freq=freq)).agg(
+        pairs=("agree", "size"),
+        agreement=("agree", "mean"),
+        mean_probability_diff=("probability_diff", "mean"),
+    )
+    return grouped[grouped["pairs"] > 0].reset_index()
+
+
+def scrape_history(scrapes: list[MetricsSnapshot]) -> pd.DataFrame:
+    """Per scrape after the first: predict requests/s and the window's p95 latency (ms).
+
+    Args:
+        scrapes: Consecutive scrapes of one API, oldest first.
+    """
+    rows = []
+    for prev, cur in zip(scrapes, scrapes[1:], strict=False):
+        p95 = histogram_quantile(0.95, window_buckets(prev, cur))
+        rows.append(
+            {
+                "time": pd.Timestamp(cur.taken_at, unit="s", tz="UTC"),
+                "rate": request_rate(prev, cur),
+                "p95_ms": None if p95 is None else 1000 * p95,
+            }
+        )
+    return pd.DataFrame(rows, columns=["time", "rate", "p95_ms"])
