@@ -23,6 +23,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import Message, Scope
 
+from api.batching import MicroBatcher
 from api.metrics import Metrics
 from api.model_store import LoadedModel, ModelStore
 from api.schemas import (
@@ -113,7 +114,7 @@ async def predict(request: Request, data: PredictRequest) -> PredictResponse:
     model, variant = _pick(state, settings)  # this request keeps this model to the end
     batch = Batch.of(data, model.fields, settings.max_batch)
     started = time.perf_counter()
-    preds, proba = await _score(model, batch)
+    preds, proba = await _score(state, model, batch)
     elapsed = time.perf_counter() - started
     request_id = uuid.uuid4().hex
     state.metrics.latency.observe(elapsed)
@@ -127,10 +128,14 @@ async def predict(request: Request, data: PredictRequest) -> PredictResponse:
     )
 
 
-async def _score(model: LoadedModel, batch: Batch) -> tuple[list, list | None]:
-    """Small batches on the array path are scored inline: a thread hop costs more than they do."""
+async def _score(state, model: LoadedModel, batch: Batch) -> tuple[list, list | None]:
+    """Score a batch: small ones on the event loop, larger ones in a worker thread.
+
+    Small batches on the array path are coalesced with concurrent ones (`MicroBatcher`): a
+    thread hop would cost more than scoring them.
+    """
     if model.compiled is not None and len(batch) <= INLINE_ROWS:
-        return batch.predict(model)
+        return await state.batcher.predict(model, batch)
     return await anyio.to_thread.run_sync(batch.predict, model)
 
 
@@ -367,6 +372,7 @@ def create_app(settings: ServeSettings) -> Litestar:
                 "metrics": Metrics(),
                 "log": log_,
                 "background": set(),
+                "batcher": MicroBatcher(),
             }
         ),
     )
