@@ -48,7 +48,7 @@ def _state(request: Request | ASGIConnection):
     return request.app.state
 
 
-def api_key_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def api_key_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """`X-API-Key` must be one of the configured keys (when any are configured)."""
     keys = _state(connection).settings.api_keys
     if not keys:
@@ -60,7 +60,7 @@ def api_key_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         raise PermissionDeniedException("X-API-Key is not valid")
 
 
-def admin_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def admin_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """Admin endpoints need `X-API-Key` equal to the admin key."""
     admin = _state(connection).settings.admin_key
     key = connection.headers.get("x-api-key")

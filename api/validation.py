@@ -54,6 +54,7 @@ def _check_value(where: str, i: int, name: str, kind: str, value) -> None:
 
 
 _NONE = type(None)
+_FEW = 8
 _ALLOWED = {
     "boolean": frozenset({bool, _NONE}),
     "string": frozenset({str, _NONE}),
@@ -67,10 +68,18 @@ def _columns_ok(columns: list[list], kinds: list[str]) -> bool:
     first bad value.
     """
     for values, kind in zip(columns, kinds, strict=True):
+        allowed, numeric = _ALLOWED.get(kind, _ALLOWED["string"]), kind in _NUMERIC
+        if len(values) <= _FEW:  # value by value: cheaper than building sets for a few rows
+            for v in values:
+                if type(v) not in allowed or (
+                    numeric and v is not None and not -MAX_ABS_NUMBER <= v <= MAX_ABS_NUMBER
+                ):
+                    return False
+            continue
         types = set(map(type, values))
-        if not types <= _ALLOWED.get(kind, _ALLOWED["string"]):
+        if not types <= allowed:
             return False
-        if kind in _NUMERIC and (int in types or float in types):
+        if numeric and (int in types or float in types):
             present = [v for v in values if v is not None] if _NONE in types else values
             if max(present) > MAX_ABS_NUMBER or min(present) < -MAX_ABS_NUMBER:
                 return False
