@@ -46,10 +46,11 @@ format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install ## Benchmarks: ours vs the peer, side by side, with ratios
+bench: install system-deps ## Benchmarks: ours vs the peer, side by side, with ratios
 	$(BIN)/python benchmarks/bench_validation.py
 	$(BIN)/python benchmarks/bench_experiments_page.py
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_serving.py
 
 ui: install ## Start the Streamlit UI on $(WORKBENCH_HOME)
 	$(BIN)/workbench ui --workspace $(WORKBENCH_HOME)
