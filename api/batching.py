@@ -4,8 +4,9 @@ Under load many requests are parsed in the same event-loop iteration. The first 
 schedules a flush with `loop.call_soon`, so every request that reaches scoring in that iteration
 joins it: one transform and one model call for all of them instead of one each (the fixed cost
 of a LightGBM or scikit-learn call dominates a one-row prediction). Nothing waits on a timer, so
-a lone request is scored at once. Rows are independent, so each request gets exactly the
-predictions it would get alone.
+a lone request is scored at once. Rows are independent, so each request gets the labels it
+would get alone; probabilities can differ in the last bits (~1e-16), because the model library
+takes other code paths for other batch sizes.
 """
 
 from __future__ import annotations
