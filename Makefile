@@ -20,12 +20,14 @@ $(BIN)/workbench: pyproject.toml
 
 install: $(BIN)/workbench ## Create .venv with everything (idempotent)
 
-system-deps: ## Install what a fresh Debian machine lacks for the tests (chromium, git, postgresql, wrk)
+system-deps: ## Install what a fresh Debian machine lacks for the tests (chromium, git, postgresql, wrk, docker.io, debootstrap)
 	@missing=""; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing="$$missing postgresql"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	test -x /usr/sbin/dockerd || command -v dockerd >/dev/null || missing="$$missing docker.io"; \
+	test -x /usr/sbin/debootstrap || missing="$$missing debootstrap"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -51,6 +53,7 @@ bench: install system-deps ## Benchmarks: ours vs the peer, side by side, with r
 	$(BIN)/python benchmarks/bench_experiments_page.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_serving.py
+	$(BIN)/python benchmarks/bench_drift.py
 
 ui: install ## Start the Streamlit UI on $(WORKBENCH_HOME)
 	$(BIN)/workbench ui --workspace $(WORKBENCH_HOME)
@@ -61,10 +64,33 @@ data: install ## Run the data pipeline once on $(WORKBENCH_HOME)
 api: install ## Start the prediction API on $(WORKBENCH_HOME) (port 8000)
 	$(BIN)/workbench serve --workspace $(WORKBENCH_HOME)
 
-scheduler: install ## Start the scheduler (arrives with the scheduling issue)
-	@echo "the scheduler arrives with issue 6 (workbench scheduler)"; exit 1
+scheduler: install ## Start the scheduler on $(WORKBENCH_HOME) (data 02:00, training 04:00, hourly drift)
+	$(BIN)/workbench scheduler --workspace $(WORKBENCH_HOME)
+
+# Docker: a private engine where no Docker service runs, a local base image where no registry
+# answers, the images, and the compose stack (.env from docker/compose.env.example).
+DOCKER_SOCK := $(if $(DOCKER_HOST)$(wildcard /var/run/docker.sock),,unix:///run/workbench-docker/docker.sock)
+COMPOSE := $(if $(DOCKER_SOCK),DOCKER_HOST=$(DOCKER_SOCK)) $(BIN)/docker-compose
+
+docker-engine: install system-deps ## Start a private dockerd when no Docker engine answers (root)
+	$(BIN)/workbench deploy engine
+
+docker-base: install ## Build the local base image workbench-base:bookworm (debootstrap) unless it exists
+	$(BIN)/workbench deploy base-image
+
+docker-images: install ## Build the api, workbench and mlflow images (BASE_IMAGE=workbench-base:bookworm offline)
+	for role in api workbench mlflow; do \
+	  $(BIN)/workbench deploy build --role $$role $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) -q || exit 1; \
+	done
+
+compose-up: install ## Start the compose stack (docker-compose.yml; needs .env)
+	$(COMPOSE) up -d --wait
+
+compose-down: install ## Stop the compose stack (volumes kept)
+	$(COMPOSE) down
 
 clean: ## Remove caches (keeps .venv and the workspace)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
 
-.PHONY: help install system-deps up test lint format bench ui data api scheduler clean
+.PHONY: help install system-deps up test lint format bench ui data api scheduler clean \
+	docker-engine docker-base docker-images compose-up compose-down

@@ -334,6 +334,17 @@ def _rate_limit(settings: ServeSettings) -> list:
     return [config.middleware]
 
 
+def _metrics(settings: ServeSettings) -> Metrics:
+    """The app's metrics, plus the workspace's latest drift and performance check."""
+    metrics = Metrics()
+    if settings.workspace is not None:
+        from core.monitoring.prometheus import MonitoringCollector
+        from core.workspace import Workspace
+
+        metrics.registry.register(MonitoringCollector(Workspace(settings.workspace)))
+    return metrics
+
+
 def create_app(settings: ServeSettings) -> Litestar:
     """Build the API; nothing is read from the environment here."""
     from core.predictions import PredictionLog
@@ -369,7 +380,7 @@ def create_app(settings: ServeSettings) -> Litestar:
             {
                 "settings": settings,
                 "store": store,
-                "metrics": Metrics(),
+                "metrics": _metrics(settings),
                 "log": log_,
                 "background": set(),
                 "batcher": MicroBatcher(),

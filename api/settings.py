@@ -17,6 +17,8 @@ class ServeSettings(BaseModel):
     """Registered model to serve (alias `champion`, and `challenger` for canary/shadow)."""
     tracking_uri: str
     """MLflow tracking + registry URI."""
+    workspace: Path | None = None
+    """Workspace root: its latest drift/performance check is exported at /metrics."""
     predictions_dir: Path | None = None
     """Prediction log folder (Parquet parts); None (and no URL) disables the log."""
     prediction_log_url: str | None = None
@@ -72,6 +74,7 @@ class ServeSettings(BaseModel):
         base = {
             "model_name": ws.config.model_name,
             "tracking_uri": ws.tracking_uri,
+            "workspace": ws.root,
             "predictions_dir": ws.root / "predictions",
             "api_keys": keys,
             "admin_key": admin,

@@ -316,7 +316,7 @@ def up(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     api_port: Annotated[int, typer.Option(help="Port of the prediction API.")] = 8000,
 ) -> None:
-    """Seed the demo workspace if absent, run the data pipeline, start the API and the UI."""
+    """Seed the demo workspace if absent, run the data pipeline, start API, scheduler and UI."""
     from core.bootstrap import init_workspace
     from core.data.pipeline import run_pipeline
     from core.data.versioning import latest_version
@@ -333,7 +333,15 @@ def up(
             out.print(run_pipeline(ws).message, highlight=False)
         _first_training_in_background(ws)
         _api_in_background(ws, host, api_port)
+        _scheduler_in_background(ws, f"http://{host}:{api_port}")
     ui(workspace=root, port=port, host=host)
+
+
+def _scheduler_in_background(ws, api_url: str) -> None:
+    """Start `workbench scheduler` detached (see `app.cli_jobs.scheduler_in_background`)."""
+    from app.cli_jobs import scheduler_in_background
+
+    scheduler_in_background(ws, api_url)
 
 
 def _api_in_background(ws, host: str, port: int) -> None:
@@ -395,6 +403,18 @@ def latest_version_or_none(ws):
 from app.cli_models import models_app  # noqa: E402 - after `app` exists: cli_models imports it
 
 app.add_typer(models_app, name="models")
+
+from app.cli_monitoring import monitoring_app  # noqa: E402 - after `app`, as cli_models
+
+app.add_typer(monitoring_app)  # no name: `workbench drift`, `workbench alerts` at the top level
+
+from app.cli_jobs import jobs_cli  # noqa: E402 - after `app`, as cli_models
+
+app.add_typer(jobs_cli)  # no name: `workbench scheduler`, `jobs ...`, `simulate`
+
+from app.cli_deploy import deploy_app  # noqa: E402 - after `app`, as cli_models
+
+app.add_typer(deploy_app, name="deploy")
 
 if __name__ == "__main__":  # pragma: no cover - `python -m app.cli` convenience
     app()

@@ -38,6 +38,8 @@ navigation = st.navigation(
         st.Page("../pages/experiments.py", title="Experiments", url_path="experiments"),
         st.Page("../pages/models.py", title="Models", url_path="models"),
         st.Page("../pages/serving.py", title="Serving", url_path="serving"),
+        st.Page("../pages/drift.py", title="Drift", url_path="drift"),
+        st.Page("../pages/jobs.py", title="Jobs", url_path="jobs"),
     ]
 )
 navigation.run()

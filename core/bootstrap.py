@@ -37,6 +37,9 @@ DEMO_SERVING = """
 serving:
   # X-API-Key values accepted by the prediction API (WORKBENCH_API_KEYS adds more)
   api_keys: ["{key}"]
+  # key for POST /admin/reload (the scheduler's deploy step after a promotion);
+  # WORKBENCH_ADMIN_KEY wins
+  admin_key: "{admin}"
   poll_seconds: 5          # how often the API checks the champion alias
   canary_fraction: 0.0     # share of requests answered by the challenger
   shadow_fraction: 0.0     # share also scored by the challenger, logged only
@@ -58,7 +61,9 @@ def init_workspace(root: Path, demo: str | None = None, initial: int | None = No
     if created:
         text = demo_config_text(demo) if demo else BLANK_CONFIG
         if demo:
-            text += DEMO_SERVING.format(key=secrets.token_urlsafe(18))
+            text += DEMO_SERVING.format(
+                key=secrets.token_urlsafe(18), admin=secrets.token_urlsafe(18)
+            )
         config_path.write_text(text, encoding="utf-8")
     ws = Workspace(root)
     cfg = load_config(config_path)  # fail early, naming the key, on a hand-edited config

@@ -13,6 +13,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import ConfigError
+from core.monitoring.settings import AlertsConfig, MonitoringConfig
+from core.schedules import SchedulesConfig
 
 Severity = Literal["fail", "warn"]
 DType = Literal["numeric", "integer", "float", "string", "bool", "datetime", "category"]
@@ -324,9 +326,9 @@ class WorkbenchConfig(_Strict):
     # their issue types them.
     training: TrainingConfig = TrainingConfig()
     gates: GatesConfig = GatesConfig()
-    monitoring: dict = {}
-    schedules: dict = {}
-    alerts: dict = {}
+    monitoring: MonitoringConfig = MonitoringConfig()
+    schedules: SchedulesConfig = SchedulesConfig()
+    alerts: AlertsConfig = AlertsConfig()
     serving: dict = {}
 
     @model_validator(mode="after")
@@ -337,6 +339,12 @@ class WorkbenchConfig(_Strict):
         if self.training.metric is not None and self.training.metric not in allowed:
             raise ValueError(
                 f"training.metric {self.training.metric!r} does not fit a {self.task} task "
+                f"(use one of {', '.join(allowed)})"
+            )
+        watched = self.monitoring.performance.metric
+        if watched is not None and watched not in allowed:
+            raise ValueError(
+                f"monitoring.performance.metric {watched!r} does not fit a {self.task} task "
                 f"(use one of {', '.join(allowed)})"
             )
         return self
@@ -368,6 +376,9 @@ def _dotted(loc: tuple) -> str:
             "outliers",
             "class_balance",
             "freshness",
+            "log",
+            "webhook",
+            "email",
         } and (parts and parts[-1].startswith("[")):
             continue  # the discriminator tag pydantic inserts for union members
         else:

@@ -311,8 +311,10 @@ def probe_records(compiled: CompiledModel, n: int = _PROBE_ROWS, seed: int = 0) 
 
 
 def same_predictions(expected: np.ndarray, got: np.ndarray, classifier: bool) -> bool:
-    """Labels must be equal; regression values equal up to summation order (a forest run on
-    several threads adds its trees in a different order on every call)."""
+    """Whether predictions agree: labels exactly, regression values up to summation order.
+
+    A forest run on several threads adds its trees in a different order on every call.
+    """
     if classifier:
         return np.array_equal(expected, got)
     return np.allclose(expected, got, rtol=1e-9, atol=1e-12)

@@ -1,12 +1,16 @@
-"""Overview: data versions, the last pipeline run, quarantine, alerts and the champion."""
+"""Overview: data, the last run, quarantine, the loop (models, drift, schedule), alerts."""
 
 from __future__ import annotations
+
+import logging
 
 import pandas as pd
 import streamlit as st
 
-from app import ui
+from app import jobs_ui, ui
 from core.errors import WorkbenchError
+
+log = logging.getLogger("workbench.ui")
 
 st.title("Overview")
 ws = ui.workspace_or_stop()
@@ -50,6 +54,18 @@ cols[4].metric(
 
 if last_run:
     st.caption(f"Last run: {last_run['message'] or last_run['status']}")
+
+st.subheader("The loop")
+try:
+    cards = jobs_ui.loop_cards(ws)
+except Exception as exc:  # noqa: BLE001 - registry, monitoring or scheduler unreadable: one line
+    log.exception("reading the state of the loop failed")
+    st.error(f"The state of the loop cannot be read: {type(exc).__name__}: {exc}")
+else:
+    for start in range(0, len(cards), 3):
+        row = cards[start : start + 3]
+        for col, (label, value, caption) in zip(st.columns(3), row, strict=False):
+            col.metric(label, value, caption, **quiet)
 
 if not versions:
     st.info(

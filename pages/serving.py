@@ -9,6 +9,7 @@ import streamlit as st
 
 from app import serving_ui as sui
 from app import ui
+from app.deploy_ui import deployment_section
 from app.serving_client import ApiRejected, ApiUnreachable, ServingClient, field_value
 from core.errors import WorkbenchError
 from core.serving_stats import percentiles, request_rate, scrape_history, variant_split
@@ -281,3 +282,4 @@ st.fragment(run_every=REFRESH_SECONDS if auto else None)(live_section)(ws, api)
 guarded(prediction_section, ws, api)
 guarded(settings_section, ws)
 guarded(agreement_section, ws)
+guarded(deployment_section, ws)

@@ -32,6 +32,11 @@ def _forget_mlflow_uris():
 
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)
+        # Artifact repositories are cached per run id; a copied workspace keeps its template's
+        # run ids, so a cached repository would send the copy's artifacts to the template.
+        from mlflow.tracking._tracking_service import utils
+
+        getattr(utils, "_artifact_repos_cache", {}).clear()
     for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         os.environ.pop(var, None)
 

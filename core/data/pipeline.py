@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.alerts import record_alert
+from core.alerts import raise_alert
 from core.data import versioning
 from core.data.ingest import Batch, Manifest, discover_landing, discover_sql
 from core.data.readers import read_table
@@ -243,10 +243,11 @@ def _reject(
             "reports": outcome.reports,
         },
     )
-    record_alert(
-        ws.alerts_path,
+    raise_alert(
+        ws,
         "data.batch_rejected",
         reason,
+        key=f"data.batch_rejected:{batch.name}",
         batch=batch.name,
         stage=stage,
         batch_id=batch.batch_id,
@@ -293,7 +294,7 @@ def _version(ws: Workspace, result: PipelineResult, frames: list, meta: dict) ->
         )
     except (WorkbenchError, OSError) as exc:
         versioning.restore_last_version(ws)
-        record_alert(ws.alerts_path, "data.versioning_failed", str(exc))
+        raise_alert(ws, "data.versioning_failed", str(exc))
         raise
     return version.to_dict()
 

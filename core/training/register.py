@@ -47,6 +47,7 @@ def register_best(ws: Workspace, run_id: str, model_uri: str, data_version: str)
     )
     version = str(mv.version)
     client.set_registered_model_alias(name, T.ALIAS_CHALLENGER, version)
+    _log_reference(ws, run_id, model_uri, data_version, name, version)
     summary = {
         "name": name,
         "version": version,
@@ -72,6 +73,20 @@ def register_best(ws: Workspace, run_id: str, model_uri: str, data_version: str)
     if maybe_auto_promote(ws, version):
         summary.update(aliases=[T.ALIAS_CHAMPION], auto_promoted=True)
     return summary
+
+
+def _log_reference(
+    ws: Workspace, run_id: str, model_uri: str, data_version: str, name: str, version: str
+) -> None:
+    """Log the version's drift reference profile; monitoring never fails a registration."""
+    from core.monitoring.store import log_reference_profile
+
+    try:
+        log_reference_profile(
+            ws, run_id, model_uri, data_version, {"model": name, "model_version": version}
+        )
+    except Exception as exc:  # noqa: BLE001 - `workbench drift` rebuilds a missing profile
+        log.warning("reference profile of %s v%s not logged: %s", name, version, exc)
 
 
 def _status(gates: list) -> str | None:

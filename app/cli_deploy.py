@@ -1,0 +1,182 @@
+"""`workbench deploy ...`: images, blue/green rollouts and rollbacks of the API on Docker."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+# Defined before importing app.cli, as in app.cli_models (app.cli imports this module last).
+deploy_app = typer.Typer(
+    help="Docker: build images, roll out the API blue/green, roll back, status and logs.",
+    no_args_is_help=True,
+)
+
+from app.cli import WorkspaceOpt, _fail_cleanly, _open, err, out  # noqa: E402 - see above
+
+NameOpt = Annotated[str, typer.Option("--name", help="Deployment name (containers wb-NAME-*).")]
+PortOpt = Annotated[
+    int, typer.Option("--port", help="Port of the entry point on 127.0.0.1 (first rollout).")
+]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout", help="Seconds to wait for the new container to be healthy.")
+]
+
+
+def _say(line: str) -> None:
+    err.print(line, highlight=False, markup=False)
+
+
+def _deployment(name: str, port: int = 8000):
+    from core.deploy.rollout import Deployment
+
+    return Deployment(name, port)
+
+
+@deploy_app.command("build")
+def build(
+    role: Annotated[str, typer.Option(help="api | workbench (UI + scheduler) | mlflow")] = "api",
+    tag: Annotated[
+        str | None, typer.Option(help="Image tag [default: REPO:VERSION-DIGEST].")
+    ] = None,
+    base_image: Annotated[
+        str | None, typer.Option(help="BASE_IMAGE build argument (e.g. workbench-base:bookworm).")
+    ] = None,
+    wheelhouse: Annotated[
+        bool,
+        typer.Option(help="Prepare the wheels here with this machine's pip (offline build)."),
+    ] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Hide the build output.")] = False,
+) -> None:
+    """Build an image (legacy builder; dependencies cached in their own layer)."""
+    from core.deploy.images import build_image
+
+    with _fail_cleanly():
+        built = build_image(role, tag, base_image, wheelhouse, None if quiet else _say)
+    out.print(
+        f"built {built.tag} ({built.id[7:19]}) in {built.seconds:.0f} s, "
+        f"{built.cached_steps}/{built.steps} steps from cache",
+        highlight=False,
+    )
+
+
+@deploy_app.command("base-image")
+def base_image_cmd(
+    tag: Annotated[
+        str, typer.Option(help="Tag of the local base image.")
+    ] = "workbench-base:bookworm",
+    force: Annotated[bool, typer.Option(help="Rebuild even if the tag exists.")] = False,
+) -> None:
+    """Make a Debian bookworm + Python base image with debootstrap (no registry needed)."""
+    from core.deploy.base import ensure_base_image
+
+    with _fail_cleanly():
+        out.print(ensure_base_image(tag, force=force, on_line=_say), highlight=False)
+
+
+@deploy_app.command("engine")
+def engine() -> None:
+    """Start a private dockerd when no engine answers (root, Debian's docker.io)."""
+    from core.deploy.engine import LOCAL_SOCKET, EngineUnavailable, connect, start_local_engine
+
+    with _fail_cleanly():
+        try:
+            connect().close()
+            out.print("a Docker engine already answers", highlight=False)
+            return
+        except EngineUnavailable:
+            proc = start_local_engine()
+    out.print(
+        f"dockerd started (pid {proc.pid}); export DOCKER_HOST=unix://{LOCAL_SOCKET}",
+        highlight=False,
+    )
+
+
+@deploy_app.command("rollout")
+def rollout(
+    workspace: WorkspaceOpt = None,
+    image: Annotated[str, typer.Option(help="The API image to roll out.")] = "workbench-api:latest",
+    mount: Annotated[
+        bool,
+        typer.Option(help="Mount the workspace (embedded MLflow store); --no-mount for URLs."),
+    ] = True,
+    env: Annotated[
+        list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE for the container.")
+    ] = None,
+    name: NameOpt = "workbench",
+    port: PortOpt = 8000,
+    timeout: TimeoutOpt = 300,
+) -> None:
+    """Start a new API container, wait until healthy, switch traffic, stop the old one."""
+    from core.deploy.rollout import ApiSpec
+    from core.errors import ConfigError
+
+    with _fail_cleanly():
+        pairs = [e.partition("=") for e in env or []]
+        if any(not sep or not key for key, sep, _ in pairs):
+            raise ConfigError("--env takes KEY=VALUE")
+        root = _open(workspace).root if mount else None
+        spec = ApiSpec.for_workspace(image, root, {k: v for k, _, v in pairs})
+        done = _deployment(name, port).rollout(spec, _say, timeout)
+    out.print(
+        f"{done.live} serves {done.url} ({done.image}) after {done.seconds:.0f} s"
+        + (f"; {done.previous} stopped, kept for rollback" if done.previous else ""),
+        highlight=False,
+    )
+
+
+@deploy_app.command("rollback")
+def rollback(name: NameOpt = "workbench", timeout: TimeoutOpt = 300) -> None:
+    """Switch traffic back to the previous API container."""
+    with _fail_cleanly():
+        done = _deployment(name).rollback(_say, timeout)
+    out.print(
+        f"rolled back: {done.live} serves {done.url} ({done.image}); {done.previous} stopped",
+        highlight=False,
+    )
+
+
+@deploy_app.command("status")
+def status(name: NameOpt = "workbench") -> None:
+    """The entry point and the API containers: status, health, image, which one is live."""
+    from core.deploy.engine import engine_info
+
+    with _fail_cleanly():
+        deployment = _deployment(name)
+        state = deployment.status()
+        info = engine_info(deployment.client)
+    out.print(f"Docker {info['version']} · deployment {name} · {state['url']}", highlight=False)
+    table = Table("role", "status", "health", "since")
+    table.add_column("container", no_wrap=True)
+    table.add_column("image", overflow="fold")
+    for row in ([state["entry"]] if state["entry"] else []) + state["containers"]:
+        role = "entry" if row["kind"] == "entry" else ("live" if row["live"] else "previous")
+        since = row["started"] if row["status"] == "running" else row["finished"]
+        table.add_row(role, row["status"], row["health"], since, row["name"], row["image"])
+    if not state["entry"] and not state["containers"]:
+        out.print("nothing deployed yet: `workbench deploy build` then `workbench deploy rollout`")
+        return
+    out.print(table)
+
+
+@deploy_app.command("logs")
+def logs(
+    target: Annotated[
+        str, typer.Argument(help="live | entry | blue | green | a container name")
+    ] = "live",
+    tail: Annotated[int, typer.Option(help="Lines from the end.")] = 100,
+    name: NameOpt = "workbench",
+) -> None:
+    """Recent log lines of a container of the deployment."""
+    with _fail_cleanly():
+        text = _deployment(name).logs(target, tail)
+    out.print(text, highlight=False, markup=False, end="")
+
+
+@deploy_app.command("down")
+def down(name: NameOpt = "workbench") -> None:
+    """Remove the deployment's containers and network (images stay)."""
+    with _fail_cleanly():
+        _deployment(name).remove()
+    out.print(f"deployment {name} removed", highlight=False)

@@ -1,0 +1,194 @@
+"""Drift page helpers: cached reads of the monitoring state and the page's Plotly charts."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from app.ui import TTL, mtime
+from core.monitoring import history as hist
+from core.monitoring import performance as perf
+from core.monitoring import trigger
+from core.monitoring.reference import ReferenceProfile
+from core.workspace import Workspace
+
+log = logging.getLogger("workbench.ui")
+WINDOW_TTL = 60
+"""Seconds a decoded window of the prediction log is cached (new parts also invalidate it)."""
+
+
+# --- cached reads ------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _history(root: str, sig: int) -> list[dict]:
+    return hist.read_history(Workspace(Path(root)))
+
+
+def history(ws: Workspace) -> list[dict]:
+    """Check records, oldest first."""
+    return _history(str(ws.root), mtime(hist.history_path(ws)))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _decisions(root: str, sig: int) -> list[dict]:
+    return trigger.read_decisions(Workspace(Path(root)), limit=50)
+
+
+def decisions(ws: Workspace) -> list[dict]:
+    """Retrain decisions, oldest first."""
+    return _decisions(str(ws.root), mtime(trigger.decisions_path(ws)))
+
+
+@st.cache_data(ttl=TTL, show_spinner="Loading the reference profile")
+def _reference(root: str, version: str, sig: int) -> ReferenceProfile:
+    from core.monitoring.store import load_reference
+
+    profile = load_reference(Workspace.open(root), version)
+    profile.sample_frame()  # read now, so the cached object carries it
+    return profile
+
+
+def reference(ws: Workspace, version: str) -> ReferenceProfile:
+    """The reference profile of a model version (MLflow artifact, cached locally)."""
+    return _reference(str(ws.root), version, mtime(ws.root / "mlflow.db"))
+
+
+def _log_signature(ws: Workspace) -> tuple:
+    root = ws.predictions_dir
+    return mtime(root), mtime(root / "feedback")
+
+
+@st.cache_data(ttl=WINDOW_TTL, show_spinner="Reading the prediction log")
+def _window(root: str, window: str, sig: tuple) -> tuple[pd.DataFrame, str]:
+    from core.monitoring.window import log_window
+
+    win = log_window(Workspace.open(root), window)
+    return win.frame, win.label
+
+
+def window_frame(ws: Workspace, window: str) -> tuple[pd.DataFrame, str]:
+    """The decoded rows of a window of the prediction log, and its label."""
+    return _window(str(ws.root), window, _log_signature(ws))
+
+
+def clear() -> None:
+    """Forget the cached monitoring state (after a check or a request)."""
+    st.cache_data.clear()
+
+
+# --- frames ------------------------------------------------------------------------------------
+
+
+def verdict_frame(record: dict) -> pd.DataFrame:
+    """One row per checked column of a history record: method, score, threshold, PSI."""
+    drift = record.get("drift") or {}
+    notes = record.get("notes") or {}
+    rows = []
+    groups = [("feature", drift.get("columns") or {})]
+    groups.append(("prediction", drift.get("prediction_drift") or {}))
+    if drift.get("target_drift"):
+        groups.append(("target", {"target": drift["target_drift"]}))
+    for role, columns in groups:
+        for name, c in columns.items():
+            rows.append(
+                {
+                    "column": name,
+                    "role": role,
+                    "method": c.get("method") or "skipped",
+                    "score": c.get("score"),
+                    "threshold": c.get("threshold"),
+                    "PSI": c.get("psi"),
+                    "status": "fail" if c.get("drifted") else ("pass" if c.get("method") else ""),
+                    "note": notes.get(name, ""),
+                }
+            )
+    frame = pd.DataFrame(
+        rows,
+        columns=["column", "role", "method", "score", "threshold", "PSI", "status", "note"],
+    )
+    order = frame["status"].map({"fail": 0, "pass": 1}).fillna(2)
+    return frame.iloc[order.argsort(kind="stable")].reset_index(drop=True)
+
+
+def check_label(record: dict) -> str:
+    """`2024-05-01 10:00 UTC · last 24h · 812 rows · drift 45%`."""
+    from app.ui import when
+
+    drift = record.get("drift") or {}
+    share = "skipped" if record.get("skipped") else f"drift {drift.get('share', 0):.0%}"
+    rows = record.get("rows")
+    return f"{when(record.get('time'))} · {record.get('label')} · {rows} rows · {share}"
+
+
+# --- charts ------------------------------------------------------------------------------------
+
+
+def share_chart(frame: pd.DataFrame, drift_share: float) -> go.Figure:
+    """Share of drifted columns per check, with the dataset drift threshold."""
+    fig = px.line(
+        frame,
+        x="time",
+        y="share",
+        markers=True,
+        hover_data=["window", "rows", "drifted columns", "dataset drift"],
+        labels={"share": "share of drifted columns"},
+    )
+    fig.add_hline(
+        y=drift_share, line_dash="dash", line_color="red", annotation_text="dataset drift"
+    )
+    fig.update_yaxes(range=[0, 1], tickformat=".0%")
+    fig.update_layout(height=320, margin={"t": 20, "b": 20})
+    return fig
+
+
+def heatmap(matrix: pd.DataFrame, field: str) -> go.Figure:
+    """Checks (x) × features (y), coloured by a per-column field."""
+    data = matrix.astype(float).T
+    fig = px.imshow(
+        data,
+        aspect="auto",
+        color_continuous_scale="Reds",
+        labels={"x": "check", "y": "feature", "color": field},
+        x=[t.strftime("%Y-%m-%d %H:%M") for t in data.columns],
+    )
+    fig.update_layout(height=max(300, 22 * len(data.index)), margin={"t": 20, "b": 20})
+    return fig
+
+
+def overlay_chart(frame: pd.DataFrame, column: str, numeric: bool) -> go.Figure:
+    """Reference vs current shares of one column, overlaid."""
+    fig = go.Figure()
+    for name, colour in (("reference", "#1f77b4"), ("current", "#d62728")):
+        fig.add_bar(x=frame["value"], y=frame[name], name=name, marker_color=colour, opacity=0.6)
+    fig.update_layout(
+        barmode="overlay",
+        bargap=0.02 if numeric else 0.2,
+        height=340,
+        margin={"t": 30, "b": 20},
+        title=column,
+        yaxis_tickformat=".0%",
+    )
+    return fig
+
+
+def performance_chart(series: pd.DataFrame, metric: str, baseline: float | None) -> go.Figure:
+    """The metric per time bucket (labelled predictions only), with the baseline."""
+    fig = px.line(series, x="start", y=metric, markers=True, hover_data=["labelled"])
+    if baseline is not None:
+        fig.add_hline(y=baseline, line_dash="dash", line_color="green", annotation_text="baseline")
+    fig.update_layout(height=320, margin={"t": 20, "b": 20})
+    return fig
+
+
+def performance_series(frame: pd.DataFrame, ws: Workspace) -> tuple[pd.DataFrame, str]:
+    """The watched metric per configured bucket over a window's labelled rows."""
+    cfg = ws.config
+    metric = cfg.monitoring.performance.metric or cfg.metric
+    series = perf.over_time(frame, cfg.target, cfg.task, metric, cfg.monitoring.performance.bucket)
+    return series, metric

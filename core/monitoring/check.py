@@ -1,0 +1,304 @@
+"""One monitoring check: drift + performance of a window, recorded, alerted, maybe retrained.
+
+`run_check` is what `workbench drift`, the Drift page and the scheduler call. The reference is
+the champion's profile (or a file); the current data a window of the prediction log (or a
+file). Conditions that hold (dataset / prediction / target drift, performance drift) raise
+alerts for those listed in `monitoring.alert_on` or `monitoring.retrain.triggers`, and the latter
+request a training run unless the alert is cooling down.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.monitoring import performance as perf
+from core.monitoring.drift import DriftInputError, DriftResult, check_drift
+from core.monitoring.history import record_check
+from core.monitoring.reference import PREDICTION, PROBABILITY, ReferenceProfile, build_profile
+from core.monitoring.window import (
+    META_COLUMNS,
+    Window,
+    file_window,
+    log_window,
+    parse_window,
+    read_file,
+    read_labels,
+)
+from core.workspace import Workspace
+
+SEVERITY = {
+    "dataset_drift": "warning",
+    "prediction_drift": "warning",
+    "target_drift": "warning",
+    "performance": "error",
+}
+
+
+@dataclass
+class CheckResult:
+    """What one check found and did."""
+
+    id: str
+    time: str
+    window: Window
+    reference: dict
+    model: dict | None
+    drift: DriftResult | None = None
+    performance: perf.PerformanceResult | None = None
+    skipped: str | None = None
+    alerts: list[dict] = field(default_factory=list)
+    retrain: list[dict] = field(default_factory=list)
+    report: str | None = None
+    report_error: str | None = None
+
+    @property
+    def conditions(self) -> dict[str, bool]:
+        """Which monitored conditions hold."""
+        d, p = self.drift, self.performance
+        return {
+            "dataset_drift": bool(d and d.dataset_drift),
+            "prediction_drift": bool(d and d.prediction_drift),
+            "target_drift": bool(d and d.target_drift),
+            "performance": bool(p and p.drifted),
+        }
+
+    @property
+    def fired(self) -> list[str]:
+        return [name for name, held in self.conditions.items() if held]
+
+    def to_json(self) -> dict:
+        """The CLI's `--json`: the drift summary plus performance and what the check did."""
+        drift = (
+            self.drift.to_json()
+            if self.drift
+            else {
+                "dataset_drift": False,
+                "share": 0.0,
+                "columns": {},
+            }
+        )
+        return {
+            **drift,
+            "performance": self.performance.to_json() if self.performance else None,
+            "check_id": self.id,
+            "time": self.time,
+            "window": self.window.label,
+            "skipped": self.skipped,
+            "alerts": [a.get("kind") for a in self.alerts],
+            "retrain_requested": any(r.get("requested") for r in self.retrain),
+            "report": self.report,
+        }
+
+    def to_record(self) -> dict:
+        """The history record."""
+        notes = {}
+        if self.drift:
+            notes = {c.column: c.note for c in self.drift.columns.values() if c.note}
+        return {
+            "id": self.id,
+            "time": self.time,
+            "source": self.window.source,
+            "label": self.window.label,
+            "start": self.window.start,
+            "end": self.window.end,
+            "rows": len(self.window.frame),
+            "model": self.model,
+            "reference": self.reference,
+            "skipped": self.skipped,
+            "drift": self.drift.to_json() if self.drift else None,
+            "notes": notes,
+            "performance": self.performance.to_json() if self.performance else None,
+            "alerts": [
+                {"kind": a.get("kind"), "key": a.get("key"), "delivery": a.get("delivery")}
+                for a in self.alerts
+            ],
+            "retrain": self.retrain,
+            "report": self.report,
+        }
+
+
+def profile_from_file(ws: Workspace, path: Path) -> ReferenceProfile:
+    """A reference profile of any file: every column but target, time and log columns."""
+    cfg = ws.config
+    frame = read_file(path, "reference file")
+    skip = {cfg.target, cfg.time_column, PREDICTION, PROBABILITY, "inputs_json", *META_COLUMNS}
+    predictions = frame[[c for c in (PREDICTION, PROBABILITY) if c in frame]]
+    return build_profile(
+        frame,
+        [c for c in frame.columns if c not in skip],
+        cfg.monitoring.reference,
+        types=cfg.monitoring.drift.types,
+        target=cfg.target,
+        task=cfg.task,
+        predictions=predictions if len(predictions.columns) else None,
+        source={"file": str(path)},
+    )
+
+
+def _reference(ws: Workspace, reference: Path | None, version: str | None):
+    if reference is not None:
+        return profile_from_file(ws, reference), None
+    from core.monitoring.store import load_reference
+
+    profile = load_reference(ws, version)
+    model = {"name": ws.config.model_name, "version": profile.source.get("model_version")}
+    return profile, model
+
+
+def run_check(
+    ws: Workspace,
+    window: str | None = None,
+    *,
+    reference: Path | None = None,
+    current: Path | None = None,
+    labels: Path | None = None,
+    version: str | None = None,
+    notify: bool | None = None,
+    report: bool | None = None,
+    record: bool | None = None,
+    now: datetime | None = None,
+) -> CheckResult:
+    """Check a window (or a file) for drift and performance, then record, alert and trigger.
+
+    Args:
+        ws: The workspace.
+        window: Window of the prediction log (`24h`, `7d`, `5000`, `all`); default from config.
+        reference: A reference file instead of the model version's profile.
+        current: A current file instead of a window of the prediction log.
+        labels: A labels file (`request_id`, `actual`) joined like feedback.
+        version: Model version whose profile is the reference (default: the champion).
+        notify: Raise alerts and retrain requests (default: for log windows only).
+        report: Also write the Evidently HTML report (default: `monitoring.report`).
+        record: Append to the check history (default: for log windows only).
+        now: End of a duration window (default: now).
+
+    Raises:
+        WorkbenchError: A file cannot be read, columns do not match, or no reference exists.
+    """
+    cfg = ws.config.monitoring
+    if current is None:
+        parse_window(window or cfg.window)  # a bad window fails before the reference loads
+    profile, model = _reference(ws, reference, version)
+    if current is not None:
+        win = file_window(current, ws.config.target)
+    else:
+        extra = read_labels(labels) if labels is not None else None
+        win = log_window(ws, window, extra, now)
+    stamp = datetime.now(UTC)
+    result = CheckResult(
+        f"{stamp.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}",
+        stamp.isoformat(timespec="seconds"),
+        win,
+        profile.source,
+        model,
+    )
+    is_log = win.source == "log"
+    if is_log and len(win.frame) < cfg.min_rows:
+        result.skipped = (
+            f"{len(win.frame)} prediction(s) in the {win.label}, fewer than "
+            f"monitoring.min_rows ({cfg.min_rows}): not checked"
+        )
+    else:
+        _evaluate(ws, profile, result)
+        if report if report is not None else cfg.report:
+            _write_report(ws, profile, result)
+        if notify if notify is not None else is_log:
+            _alert_and_trigger(ws, result)
+    if record if record is not None else is_log:
+        record_check(ws, result.to_record())
+    return result
+
+
+def _evaluate(ws: Workspace, profile: ReferenceProfile, result: CheckResult) -> None:
+    cfg = ws.config
+    frame = result.window.frame
+    if frame.empty:
+        raise DriftInputError(f"{result.window.label}: no rows to check")
+    try:
+        result.drift = check_drift(profile, frame, cfg.monitoring.drift)
+    except DriftInputError as exc:
+        raise DriftInputError(f"{result.window.label}: {exc}") from None
+    metric = cfg.monitoring.performance.metric or cfg.metric
+    result.performance = perf.evaluate(
+        frame, cfg.target, cfg.task, metric, profile.performance, cfg.monitoring.performance
+    )
+
+
+def message(result: CheckResult, condition: str) -> str:
+    """One line describing a condition that holds."""
+    d, p, label = result.drift, result.performance, result.window.label
+    if condition == "dataset_drift":
+        names = ", ".join(d.drifted[:8]) + (" ..." if len(d.drifted) > 8 else "")
+        return (
+            f"dataset drift in the {label}: {len(d.drifted)} of {len(d.checked)} columns "
+            f"drifted ({d.share:.0%} >= {d.drift_share:.0%}): {names}"
+        )
+    if condition == "prediction_drift":
+        return f"prediction drift in the {label}: " + ", ".join(
+            f"{c.column} ({c.method} {c.score:.3g})" for c in d.prediction.values() if c.drifted
+        )
+    if condition == "target_drift":
+        t = d.target
+        return f"target drift in the {label}: {t.column} ({t.method} {t.score:.3g})"
+    return (
+        f"performance drift in the {label}: {p.metric} {p.value:.4f} vs baseline "
+        f"{p.baseline:.4f} ({p.drop:.1%} worse, more than {p.max_drop:.0%}; "
+        f"{p.labelled} labelled predictions)"
+    )
+
+
+def _alert_and_trigger(ws: Workspace, result: CheckResult) -> None:
+    from core.alerts import raise_alert
+    from core.monitoring.trigger import record_decision, request_retrain
+
+    cfg = ws.config.monitoring
+    owner = (result.model or {}).get("name") or "file"
+    for condition in result.fired:
+        retrain = condition in cfg.retrain.triggers
+        if condition not in cfg.alert_on and not retrain:
+            continue
+        text = message(result, condition)
+        event = raise_alert(
+            ws,
+            f"monitoring.{condition}",
+            text,
+            SEVERITY[condition],
+            key=f"monitoring.{condition}:{owner}",
+            check_id=result.id,
+            model_version=(result.model or {}).get("version"),
+        )
+        result.alerts.append(event)
+        suppressed = (event.get("delivery") or {}).get("suppressed")
+        details = {"trigger": condition, "check_id": result.id}
+        if not retrain:
+            why = (
+                f"monitoring.retrain.triggers does not include {condition}"
+                if cfg.retrain.triggers
+                else "retraining on alerts is not configured (monitoring.retrain.triggers)"
+            )
+            decision = record_decision(ws, False, why, **details)
+        elif suppressed and suppressed.startswith("cooldown"):
+            decision = record_decision(ws, False, f"alert in {suppressed}", **details)
+        else:
+            decision = request_retrain(
+                ws,
+                condition,
+                text,
+                check_id=result.id,
+                model_version=(result.model or {}).get("version"),
+            )
+        result.retrain.append(decision)
+
+
+def _write_report(ws: Workspace, profile: ReferenceProfile, result: CheckResult) -> None:
+    from core.monitoring.report import write_report
+
+    out = ws.reports / "drift" / result.id / "report.html"
+    try:
+        write_report(profile, result.window.frame, result.drift, out, result.window.label)
+        result.report = str(out.relative_to(ws.root))
+    except Exception as exc:  # noqa: BLE001 - a failed report must not lose the check itself
+        result.report_error = f"{type(exc).__name__}: {exc}".splitlines()[0]

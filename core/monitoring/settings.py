@@ -1,0 +1,176 @@
+"""Typed `monitoring:` and `alerts:` sections of `workbench.yaml`.
+
+Imported by `core.config` (keep this module free of heavy imports). Method names and default
+thresholds are Evidently's, so a configured method means the same thing in both.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Method = Literal["ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi"]
+Kind = Literal["numeric", "categorical"]
+Condition = Literal["dataset_drift", "prediction_drift", "target_drift", "performance"]
+
+NUMERIC_METHODS = ("ks", "wasserstein", "jensenshannon", "psi")
+CATEGORICAL_METHODS = ("chisquare", "z", "jensenshannon", "psi")
+METHODS_BY_KIND = {"numeric": NUMERIC_METHODS, "categorical": CATEGORICAL_METHODS}
+WINDOW_PATTERN = re.compile(r"^(all|\d+|\d+(\.\d+)?[mhdw])$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def check_window(value: str) -> str:
+    """Validate a window: `24h`, `7d`, `90m`, `2w`, a row count (`5000`) or `all`."""
+    text = str(value).strip().lower()
+    if not WINDOW_PATTERN.match(text) or text in {"0"}:
+        raise ValueError(
+            f"window {value!r} is not valid: use a duration like 24h, 7d, 90m, 2w, "
+            "a row count like 5000, or all"
+        )
+    return text
+
+
+class MethodOverride(_Strict):
+    """A drift method and/or threshold replacing Evidently's default choice."""
+
+    method: Method | None = None
+    """ks, chisquare, z, wasserstein, jensenshannon or psi; None keeps the default choice."""
+    threshold: float | None = Field(None, gt=0)
+    """p-value (ks, chisquare, z) or distance (the others); None: the method's default."""
+
+
+class DriftConfig(_Strict):
+    """Which method judges each column and when the whole dataset counts as drifted."""
+
+    share: float = Field(0.5, gt=0, le=1)
+    """Dataset drift when at least this share of the feature columns drifted."""
+    numeric: MethodOverride = MethodOverride()
+    """Override for every numeric column."""
+    categorical: MethodOverride = MethodOverride()
+    """Override for every categorical column."""
+    columns: dict[str, MethodOverride] = {}
+    """Per-column overrides (take precedence over the per-type ones)."""
+    exclude: list[str] = []
+    """Feature columns never checked (e.g. a month number that drifts by design)."""
+    types: dict[str, Kind] = {}
+    """Force a column's kind; by default float → numeric, integer with at most 10 distinct
+    values → categorical (as Evidently infers), text / bool / category → categorical."""
+
+    @model_validator(mode="after")
+    def _methods_fit_kinds(self) -> DriftConfig:
+        for kind in ("numeric", "categorical"):
+            method = getattr(self, kind).method
+            if method is not None and method not in METHODS_BY_KIND[kind]:
+                raise ValueError(
+                    f"{kind}.method {method!r} does not apply to {kind} columns "
+                    f"(use one of {', '.join(METHODS_BY_KIND[kind])})"
+                )
+        return self
+
+
+class PerformanceConfig(_Strict):
+    """Performance monitoring once labels arrive (POST /feedback or a labels file)."""
+
+    metric: str | None = None
+    """Metric to watch; default: the training metric (roc_auc / rmse)."""
+    max_drop: float = Field(0.05, ge=0, le=1)
+    """Performance drift when the metric is worse than the baseline by more than this share."""
+    min_labels: int = Field(30, ge=1)
+    """Fewer labelled predictions in a window than this: no verdict."""
+    bucket: Literal["hour", "day", "week"] = "day"
+    """Time bucket of the performance-over-time series."""
+
+
+class ReferenceConfig(_Strict):
+    """How the reference profile is built when a model version is registered."""
+
+    sample_rows: int = Field(10_000, ge=1001)
+    """Rows kept for exact tests and the Evidently report (above 1,000 so the sample picks
+    the same methods as the full reference)."""
+    quantiles: int = Field(1000, ge=10, le=100_000)
+    """Quantile points kept per numeric column with many distinct values."""
+    exact_values: int = Field(5000, ge=0)
+    """Numeric columns with at most this many distinct values are stored exactly."""
+
+
+class RetrainConfig(_Strict):
+    """Turn alerts into training requests (the scheduler runs them)."""
+
+    triggers: list[Condition] = []
+    """Conditions whose alert requests a training run; empty: never."""
+
+
+class MonitoringConfig(_Strict):
+    """The `monitoring:` section."""
+
+    window: str = "24h"
+    """Default window of the prediction log a check looks at."""
+    drift: DriftConfig = DriftConfig()
+    performance: PerformanceConfig = PerformanceConfig()
+    reference: ReferenceConfig = ReferenceConfig()
+    alert_on: list[Condition] = ["dataset_drift", "performance"]
+    """Conditions that raise an alert (sent to the sinks of the `alerts:` section)."""
+    retrain: RetrainConfig = RetrainConfig()
+    report: bool = False
+    """Scheduled checks also write the full Evidently HTML report under reports/drift/."""
+    min_rows: int = Field(30, ge=1)
+    """A window with fewer rows is not checked."""
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        return check_window(value)
+
+
+# --------------------------------------------------------------------------- alert sinks
+class LogSink(_Strict):
+    """One human-readable line per alert in a log file."""
+
+    type: Literal["log"]
+    path: str = ".workbench/alerts.log"
+    """Relative to the workspace unless absolute."""
+
+
+class WebhookSink(_Strict):
+    """POST a Slack-compatible JSON body (`{"text": ...}`) to a URL."""
+
+    type: Literal["webhook"]
+    url: str = Field(pattern=r"^https?://")
+    timeout_seconds: float = Field(5.0, gt=0)
+    headers: dict[str, str] = {}
+
+
+class EmailSink(_Strict):
+    """Send a plain-text email through an SMTP server."""
+
+    type: Literal["email"]
+    host: str
+    port: int = Field(25, gt=0, lt=65536)
+    sender: str
+    to: Annotated[list[str], Field(min_length=1)]
+    username: str | None = None
+    password_env: str | None = None
+    """Name of the environment variable holding the SMTP password (never the password)."""
+    starttls: bool = False
+    ssl: bool = False
+    timeout_seconds: float = Field(10.0, gt=0)
+    subject_prefix: str = "[workbench]"
+
+
+Sink = Annotated[LogSink | WebhookSink | EmailSink, Field(discriminator="type")]
+
+
+class AlertsConfig(_Strict):
+    """The `alerts:` section: where alerts go and how often."""
+
+    sinks: list[Sink] = []
+    cooldown_minutes: float = Field(60.0, ge=0)
+    """One condition is sent at most once per cooldown (it is still recorded each time)."""
+    min_severity: Literal["info", "warning", "error"] = "warning"
+    """Alerts below this severity are only recorded."""

@@ -1,0 +1,167 @@
+"""Where reference profiles come from: the model version's MLflow run, a local cache, a rebuild.
+
+At registration `log_reference_profile` profiles the model's held-out rows (validation + test
+split of its data version: out-of-sample predictions, true labels, the period nearest to
+production) and logs `monitoring/reference_profile.json` + `monitoring/reference_sample.parquet`
+as artifacts of the version's run. `load_reference` reads them (cached under
+`.workbench/monitoring/reference/`), or rebuilds them from the version's data version when a
+version predates monitoring.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.errors import ModelNotFound
+from core.monitoring.reference import (
+    PREDICTION,
+    PROBABILITY,
+    PROFILE_FILE,
+    ReferenceProfile,
+    build_profile,
+)
+from core.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+ARTIFACT_DIR = "monitoring"
+
+
+def predict_frame(model, X: pd.DataFrame, task: str) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """`prediction` and `probability` as the API logs them, plus the full probability matrix.
+
+    `probability` is the positive class's for a binary classifier, the predicted class's for
+    more classes (as the API's log).
+    """
+    preds = np.asarray(model.predict(X))
+    out = pd.DataFrame({PREDICTION: preds}, index=X.index)
+    proba = None
+    if task == "classification" and hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(X))
+        out[PROBABILITY] = proba[:, 1] if proba.shape[1] == 2 else proba.max(axis=1)
+    return out, proba
+
+
+def reference_from_version(
+    ws: Workspace, data_version: str | None, model=None, source: dict | None = None
+) -> ReferenceProfile:
+    """Profile the held-out rows of a data version, scored by `model` when given."""
+    from core.training.data import load_split
+    from core.training.metrics import compute_metrics
+
+    cfg = ws.config
+    split = load_split(ws, data_version)
+    X = pd.concat([split.X_val, split.X_test])
+    y = pd.concat([split.y_val, split.y_test])
+    predictions = performance = None
+    if model is not None:
+        predictions, proba = predict_frame(model, X, cfg.task)
+        performance = compute_metrics(cfg.task, y, predictions[PREDICTION], proba)
+    return build_profile(
+        X.assign(**{cfg.target: y}),
+        split.feature_names,
+        cfg.monitoring.reference,
+        types=cfg.monitoring.drift.types,
+        target=cfg.target,
+        task=cfg.task,
+        predictions=predictions,
+        performance=performance,
+        source={"data_version": split.version.id, "rows": "validation + test", **(source or {})},
+        seed=cfg.training.seed,
+    )
+
+
+def log_reference_profile(
+    ws: Workspace, run_id: str, model_uri: str, data_version: str, source: dict | None = None
+) -> ReferenceProfile:
+    """Build the reference profile of a newly registered version and log it to its run."""
+    import mlflow
+
+    model = mlflow.sklearn.load_model(model_uri)
+    profile = reference_from_version(ws, data_version, model, source)
+    with tempfile.TemporaryDirectory() as tmp:
+        profile.save(Path(tmp))
+        mlflow.MlflowClient().log_artifacts(run_id, tmp, ARTIFACT_DIR)
+    return profile
+
+
+def _cache_dir(ws: Workspace, name: str, version: str) -> Path:
+    return ws.state / "monitoring" / "reference" / name / f"v{version}"
+
+
+def _install(folder: Path, cache: Path) -> ReferenceProfile:
+    """Move a downloaded or built profile folder into the cache atomically."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    staging = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(folder, staging)
+    try:
+        os.replace(staging, cache)
+    except OSError:  # another process installed it first: theirs is the same profile
+        shutil.rmtree(staging, ignore_errors=True)
+    return ReferenceProfile.load(cache)
+
+
+def champion_version(ws: Workspace) -> str:
+    """The champion's version number, or `ModelNotFound` saying how to get one."""
+    from core.registry import store
+    from core.tracking import ALIAS_CHAMPION
+
+    client = store.registry_client(ws)
+    version = store.alias_version(client, ws.config.model_name, ALIAS_CHAMPION)
+    if version is None:
+        raise ModelNotFound(
+            f"no champion of '{ws.config.model_name}' yet: run `workbench train`, "
+            "or compare two files with --reference FILE --current FILE"
+        )
+    return version
+
+
+def load_reference(ws: Workspace, version: str | None = None) -> ReferenceProfile:
+    """The reference profile of a model version (default: the champion).
+
+    Read from the local cache, else from the version run's artifacts, else rebuilt from the
+    version's data version (and logged to its run for next time).
+    """
+    from mlflow.exceptions import MlflowException
+
+    from core.registry import store
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    name = ws.config.model_name
+    version = str(version or champion_version(ws))
+    cache = _cache_dir(ws, name, version)
+    if (cache / PROFILE_FILE).is_file():
+        return ReferenceProfile.load(cache)
+    client = store.registry_client(ws)
+    mv = store.get_version(client, name, version)
+    run_id = store.version_run_id(mv)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = Path(client.download_artifacts(run_id, ARTIFACT_DIR, tmp))
+            if (local / PROFILE_FILE).is_file():
+                return _install(local, cache)
+        except (MlflowException, OSError) as exc:
+            log.info("no reference profile logged for %s v%s: %s", name, version, exc)
+        tags, _ = store.run_data(client, run_id)
+        data_version = (mv.tags or {}).get("data_version") or tags.get("data_version")
+        profile = reference_from_version(
+            ws,
+            data_version,
+            store.load_model(name, version),
+            {"model": name, "model_version": version, "rebuilt": True},
+        )
+        built = Path(tmp) / "built"
+        profile.save(built)
+        try:
+            client.log_artifacts(run_id, str(built), ARTIFACT_DIR)
+        except (MlflowException, OSError) as exc:
+            log.warning("rebuilt reference of %s v%s not logged: %s", name, version, exc)
+        return _install(built, cache)

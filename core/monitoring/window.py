@@ -1,0 +1,163 @@
+"""The current data of a check: a window of the prediction log, or any file.
+
+A log window holds the answered predictions (shadow scores excluded) of the last N hours/days
+or the last N rows: their input records decoded into feature columns, `prediction`,
+`probability`, and the target column filled from feedback (the latest actual per request id,
+plus an optional labels file).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from core.errors import WorkbenchError
+from core.monitoring.settings import check_window
+from core.workspace import Workspace
+
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+META_COLUMNS = ["request_id", "time", "model_name", "model_version", "variant"]
+
+
+class WindowError(WorkbenchError):
+    """A window, a current file or a labels file cannot be used (the message says why)."""
+
+
+@dataclass
+class Window:
+    """The rows a check looks at, and where they came from."""
+
+    frame: pd.DataFrame
+    label: str
+    """For humans: `last 24h of the prediction log`, `file current.csv`."""
+    source: str
+    """`log` or `file`."""
+    start: str | None = None
+    end: str | None = None
+
+    @property
+    def labelled(self) -> int:
+        return int(self.frame.attrs.get("labelled", 0))
+
+
+def parse_window(text: str) -> tuple[str, float | int | None]:
+    """`("duration", seconds)`, `("rows", n)` or `("all", None)`; `WindowError` otherwise."""
+    try:
+        value = check_window(text)
+    except ValueError as exc:
+        raise WindowError(str(exc)) from None
+    if value == "all":
+        return "all", None
+    if value.isdigit():
+        return "rows", int(value)
+    match = re.match(r"^([\d.]+)([mhdw])$", value)
+    seconds = timedelta(**{_UNITS[match.group(2)]: float(match.group(1))}).total_seconds()
+    return "duration", seconds
+
+
+def describe(text: str) -> str:
+    """`last 24h`, `last 5,000 predictions` or `whole log`."""
+    kind, value = parse_window(text)
+    if kind == "rows":
+        return f"last {value:,} predictions"
+    return "whole log" if kind == "all" else f"last {text}"
+
+
+def decode_inputs(inputs_json: pd.Series) -> pd.DataFrame:
+    """The logged input records as columns (one row per prediction, same index)."""
+    records = [json.loads(s) if isinstance(s, str) else {} for s in inputs_json]
+    return pd.DataFrame.from_records(records, index=inputs_json.index)
+
+
+def latest_actuals(feedback: pd.DataFrame) -> pd.Series:
+    """The newest actual per request id (feedback can be corrected by a later post)."""
+    if feedback.empty:
+        return pd.Series(dtype=object, name="actual")
+    stamp = pd.to_datetime(feedback["time"], utc=True, format="ISO8601")
+    latest = feedback.assign(_t=stamp).sort_values("_t", kind="stable")
+    return latest.drop_duplicates("request_id", keep="last").set_index("request_id")["actual"]
+
+
+def read_file(path: Path, what: str = "file") -> pd.DataFrame:
+    """A CSV / Parquet file as a frame; `WorkbenchError` naming the file when it cannot be."""
+    from core.data.readers import read_table
+
+    path = Path(path)
+    if not path.is_file():
+        raise WindowError(f"{path}: no such {what}")
+    return read_table(path)
+
+
+def read_labels(path: Path) -> pd.Series:
+    """A labels file (CSV / Parquet with `request_id` and `actual`) as actual by request id."""
+    frame = read_file(path, "labels file")
+    missing = [c for c in ("request_id", "actual") if c not in frame.columns]
+    if missing:
+        raise WindowError(f"{path}: labels file lacks column(s) {', '.join(missing)}")
+    frame = frame.dropna(subset=["request_id"]).drop_duplicates("request_id", keep="last")
+    return frame.set_index(frame["request_id"].astype(str))["actual"]
+
+
+def log_window(
+    ws: Workspace,
+    window: str | None = None,
+    labels: pd.Series | None = None,
+    now: datetime | None = None,
+) -> Window:
+    """The prediction log's rows of a window, features decoded, actuals joined.
+
+    Args:
+        ws: The workspace (its prediction log, target column and default window).
+        window: `24h`, `7d`, `5000` (rows) or `all`; default `monitoring.window`.
+        labels: Extra actuals by request id (a labels file); they win over logged feedback.
+        now: The end of a duration window (default: now).
+    """
+    from core.predictions import prediction_log_source, read_feedback, read_predictions
+
+    text = window or ws.config.monitoring.window
+    kind, value = parse_window(text)
+    end = now or datetime.now(UTC)
+    since = (end - timedelta(seconds=value)).isoformat() if kind == "duration" else None
+    source = prediction_log_source(ws)
+    log = read_predictions(source, since=since)
+    log = log[log["variant"].astype(str) != "shadow"]
+    if not log.empty:
+        log = log.assign(_t=pd.to_datetime(log["time"], utc=True, format="ISO8601"))
+        log = log[log["_t"] <= pd.Timestamp(end)].sort_values("_t", kind="stable")
+        if kind == "rows":
+            log = log.tail(value)
+    frame = _frame(log, ws.config.target, latest_actuals(read_feedback(source)), labels)
+    return Window(
+        frame,
+        f"{describe(text)} of the prediction log",
+        "log",
+        start=None if log.empty else log["_t"].iloc[0].isoformat(),
+        end=None if log.empty else log["_t"].iloc[-1].isoformat(),
+    )
+
+
+def _frame(log: pd.DataFrame, target: str, actuals: pd.Series, labels) -> pd.DataFrame:
+    log = log.reset_index(drop=True)
+    features = decode_inputs(log["inputs_json"]) if not log.empty else pd.DataFrame()
+    features = features.drop(columns=[c for c in features.columns if c in log.columns])
+    frame = pd.concat(
+        [features, log[[*META_COLUMNS, "prediction", "probability"]]], axis=1
+    ).reset_index(drop=True)
+    if labels is not None and len(labels):
+        actuals = pd.concat([actuals[~actuals.index.isin(labels.index)], labels])
+    frame[target] = frame["request_id"].astype(str).map(actuals) if len(frame) else []
+    frame.attrs["labelled"] = int(frame[target].notna().sum()) if len(frame) else 0
+    return frame
+
+
+def file_window(path: Path, target: str | None = None) -> Window:
+    """Any CSV / Parquet file as the current data (target and prediction columns optional)."""
+    frame = read_file(path, "current file")
+    if target and target in frame:
+        frame.attrs["labelled"] = int(frame[target].notna().sum())
+    return Window(frame, f"file {Path(path).name}", "file")

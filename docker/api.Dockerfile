@@ -1,0 +1,84 @@
+# The prediction API image: `workbench serve` (Litestar on uvicorn) with the `api` extra only,
+# so neither streamlit nor evidently is inside. The same image runs the entry point that the
+# blue/green rollouts switch (`python3 -m api.entry`).
+#
+#   workbench deploy build                                # wheels from this machine's pip setup
+#   docker build -f docker/api.Dockerfile -t workbench-api .   # plain build, from the index
+#
+# Build context: the repository root (.dockerignore keeps it small).
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+# ---- requirements: the list only, from pyproject.toml --------------------------------------------
+# Its output is copied by checksum, so the dependency layer below is rebuilt only when the
+# `api` requirements change, not on every pyproject.toml edit.
+FROM ${BASE_IMAGE} AS requirements
+WORKDIR /build
+COPY pyproject.toml docker/requirements.py ./
+RUN python3 requirements.py api pyproject.toml > requirements.txt
+
+# ---- deps: a virtualenv with the dependencies only (the layer that takes minutes) --------------
+FROM ${BASE_IMAGE} AS deps
+# Package index settings for this stage only (a mirror or a private index); the final image
+# copies the virtualenv and never sees them, nor the wheelhouse.
+ARG PIP_INDEX_URL=https://pypi.org/simple
+ARG PIP_EXTRA_INDEX_URL=
+ARG PIP_TRUSTED_HOST=
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_INDEX_URL=${PIP_INDEX_URL} \
+    PIP_EXTRA_INDEX_URL=${PIP_EXTRA_INDEX_URL} \
+    PIP_TRUSTED_HOST=${PIP_TRUSTED_HOST}
+RUN python3 -m venv /opt/venv
+COPY --from=requirements /build/requirements.txt /build/requirements.txt
+# docker/wheelhouse/: wheels + constraints.txt prepared on the host by `workbench deploy build`
+# (pinned to the versions the tests ran with); only a README in a plain checkout, and then pip
+# resolves from the index.
+COPY docker/wheelhouse/ /wheelhouse/
+RUN if ls /wheelhouse/*.whl >/dev/null 2>&1; then \
+      /opt/venv/bin/pip install --no-index --find-links /wheelhouse \
+        -c /wheelhouse/constraints.txt -r /build/requirements.txt; \
+    else \
+      /opt/venv/bin/pip install -r /build/requirements.txt; \
+    fi
+
+# ---- package: the workbench itself as a wheel (rebuilt on every source change, in seconds) -----
+FROM deps AS package
+COPY pyproject.toml README.md /src/
+COPY core /src/core
+COPY api /src/api
+COPY app /src/app
+COPY scheduler /src/scheduler
+RUN /opt/venv/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /dist /src
+
+# ---- runtime ---------------------------------------------------------------------------------
+FROM ${BASE_IMAGE}
+LABEL org.opencontainers.image.title="workbench-api" \
+      org.opencontainers.image.description="MLOps workbench prediction API" \
+      workbench.role="api"
+# libgomp1: LightGBM's OpenMP runtime (not pinned, DL3008: Debian replaces exact versions with
+# security updates; the base image tag pins the release). A fixed non-root user; /workspace
+# belongs to it so a named volume mounted there is writable.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --user-group --create-home --home-dir /home/workbench \
+      --shell /usr/sbin/nologin workbench \
+    && mkdir /workspace \
+    && chown workbench:workbench /workspace
+# Dependencies and package in separate layers: a source change leaves the large one cached.
+COPY --from=deps /opt/venv /opt/venv
+COPY --from=package /dist/ /tmp/dist/
+RUN /opt/venv/bin/pip install --no-deps --no-index --no-cache-dir /tmp/dist/*.whl \
+    && rm -rf /tmp/dist
+ENV PATH=/opt/venv/bin:${PATH} \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    WORKBENCH_HOME=/workspace
+USER 10001:10001
+WORKDIR /home/workbench
+EXPOSE 8000
+# Healthy = ready to predict (a champion is loaded), not merely listening.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
+  CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/ready', timeout=4)"]
+CMD ["workbench", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,279 @@
+"""Drift: check history, per-column verdicts, distributions, performance, report, alerts."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import streamlit as st
+
+from app import drift_ui as dui
+from app import ui
+from core.errors import WorkbenchError
+from core.monitoring import history as hist
+from core.monitoring.check import run_check
+from core.monitoring.trigger import pending_request, request_retrain
+from core.monitoring.views import overlay
+from core.registry.promotion import default_actor
+
+log = logging.getLogger("workbench.ui")
+FLASH = "drift_flash"
+
+
+def guarded(action: str):
+    """Run a page action; domain errors and crashes become one line, never a traceback."""
+
+    def wrap(fn):
+        def run(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except WorkbenchError as exc:
+                st.error(str(exc))
+            except Exception as exc:  # noqa: BLE001 - any failure: one line on the page
+                log.exception("%s failed", action)
+                st.error(f"{action} failed: {type(exc).__name__}: {exc}")
+            return None
+
+        return run
+
+    return wrap
+
+
+@guarded("The check")
+def check_now(ws, window: str, report: bool) -> None:
+    with st.spinner(f"Checking the last {window} of the prediction log"):
+        result = run_check(ws, window, report=report)
+    if result.skipped:
+        st.session_state[FLASH] = ("warning", result.skipped)
+    else:
+        state = "dataset drift" if result.drift.dataset_drift else "no dataset drift"
+        extra = f"; {', '.join(result.fired)}" if result.fired else ""
+        note = f" Report not written: {result.report_error}" if result.report_error else ""
+        st.session_state[FLASH] = (
+            "success",
+            f"Checked {result.window.label}: {state}{extra}.{note}",
+        )
+    dui.clear()
+    st.rerun()
+
+
+def controls(ws) -> str:
+    left, mid, right = st.columns([3, 2, 2], vertical_alignment="bottom")
+    window = left.text_input(
+        "Window of the prediction log",
+        value=ws.config.monitoring.window,
+        key="drift_window",
+        help="A duration (90m, 24h, 7d, 2w), a number of predictions (5000) or `all`.",
+    )
+    report = mid.checkbox("with the Evidently report", key="drift_with_report")
+    if right.button("Run check now", type="primary", key="drift_run", width="stretch"):
+        check_now(ws, window.strip(), report)
+    return window.strip()
+
+
+def summary(record: dict) -> None:
+    drift, perf = record.get("drift") or {}, record.get("performance") or {}
+    columns = drift.get("columns") or {}
+    drifted = sum(1 for c in columns.values() if c.get("drifted"))
+    cols = st.columns(4)
+    cols[0].metric(
+        "Dataset drift",
+        "yes" if drift.get("dataset_drift") else "no",
+        f"{drifted} of {len(columns)} columns",
+        delta_color="off",
+        border=True,
+    )
+    cols[1].metric("Drifted share", f"{drift.get('share', 0):.0%}", border=True)
+    cols[2].metric("Rows in window", f"{record.get('rows', 0):,}", border=True)
+    if perf.get("value") is not None:
+        drop = perf.get("drop")
+        cols[3].metric(
+            perf["metric"],
+            f"{perf['value']:.4f}",
+            None if drop is None else f"{-drop:+.1%} vs baseline",
+            border=True,
+        )
+    else:
+        cols[3].metric("Performance", "no labels", border=True)
+    st.caption(f"Latest check: {dui.check_label(record)}")
+
+
+def history_section(records: list[dict], drift_share: float) -> None:
+    st.subheader("Drift over time")
+    frame = hist.history_frame(records)
+    frame = frame[frame["skipped"].isna()]
+    if frame.empty:
+        st.caption("Every check so far was skipped (too few predictions in its window).")
+        return
+    st.plotly_chart(dui.share_chart(frame, drift_share), width="stretch")
+    field = st.radio(
+        "Heatmap colour", ["psi", "drifted"], horizontal=True, key="drift_heatmap_field"
+    )
+    matrix = hist.feature_matrix(records, field)
+    if not matrix.empty:
+        st.plotly_chart(dui.heatmap(matrix, field), width="stretch")
+
+
+def columns_section(records: list[dict]) -> None:
+    st.subheader("Columns of a check")
+    checks = [r for r in reversed(records) if not r.get("skipped")]
+    if not checks:
+        return
+    picked = st.selectbox(
+        "Check",
+        range(len(checks)),
+        format_func=lambda i: dui.check_label(checks[i]),
+        key="drift_check",
+    )
+    ui.status_table(
+        dui.verdict_frame(checks[picked]),
+        column_config={
+            "score": st.column_config.NumberColumn(format="%.4g"),
+            "threshold": st.column_config.NumberColumn(format="%.4g"),
+            "PSI": st.column_config.NumberColumn(format="%.4g"),
+        },
+    )
+    st.caption(
+        "Score: p-value for ks / chisquare / z (drift below the threshold), distance for "
+        "wasserstein / jensenshannon / psi (drift at or above it). PSI is always reported."
+    )
+
+
+@guarded("Reading the window")
+def distributions_section(ws, window: str, champion: dict | None) -> None:
+    st.subheader("Reference vs current")
+    if champion is None:
+        st.info("No champion yet: train a model to get a reference profile.")
+        return
+    profile = dui.reference(ws, champion["version"])
+    frame, label = dui.window_frame(ws, window)
+    if frame.empty:
+        st.info(f"No predictions in the {label}.")
+        return
+    shown = [c for c in profile.columns if c in frame.columns]
+    column = st.selectbox("Feature", shown, key="drift_feature")
+    ref = profile.columns[column]
+    st.plotly_chart(
+        dui.overlay_chart(overlay(ref, frame[column]), column, ref.kind == "numeric"),
+        width="stretch",
+    )
+    st.caption(
+        f"Reference: v{champion['version']}'s held-out rows ({profile.rows:,}); current: the "
+        f"{label} ({len(frame):,} predictions)."
+    )
+    performance_section(ws, frame, profile)
+
+
+def performance_section(ws, frame: pd.DataFrame, profile) -> None:
+    st.subheader("Performance over time")
+    series, metric = dui.performance_series(frame, ws)
+    if series.empty:
+        st.caption("No labels yet: send actuals with POST /feedback (or `--labels FILE`).")
+        return
+    baseline = (profile.performance or {}).get(metric)
+    st.plotly_chart(dui.performance_chart(series, metric, baseline), width="stretch")
+
+
+def report_section(records: list[dict], ws) -> None:
+    st.subheader("Evidently report")
+    reports = [r for r in reversed(records) if r.get("report")]
+    if not reports:
+        st.caption("No report yet: tick **with the Evidently report** and run a check.")
+        return
+    picked = st.selectbox(
+        "Report",
+        range(len(reports)),
+        format_func=lambda i: dui.check_label(reports[i]),
+        key="drift_report",
+    )
+    path = ws.root / reports[picked]["report"]
+    if not path.is_file():
+        st.warning(f"{path} is gone.")
+        return
+    html = path.read_text(encoding="utf-8")
+    st.download_button("Download HTML", html, file_name=path.name, key="drift_report_download")
+    st.iframe(html, height=900)
+
+
+def alerts_section(ws) -> None:
+    st.subheader("Alerts")
+    alerts = [a for a in ui.alerts(ws, limit=50)]
+    if not alerts:
+        st.caption("No alerts.")
+        return
+    frame = pd.DataFrame(alerts)
+    frame["time"] = frame["time"].map(ui.when)
+    frame["delivery"] = [
+        (a.get("delivery") or {}).get("suppressed")
+        or ", ".join(f"{k} {v}" for k, v in ((a.get("delivery") or {}).get("sent") or {}).items())
+        for a in alerts
+    ]
+    shown = [c for c in ("time", "severity", "kind", "message", "delivery") if c in frame]
+    ui.status_table(frame[shown], columns=())
+
+
+@guarded("The retrain request")
+def request_now(ws, reason: str) -> None:
+    decision = request_retrain(
+        ws, "manual", reason or "requested from the Drift page", by=default_actor()
+    )
+    level = "success" if decision["requested"] else "warning"
+    text = "Retraining requested" if decision["requested"] else "Not requested"
+    st.session_state[FLASH] = (level, f"{text}: {decision['reason']}")
+    dui.clear()
+    st.rerun()
+
+
+def retrain_section(ws) -> None:
+    st.subheader("Retraining")
+    pending = pending_request(ws)
+    if pending:
+        st.info(
+            f"A training run is requested ({ui.when(pending.get('requested_at'))}, "
+            f"{pending.get('trigger')}: {pending.get('reason')}); the scheduler runs it."
+        )
+    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    reason = left.text_input("Reason", key="drift_retrain_reason")
+    if right.button("Retrain now", key="drift_retrain", width="stretch"):
+        request_now(ws, reason.strip())
+    decisions = dui.decisions(ws)
+    if decisions:
+        frame = pd.DataFrame(decisions[::-1])
+        frame["time"] = frame["time"].map(ui.when)
+        shown = [c for c in ("time", "requested", "trigger", "by", "reason") if c in frame]
+        st.dataframe(frame[shown], hide_index=True, width="stretch")
+
+
+st.title("Drift")
+ws = ui.workspace_or_stop()
+if flash := st.session_state.pop(FLASH, None):
+    getattr(st, flash[0])(flash[1])
+window = controls(ws)
+try:
+    records = dui.history(ws)
+    champion = ui.current_champion(ws)
+except WorkbenchError as exc:
+    st.error(str(exc))
+    st.stop()
+if records:
+    summary(records[-1])
+else:
+    st.info(
+        "No drift check yet: press **Run check now**, or run `workbench drift` (the scheduler "
+        "checks on its own once configured)."
+    )
+history_tab, columns_tab, dist_tab, report_tab, alerts_tab = st.tabs(
+    ["History", "Columns", "Distributions & performance", "Report", "Alerts & retraining"]
+)
+with history_tab:
+    if records:
+        history_section(records, ws.config.monitoring.drift.share)
+with columns_tab:
+    columns_section(records)
+with dist_tab:
+    distributions_section(ws, window, champion)
+with report_tab:
+    report_section(records, ws)
+with alerts_tab:
+    alerts_section(ws)
+    retrain_section(ws)

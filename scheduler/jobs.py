@@ -1,0 +1,57 @@
+"""The jobs: thin functions over `core.lifecycle` steps, each returning a summary dict.
+
+A job gets a `JobContext` (workspace, trigger, parameters, progress callback) and returns the
+summary the runner records; its `status` key (`ok` or `skipped`) becomes the run's status. An
+exception is a failed run (the runner records it, alerts, and retries per config).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core import lifecycle
+from core.reload import reload_api
+from core.workspace import Workspace
+
+
+@dataclass
+class JobContext:
+    """What a job run gets."""
+
+    ws: Workspace
+    trigger: str
+    """`schedule`, `manual`, `retry`, `promotion`, `retrain_request` or `simulation`."""
+    params: dict = field(default_factory=dict)
+    """`force` (training), `window` (drift check)."""
+    progress: Callable[[float, str], None] = lambda _f, _m: None
+
+
+def data_pipeline(ctx: JobContext) -> dict:
+    """Ingest, validate and version whatever arrived (02:00)."""
+    return lifecycle.data_step(ctx.ws, ctx.progress)
+
+
+def training_pipeline(ctx: JobContext) -> dict:
+    """Train when a newer data version, a retrain request or `force` says so (04:00)."""
+    return lifecycle.training_step(ctx.ws, bool(ctx.params.get("force")), ctx.progress)
+
+
+def drift_check(ctx: JobContext) -> dict:
+    """Drift and performance of the prediction log's recent window (hourly)."""
+    ctx.progress(0.1, "checking the prediction log")
+    return lifecycle.drift_step(ctx.ws, ctx.params.get("window"))
+
+
+def deploy(ctx: JobContext) -> dict:
+    """Make the running API load the champion now (after each promotion)."""
+    ctx.progress(0.1, "asking the API to reload the champion")
+    return reload_api(ctx.ws)
+
+
+JOBS: dict[str, Callable[[JobContext], dict]] = {
+    "data_pipeline": data_pipeline,
+    "training_pipeline": training_pipeline,
+    "drift_check": drift_check,
+    "deploy": deploy,
+}

@@ -1,0 +1,245 @@
+"""Run one job and record it: history row, live progress, retries with backoff, SLA, alerts.
+
+`run_job(root, name, ...)` is the function APScheduler stores (a module-level reference and
+plain arguments, so the SQLAlchemy job store can persist it); it finds the `JobRunner` of that
+workspace in `RUNNERS`. A job never overlaps itself (a second start while one runs is recorded
+as `skipped`), and a failing job never raises into the scheduler: it is recorded, alerted once
+its retries are used up, and the other jobs go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from core.alerts import raise_alert
+from core.errors import WorkbenchError
+from core.jobs import JobsDB
+from core.schedules import JOB_NAMES
+from core.workspace import Workspace
+from scheduler.jobs import JOBS, JobContext
+from scheduler.settings import SchedulerSettings
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from apscheduler.schedulers.base import BaseScheduler
+
+log = logging.getLogger("workbench.scheduler")
+
+RUNNERS: dict[str, JobRunner] = {}
+"""Runner per workspace path, for the jobs APScheduler starts."""
+PROGRESS_EVERY = 1.0
+"""Seconds between two progress writes of a running job."""
+
+
+def run_job(root: str, name: str, **kwargs) -> dict:
+    """Entry point of every scheduled job: run `name` with the runner of workspace `root`."""
+    runner = RUNNERS.get(root)
+    if runner is None:
+        raise RuntimeError(f"no scheduler runs jobs for {root} in this process")
+    return runner.run(name, **kwargs)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: domain errors by message, others with their type."""
+    text = str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}"
+    return (text.strip().splitlines() or [type(exc).__name__])[0][:1000]
+
+
+class _Progress:
+    """A job's progress callback: writes at most once per `PROGRESS_EVERY` seconds."""
+
+    def __init__(self, db: JobsDB, run_id: int) -> None:
+        self.db, self.run_id, self.last = db, run_id, 0.0
+
+    def __call__(self, fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if now - self.last < PROGRESS_EVERY and fraction < 1.0:
+            return
+        self.last = now
+        try:
+            self.db.progress(self.run_id, fraction, message)
+        except Exception as exc:  # noqa: BLE001 - progress is best effort, never fails a job
+            log.debug("progress not recorded: %s", exc)
+
+
+class JobRunner:
+    """Runs jobs of one workspace and records each run in the scheduler database."""
+
+    def __init__(self, settings: SchedulerSettings, db: JobsDB, owner: str) -> None:
+        self.settings, self.db, self.owner = settings, db, owner
+        self.scheduler: BaseScheduler | None = None
+        """Set by the service: retries and follow-up runs are scheduled on it."""
+        self._locks = {name: threading.Lock() for name in JOB_NAMES}
+        self._active: set[int] = set()
+        self._idle = threading.Condition()
+
+    # ----------------------------------------------------------------------------- running
+    def run(
+        self,
+        name: str,
+        trigger: str = "schedule",
+        attempt: int = 0,
+        params: dict | None = None,
+        command_id: int | None = None,
+    ) -> dict:
+        """Run a job now in this thread and return its history row (never raises)."""
+        lock = self._locks[name]
+        if not lock.acquire(blocking=False):
+            log.warning("%s not started (%s): a run is still in progress", name, trigger)
+            return self.db.record(
+                name,
+                "skipped",
+                trigger,
+                self.owner,
+                "a run of this job is still in progress",
+                command_id=command_id,
+            )
+        try:
+            return self._execute(name, trigger, attempt, params or {}, command_id)
+        finally:
+            lock.release()
+
+    def _execute(
+        self, name: str, trigger: str, attempt: int, params: dict, command_id: int | None
+    ) -> dict:
+        run_id = self.db.start_run(name, trigger, self.owner, attempt, command_id)
+        with self._idle:
+            self._active.add(run_id)
+        log.info("%s started (run %d, %s, attempt %d)", name, run_id, trigger, attempt)
+        try:
+            ctx = JobContext(
+                Workspace.open(self.settings.root),
+                trigger,
+                dict(params),
+                _Progress(self.db, run_id),
+            )
+            summary = dict(JOBS[name](ctx))
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded; the scheduler goes on
+            log.exception("%s failed (run %d)", name, run_id)
+            return self._failed(name, run_id, trigger, attempt, params, one_line(exc))
+        finally:
+            with self._idle:
+                self._active.discard(run_id)
+                self._idle.notify_all()
+        status = summary.pop("status", "ok")
+        row = self.db.finish_run(run_id, status if status in ("ok", "skipped") else "ok", summary)
+        log.info("%s %s in %.1f s (run %d)", name, row["status"], row["duration_s"], run_id)
+        self._sla_at_finish(row)
+        return row
+
+    def _failed(
+        self, name: str, run_id: int, trigger: str, attempt: int, params: dict, error: str
+    ) -> dict:
+        spec = self.settings.schedules.job(name)
+        delay = None
+        if attempt < spec.retries and self.scheduler is not None:
+            # at least 0.5 s: the retry must start after this run has released the job's lock
+            delay = max(spec.backoff_seconds * (2**attempt), 0.5)
+        if delay is not None:
+            try:
+                self.submit(name, "retry", delay=delay, attempt=attempt + 1, params=params)
+            except Exception as exc:  # noqa: BLE001 - e.g. the scheduler is stopping: no retry
+                log.warning("no retry of %s: %s", name, exc)
+                delay = None
+        summary = (
+            {} if delay is None else {"retry_in_s": delay, "retries_left": spec.retries - attempt}
+        )
+        row = self.db.finish_run(run_id, "failed", summary, error)
+        if delay is None:
+            tries = f" after {attempt + 1} attempts" if attempt else ""
+            self.alert(
+                "scheduler.job_failed",
+                f"job {name} failed{tries}: {error}",
+                "error",
+                key=f"scheduler.job_failed:{name}",
+                job=name,
+                run_id=run_id,
+            )
+        self._sla_at_finish(row)
+        return row
+
+    def submit(
+        self,
+        name: str,
+        trigger: str,
+        delay: float = 0.0,
+        attempt: int = 0,
+        params: dict | None = None,
+        command_id: int | None = None,
+    ) -> None:
+        """Schedule a one-off run (run now, retry, follow-up) on the running scheduler."""
+        if self.scheduler is None:
+            raise RuntimeError("no scheduler is running in this process")
+        self.scheduler.add_job(
+            run_job,
+            "date",
+            run_date=datetime.now(UTC) + timedelta(seconds=delay),
+            args=[self.settings.key, name],
+            kwargs={
+                "trigger": trigger,
+                "attempt": attempt,
+                "params": params or {},
+                "command_id": command_id,
+            },
+            id=f"{name}:{trigger}:{uuid.uuid4().hex[:8]}",
+            name=f"{name} ({trigger})",
+            jobstore="volatile",
+            misfire_grace_time=None,  # a one-off runs however late its thread starts
+        )
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no job of this runner is running; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._active:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    # ----------------------------------------------------------------------------- alerts, SLA
+    def alert(self, kind: str, message: str, severity: str = "warning", **details) -> None:
+        """Raise an alert through the monitoring sinks; never raises."""
+        try:
+            raise_alert(Workspace(self.settings.root), kind, message, severity, **details)
+        except Exception as exc:  # noqa: BLE001 - an alert failure must not stop the scheduler
+            log.error("alert %s not delivered: %s (%s)", kind, message, exc)
+
+    def _sla_seconds(self, name: str) -> float | None:
+        sla = self.settings.schedules.job(name).sla_minutes
+        return None if sla is None else sla * 60
+
+    def _sla_alert(self, row: dict, elapsed: float) -> None:
+        sla = self._sla_seconds(row["job"])
+        self.db.mark_sla_alerted(row["id"])
+        state = "still running" if row["status"] == "running" else f"finished {row['status']}"
+        self.alert(
+            "scheduler.sla_exceeded",
+            f"job {row['job']} (run {row['id']}) took {elapsed:.1f} s, past its SLA of "
+            f"{sla:g} s ({state})",
+            "warning",
+            key=f"scheduler.sla_exceeded:{row['job']}",
+            job=row["job"],
+            run_id=row["id"],
+        )
+
+    def _sla_at_finish(self, row: dict) -> None:
+        sla = self._sla_seconds(row["job"])
+        if sla is not None and not row.get("sla_alerted") and (row["duration_s"] or 0) > sla:
+            self._sla_alert(row, row["duration_s"])
+
+    def watch_slas(self) -> None:
+        """Alert once for each of this scheduler's running runs that is past its SLA."""
+        now = datetime.now(UTC)
+        for row in self.db.runs(status="running", limit=None):
+            sla = self._sla_seconds(row["job"])
+            if row["owner"] != self.owner or row["sla_alerted"] or sla is None:
+                continue
+            elapsed = (now - datetime.fromisoformat(row["started_at"])).total_seconds()
+            if elapsed > sla:
+                self._sla_alert(row, elapsed)

@@ -1,0 +1,201 @@
+"""The API process of a simulation, the day's prediction traffic and the labels a day later."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from core.workspace import Workspace
+from scheduler.simulate.workspace import SimulationError
+
+READY_TIMEOUT = 180
+LOG_TIMEOUT = 60
+
+
+# --------------------------------------------------------------------------- the API process
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Api:
+    """A `workbench serve` process on loopback, with its own keys."""
+
+    url: str
+    key: str
+    admin: str
+    proc: subprocess.Popen
+    fields: list[tuple[str, str]] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def api_process(root: Path) -> Iterator[Api]:
+    """Start the API over `root`, wait until it serves the champion, stop it (SIGTERM) at exit."""
+    import httpx
+
+    port, key, admin = _free_port(), secrets.token_urlsafe(12), secrets.token_urlsafe(12)
+    log = (root / ".workbench" / "simulate-api.log").open("w")
+    env = {**os.environ, "WORKBENCH_API_KEYS": key, "WORKBENCH_ADMIN_KEY": admin}
+    env.pop("WORKBENCH_API_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "-w", str(root), "--port", str(port)]
+        + ["--poll-seconds", "2"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    api = Api(f"http://127.0.0.1:{port}", key, admin, proc)
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                raise SimulationError(f"the API exited ({proc.returncode}); see {log.name}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{api.url}/ready", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise SimulationError(f"the API did not become ready; see {log.name}")
+            time.sleep(0.3)
+        model = httpx.get(f"{api.url}/model", timeout=10).json()
+        api.fields = [(f["name"], f["type"]) for f in model["inputs"]]
+        yield api
+    finally:
+        if proc.poll() is None:
+            proc.terminate()  # SIGTERM: the API flushes its prediction log
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+
+# --------------------------------------------------------------------------- traffic
+@dataclass
+class Traffic:
+    """One simulated day's predictions and their (later) outcomes."""
+
+    day: str
+    request_ids: list[str] = field(default_factory=list)
+    actuals: list = field(default_factory=list)
+    predictions: list = field(default_factory=list)
+    probabilities: list = field(default_factory=list)
+    rejected: int = 0
+    versions: Counter = field(default_factory=Counter)
+
+
+def _json_value(value, kind: str):
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    if isinstance(value, pd.Timestamp | datetime):
+        return value.isoformat()
+    if kind == "string":
+        return str(value)
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if kind == "boolean":
+        return bool(value)
+    return value
+
+
+def day_records(ws: Workspace, path: Path, fields: list[tuple[str, str]]):
+    """A held-back file as the API's input records, and the actual target of each.
+
+    The records are built as the data pipeline builds features (clean, then engineer), and
+    hold the model's input fields only.
+    """
+    from core.data.features import build_features
+    from core.data.preprocess import clean_batch
+    from core.data.readers import read_table
+
+    cfg = ws.config
+    processed = clean_batch(read_table(path), cfg)
+    features = build_features(processed, cfg.features)
+    missing = [name for name, _ in fields if name not in features.columns]
+    if missing:
+        raise SimulationError(f"{path.name} lacks the model input(s) {', '.join(missing)}")
+    frame = features[[name for name, _ in fields]].astype(object)
+    frame = frame.where(pd.notna(frame), None)
+    kinds = dict(fields)
+    records = [
+        {k: _json_value(v, kinds[k]) for k, v in row.items()} for row in frame.to_dict("records")
+    ]
+    actuals = [_json_value(v, "") for v in processed[cfg.target].tolist()]
+    return records, actuals
+
+
+async def _post_all(api: Api, path: str, bodies: list[dict], concurrency: int) -> list:
+    import httpx
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    gate = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(
+        base_url=api.url, headers={"X-API-Key": api.key}, timeout=60, limits=limits
+    ) as client:
+
+        async def one(body: dict):
+            async with gate:
+                try:
+                    return await client.post(path, json=body)
+                except httpx.HTTPError as exc:
+                    return exc
+
+        return await asyncio.gather(*(one(b) for b in bodies))
+
+
+def send_traffic(api: Api, day: str, records: list[dict], actuals: list, concurrency: int):
+    """One `/predict` request per record; returns the day's `Traffic`."""
+    traffic = Traffic(day)
+    answers = asyncio.run(
+        _post_all(api, "/predict", [{"records": [r]} for r in records], concurrency)
+    )
+    for answer, actual in zip(answers, actuals, strict=True):
+        if not hasattr(answer, "status_code") or answer.status_code != 200:
+            traffic.rejected += 1
+            continue
+        body = answer.json()
+        traffic.request_ids.append(body["request_id"])
+        traffic.actuals.append(actual)
+        traffic.predictions.append(body["predictions"][0])
+        traffic.probabilities.append((body.get("probabilities") or [None])[0])
+        traffic.versions[body["model"]["version"]] += 1
+    return traffic
+
+
+def send_feedback(api: Api, traffic: Traffic, concurrency: int) -> int:
+    """The actual outcome of each of the day's requests; returns how many were accepted."""
+    bodies = [
+        {"request_id": rid, "actual": actual}
+        for rid, actual in zip(traffic.request_ids, traffic.actuals, strict=True)
+    ]
+    answers = asyncio.run(_post_all(api, "/feedback", bodies, concurrency))
+    return sum(1 for a in answers if getattr(a, "status_code", 0) == 202)
+
+
+def wait_logged(ws: Workspace, predictions: int, feedback: int) -> None:
+    """Wait until the API has flushed this many predictions and feedback rows to its log."""
+    from core.predictions import prediction_log_source, read_feedback, read_predictions
+
+    source = prediction_log_source(ws)
+    deadline = time.monotonic() + LOG_TIMEOUT
+    while time.monotonic() < deadline:
+        if len(read_predictions(source)) >= predictions and len(read_feedback(source)) >= feedback:
+            return
+        time.sleep(0.3)
+    raise SimulationError("the API did not write its prediction log in time")

@@ -1,0 +1,119 @@
+"""The API image, built on the local base: slim, non-root, cached, and serving like in-process."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import numpy as np
+import pytest
+from litestar.testing import TestClient
+from servers import free_port
+
+from api.app import create_app
+from api.settings import ServeSettings
+from core.deploy.images import build_image
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]  # first image builds
+READY_TIMEOUT = 240
+INSIDE = """
+import importlib.util, json, os
+print(json.dumps({
+    "modules": {m: importlib.util.find_spec(m) is not None
+                for m in ("streamlit", "evidently", "litestar", "uvicorn")},
+    "uid": os.getuid(),
+    "wheelhouse": os.path.exists("/wheelhouse"),
+    "pip_env": sorted(k for k in os.environ if k.startswith("PIP_")),
+}))
+"""
+
+
+def test_api_image_is_slim_non_root_and_keeps_no_build_settings(docker_client, api_image):
+    config = docker_client.images.get(api_image.tag).attrs["Config"]
+    assert config["User"] == "10001:10001"
+    assert "/ready" in " ".join(config["Healthcheck"]["Test"])
+    assert not [e for e in config["Env"] if e.startswith("PIP_")]
+    out = docker_client.containers.run(api_image.tag, ["python3", "-c", INSIDE], remove=True)
+    inside = json.loads(out.decode().strip().splitlines()[-1])
+    assert inside["modules"] == {
+        "streamlit": False,
+        "evidently": False,
+        "litestar": True,
+        "uvicorn": True,
+    }
+    assert inside["uid"] == 10001
+    assert inside["wheelhouse"] is False  # the wheels stayed in the build stage
+    assert inside["pip_env"] == []
+
+
+def test_rebuilding_reuses_the_dependency_layer(docker_client, base_image, api_image):
+    again = build_image("api", base_image=base_image)
+    # Only the package layers may run again (if sources changed meanwhile), never pip on the
+    # requirements.
+    assert not [s for s in again.rebuilt if "requirements.txt" in s], again.rebuilt
+    assert again.seconds < 120
+
+
+def _wait_ready(url: str, container) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        container.reload()
+        assert container.status in ("created", "running"), container.logs().decode()[-3000:]
+        try:
+            if httpx.get(f"{url}/ready", timeout=3).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"the container never became ready:\n{container.logs().decode()[-3000:]}")
+
+
+def _wait_healthy(container, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    health = ""
+    while time.monotonic() < deadline:
+        container.reload()
+        health = container.attrs["State"]["Health"]["Status"]
+        if health == "healthy":
+            break
+        time.sleep(1)
+    return health
+
+
+def test_container_serves_the_champion_like_the_in_process_api(
+    docker_client, api_image, docker_ws, holdout_records, tmp_path
+):
+    root = str(docker_ws.root)
+    port = free_port()
+    container = docker_client.containers.run(
+        api_image.tag,
+        detach=True,
+        environment={"WORKBENCH_HOME": root, "WORKBENCH_API_KEYS": "k"},
+        volumes={root: {"bind": root, "mode": "rw"}},  # the store keeps absolute paths
+        ports={"8000/tcp": ("127.0.0.1", port)},
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(url, container)
+        assert httpx.get(f"{url}/health").json() == {"status": "ok"}
+        assert httpx.get(f"{url}/ready").json()["model"] == "1"
+        assert _wait_healthy(container) == "healthy"  # the image's own HEALTHCHECK
+        batch = holdout_records
+        served = httpx.post(
+            f"{url}/predict", json={"records": batch}, headers={"X-API-Key": "k"}, timeout=30
+        )
+        assert served.status_code == 200, served.text
+        settings = ServeSettings.from_workspace(
+            docker_ws, api_keys=["k"], predictions_dir=tmp_path / "predictions", poll_seconds=60
+        )
+        with TestClient(create_app(settings)) as client:
+            local = client.post(
+                "/predict", json={"records": batch}, headers={"X-API-Key": "k"}
+            ).json()
+        body = served.json()
+        assert body["model"] == local["model"]
+        assert body["predictions"] == local["predictions"]
+        np.testing.assert_allclose(body["probabilities"], local["probabilities"], atol=1e-12)
+    finally:
+        container.remove(force=True)

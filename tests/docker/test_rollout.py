@@ -1,0 +1,155 @@
+"""Blue/green rollouts and a rollback of the API containers under load: no request fails."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from servers import free_port
+from streamlit.testing.v1 import AppTest
+
+from core.deploy.engine import DeployError
+from core.deploy.rollout import ApiSpec, Deployment
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]  # first image builds
+PAGE = Path(__file__).resolve().parents[2] / "pages" / "serving.py"
+CLIENTS = 6
+
+
+class Load:
+    """Clients posting /predict through the entry point until stopped; every outcome kept."""
+
+    def __init__(self, url: str, batch: list[dict]) -> None:
+        self.url, self.batch = url, batch
+        self.ok = 0
+        self.failures: list[str] = []
+        self.versions: set[str] = set()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run) for _ in range(CLIENTS)]
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, headers={"X-API-Key": "k"}, timeout=30) as client:
+            while not self._stop.is_set():
+                try:
+                    resp = client.post("/predict", json={"records": self.batch})
+                except httpx.HTTPError as exc:
+                    self.failures.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                if resp.status_code == 200:
+                    self.ok += 1
+                    self.versions.add(resp.json()["model"]["version"])
+                else:
+                    self.failures.append(f"{resp.status_code}: {resp.text[:200]}")
+
+    def wait_for(self, more: int, timeout: float = 60) -> None:
+        """Until `more` further requests were answered."""
+        target, deadline = self.ok + more, time.monotonic() + timeout
+        while self.ok < target and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.ok >= target, f"only {self.ok} answered; failures: {self.failures[:5]}"
+
+    def __enter__(self) -> Load:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "deploy", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, COLUMNS="200"),
+    )
+
+
+@pytest.fixture
+def deployment(docker_client):
+    name = f"test{free_port()}"
+    dep = Deployment(name, port=free_port(), client=docker_client)
+    yield dep
+    dep.remove()
+
+
+def test_blue_green_rollout_and_rollback_under_load_fail_no_request(
+    deployment, api_image, docker_ws, holdout_records
+):
+    spec = ApiSpec.for_workspace(api_image.tag, docker_ws.root, {"WORKBENCH_API_KEYS": "k"})
+    steps: list[str] = []
+    first = deployment.rollout(spec, steps.append)
+    assert first.previous is None and first.live.endswith("-blue"), steps
+    assert first.url.startswith("http://127.0.0.1:")
+    batch = holdout_records[:5]
+    with Load(first.url, batch) as load:
+        load.wait_for(30)
+        second = deployment.rollout(spec, steps.append)
+        assert (second.live, second.previous) == (first.live[:-4] + "green", first.live)
+        load.wait_for(30)
+        back = _cli("rollback", "--name", deployment.name)  # as an operator would
+        assert back.returncode == 0, back.stderr
+        assert f"rolled back: {first.live} serves" in back.stdout
+        load.wait_for(30)
+    print(
+        f"\nrollout, rollout, rollback under {CLIENTS} clients: {load.ok} answered, "
+        f"{len(load.failures)} failed"
+    )
+    assert load.failures == [], load.failures[:10]
+    assert load.ok >= 90 and load.versions == {"1"}
+    state = deployment.status()
+    by_name = {row["name"]: row for row in state["containers"]}
+    assert by_name[first.live]["live"] and by_name[first.live]["health"] == "healthy"
+    assert by_name[second.live]["status"] == "exited"  # kept, stopped, for the next rollback
+    assert state["entry"]["state"]["bad_gateway"] == 0
+    shown = _cli("status", "--name", deployment.name)
+    assert shown.returncode == 0 and first.live in shown.stdout and "previous" in shown.stdout
+    logs = _cli("logs", "entry", "--name", deployment.name, "--tail", "20")
+    assert logs.returncode == 0, logs.stderr
+
+
+def test_the_serving_page_shows_the_containers_and_rolls_back(
+    deployment, api_image, docker_ws, monkeypatch
+):
+    spec = ApiSpec.for_workspace(api_image.tag, docker_ws.root, {"WORKBENCH_API_KEYS": "k"})
+    blue = deployment.rollout(spec)
+    green = deployment.rollout(spec)
+    monkeypatch.setenv("WORKBENCH_HOME", str(docker_ws.root))
+    monkeypatch.setenv("WORKBENCH_DEPLOYMENT", deployment.name)
+    monkeypatch.setenv("WORKBENCH_API_URL", green.url)
+    at = AppTest.from_file(str(PAGE), default_timeout=240)
+    at.run()
+    assert not at.exception
+    table = at.dataframe[-1].value
+    roles = dict(zip(table["container"], table["role"], strict=True))
+    assert roles == {deployment.entry_name: "entry", green.live: "live", blue.live: "previous"}
+    assert deployment.entry_name in at.selectbox(key="deploy_logs_of").options
+    shown = deployment.logs(deployment.entry_name, 100) or "(no output yet)"
+    assert at.code[-1].value == shown  # the entry's recent lines (selected first)
+    button = at.button(key="deploy_rollback")
+    assert button.label == f"Roll back to {blue.live}"
+    button.click().run()
+    assert not at.exception and not at.error
+    assert deployment.live().name == blue.live
+    assert httpx.get(f"{green.url}/ready", timeout=10).status_code == 200
+
+
+def test_a_container_that_never_gets_ready_is_not_switched_to(deployment, api_image, docker_ws):
+    spec = ApiSpec.for_workspace(api_image.tag, docker_ws.root, {"WORKBENCH_API_KEYS": "k"})
+    live = deployment.rollout(spec)
+    broken = ApiSpec(api_image.tag, None, {"WORKBENCH_HOME": "/nowhere"})
+    with pytest.raises(DeployError, match="exited|did not become healthy") as info:
+        deployment.rollout(broken, timeout=120)
+    assert "keeps serving" in str(info.value)
+    assert httpx.get(f"{live.url}/ready", timeout=10).status_code == 200
+    assert deployment.live().name == live.live

@@ -1,0 +1,237 @@
+"""Monitoring end to end on a trained demo workspace: the reference profile logged at
+registration, windows of a real prediction log with delayed labels, performance drift,
+alerts, the retrain trigger, the `workbench drift` CLI and the Prometheus gauges."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from monitoring_helpers import (
+    edit_config,
+    forget_artifact_repos,
+    holdout,
+    log_predictions,
+    send_feedback,
+    shifted_traffic,
+)
+from typer.testing import CliRunner
+
+from app.cli import app
+from core.monitoring.check import run_check
+from core.monitoring.history import read_history
+from core.monitoring.store import ARTIFACT_DIR, load_reference
+from core.monitoring.trigger import pending_request, read_decisions, take_request
+from core.registry import store
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _forget_artifact_repos():
+    forget_artifact_repos()
+    yield
+    forget_artifact_repos()
+
+
+def test_registration_logs_the_reference_profile_with_the_version(trained_ws):
+    client = store.registry_client(trained_ws)
+    mv = store.get_version(client, trained_ws.config.model_name, "1")
+    files = {a.path for a in client.list_artifacts(mv.run_id, ARTIFACT_DIR)}
+    assert files == {
+        f"{ARTIFACT_DIR}/reference_profile.json",
+        f"{ARTIFACT_DIR}/reference_sample.parquet",
+    }
+
+    profile = load_reference(trained_ws)
+
+    X, y = holdout(trained_ws)
+    assert profile.rows == len(X)
+    assert set(profile.columns) == set(X.columns) - {"time_hour"}
+    assert profile.source["model_version"] == "1"
+    assert 0.5 < profile.performance["roc_auc"] <= 1.0
+    assert profile.prediction.kind == "categorical" and profile.probability.kind == "numeric"
+    assert {"prediction", "probability", "delayed"} <= set(profile.sample_frame().columns)
+
+
+def test_a_version_without_a_logged_profile_gets_one_rebuilt(trained_ws):
+    client = store.registry_client(trained_ws)
+    run_id = store.get_version(client, trained_ws.config.model_name, "1").run_id
+    logged = next(trained_ws.artifacts.rglob(f"{run_id}/artifacts/{ARTIFACT_DIR}"))
+    for f in logged.iterdir():
+        f.unlink()
+    logged.rmdir()
+
+    profile = load_reference(trained_ws)
+
+    assert profile.source["rebuilt"] is True
+    assert profile.performance["roc_auc"] > 0.5
+    assert {a.path for a in client.list_artifacts(run_id, ARTIFACT_DIR)}  # logged for next time
+
+
+def test_delayed_labels_joined_by_request_id_show_no_drift_on_reference_like_traffic(trained_ws):
+    X, y = holdout(trained_ws)
+    ids = log_predictions(trained_ws, X)
+    half = len(ids) // 2
+    send_feedback(trained_ws, ids[:half], y.iloc[:half])
+    labels = trained_ws.root / "labels.csv"
+    pd.DataFrame({"request_id": ids[half:], "actual": y.iloc[half:].to_numpy()}).to_csv(
+        labels, index=False
+    )
+
+    result = run_check(trained_ws, "24h", labels=labels)
+
+    assert len(result.window.frame) == len(X)
+    assert result.drift.drifted == [] and not result.drift.dataset_drift
+    perf = result.performance
+    assert perf.labelled == len(X)
+    assert perf.value == pytest.approx(perf.baseline, abs=1e-9)  # same rows, same model
+    assert not perf.drifted and result.alerts == []
+    assert read_history(trained_ws)[-1]["id"] == result.id
+
+
+def test_a_degraded_model_triggers_performance_drift_an_alert_and_a_retrain_request(trained_ws):
+    ws = edit_config(
+        trained_ws,
+        monitoring={"alert_on": ["performance"], "retrain": {"triggers": ["performance"]}},
+    )
+    X, y = holdout(ws)
+    ids = log_predictions(ws, X, degrade=True)
+    send_feedback(ws, ids, y)
+
+    result = run_check(ws)
+
+    perf = result.performance
+    assert perf.drifted and perf.drop > 0.05
+    assert "performance" in result.fired  # inverted predictions also drift (not alerted here)
+    (alert,) = result.alerts
+    assert alert["kind"] == "monitoring.performance" and "roc_auc" in alert["message"]
+    request = pending_request(ws)
+    assert request["trigger"] == "performance" and request["check_id"] == result.id
+    assert read_decisions(ws)[-1]["requested"] is True
+
+    again = run_check(ws)  # the condition holds an hour later: cooling down, nothing new
+
+    assert again.alerts[0]["delivery"]["suppressed"].startswith("cooldown")
+    assert again.retrain[0]["requested"] is False
+    assert take_request(ws, by="test")["id"] == request["id"]
+    assert pending_request(ws) is None
+
+
+def test_labels_not_arrived_yet_give_no_performance_verdict(trained_ws):
+    X, _ = holdout(trained_ws)
+    log_predictions(trained_ws, X.iloc[:200])
+
+    result = run_check(trained_ws, "24h")
+
+    assert result.performance is None
+    assert result.window.labelled == 0
+
+
+def test_a_window_excludes_older_predictions_and_a_tiny_window_is_skipped(trained_ws):
+    X, _ = holdout(trained_ws)
+    log_predictions(trained_ws, X.iloc[:300], hours_ago=30)
+    log_predictions(trained_ws, X.iloc[300:310], hours_ago=1)
+
+    assert len(run_check(trained_ws, "2d").window.frame) == 310
+    assert len(run_check(trained_ws, "305").window.frame) == 305
+    skipped = run_check(trained_ws, "24h")
+    assert skipped.drift is None and "fewer than monitoring.min_rows" in skipped.skipped
+
+
+def test_cli_drift_writes_the_json_summary_and_fails_on_drift_only_when_asked(trained_ws):
+    shifted_traffic(trained_ws)
+    out = trained_ws.root / "drift.json"
+    runner = CliRunner()
+
+    plain = runner.invoke(app, ["drift", "-w", str(trained_ws.root), "--json", str(out)])
+    failing = runner.invoke(app, ["drift", "-w", str(trained_ws.root), "--fail-on-drift"])
+
+    assert plain.exit_code == 0, plain.output
+    assert "Dataset drift: YES" in plain.output
+    data = json.loads(out.read_text())
+    assert data["dataset_drift"] is True and data["share"] >= 0.5
+    assert set(data["columns"]["temp"]) == {"method", "score", "threshold", "drifted", "psi"}
+    assert data["columns"]["temp"]["drifted"] is True
+    assert failing.exit_code == 1
+    assert "drift found (dataset_drift" in failing.output
+
+
+def test_cli_compares_two_files_and_names_bad_input(trained_ws, tmp_path):
+    X, y = holdout(trained_ws)
+    reference, current = tmp_path / "reference.parquet", tmp_path / "current.csv"
+    X.iloc[: len(X) // 2].to_parquet(reference)
+    X.iloc[len(X) // 2 :].drop(columns=["temp", "carrier"]).to_csv(current, index=False)
+    good = tmp_path / "good.csv"
+    X.iloc[len(X) // 2 :].to_csv(good, index=False)
+    runner = CliRunner()
+    root = str(trained_ws.root)
+
+    same = runner.invoke(
+        app, ["drift", "-w", root, "--reference", str(reference), "--current", str(good)]
+    )
+    mismatch = runner.invoke(
+        app, ["drift", "-w", root, "--reference", str(reference), "--current", str(current)]
+    )
+    missing = runner.invoke(app, ["drift", "-w", root, "--reference", str(tmp_path / "no.csv")])
+    bad_window = runner.invoke(app, ["drift", "-w", root, "--window", "3 weeks"])
+
+    assert same.exit_code == 0, same.output
+    assert "file good.csv" in same.output
+    assert mismatch.exit_code == 1
+    assert "current.csv" in mismatch.output and "carrier, temp" in mismatch.output
+    assert missing.exit_code == 1 and "no.csv: no such reference file" in missing.output
+    assert bad_window.exit_code == 1 and "window '3 weeks' is not valid" in bad_window.output
+    assert "Traceback" not in mismatch.output + missing.output + bad_window.output
+
+
+def test_cli_report_writes_the_evidently_html(trained_ws):
+    shifted_traffic(trained_ws, rows=300)
+
+    result = CliRunner().invoke(app, ["drift", "-w", str(trained_ws.root), "--report"])
+
+    assert result.exit_code == 0, result.output
+    (html,) = (trained_ws.reports / "drift").glob("*/report.html")
+    text = html.read_text()
+    assert text.lstrip().startswith("<!DOCTYPE html>") and "Data Drift" in text
+    assert '"temp"' in text or "temp" in text
+    assert read_history(trained_ws)[-1]["report"] == str(html.relative_to(trained_ws.root))
+
+
+def test_latest_check_numbers_are_exported_as_prometheus_gauges(trained_ws):
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from core.monitoring import latest_gauges
+    from core.monitoring.prometheus import MonitoringCollector
+
+    assert latest_gauges(trained_ws) == {}
+    X, y = holdout(trained_ws)
+    send_feedback(trained_ws, log_predictions(trained_ws, X), y)
+    result = run_check(trained_ws)
+
+    gauges = latest_gauges(trained_ws)
+    method = result.drift.columns["temp"].method
+    temp = gauges["workbench_drift_score"][(("column", "temp"), ("method", method))]
+    assert temp == pytest.approx(result.drift.columns["temp"].score)
+    assert gauges["workbench_performance"][(("metric", "roc_auc"),)] == pytest.approx(
+        result.performance.value
+    )
+    registry = CollectorRegistry()
+    registry.register(MonitoringCollector(trained_ws))
+    text = generate_latest(registry).decode()
+    assert f'workbench_drift_score{{column="temp",method="{method}"}}' in text
+    assert "workbench_drift_share " in text
+    assert np.isfinite(gauges["workbench_drift_check_timestamp_seconds"][()])
+
+    from litestar.testing import TestClient
+
+    from api.app import create_app
+    from api.settings import ServeSettings
+
+    settings = ServeSettings.from_workspace(trained_ws, predictions_dir=None, poll_seconds=60)
+    with TestClient(create_app(settings)) as client:  # the API exports them at /metrics
+        served = client.get("/metrics").text
+    assert f'workbench_drift_score{{column="temp",method="{method}"}}' in served
+    assert "workbench_predict_latency_seconds_bucket" in served
