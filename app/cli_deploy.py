@@ -87,10 +87,8 @@ def engine() -> None:
             return
         except EngineUnavailable:
             proc = start_local_engine()
-    out.print(
-        f"dockerd started (pid {proc.pid}); export DOCKER_HOST=unix://{LOCAL_SOCKET}",
-        highlight=False,
-    )
+    out.print(f"dockerd started (pid {proc.pid}); for other Docker clients:", highlight=False)
+    out.print(f"export DOCKER_HOST=unix://{LOCAL_SOCKET}", highlight=False, soft_wrap=True)
 
 
 @deploy_app.command("rollout")

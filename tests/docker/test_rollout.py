@@ -94,10 +94,25 @@ def test_blue_green_rollout_and_rollback_under_load_fail_no_request(
     batch = holdout_records[:5]
     with Load(first.url, batch) as load:
         load.wait_for(30)
-        second = deployment.rollout(spec, steps.append)
-        assert (second.live, second.previous) == (first.live[:-4] + "green", first.live)
+        green = first.live[:-4] + "green"
+        rolled = _cli(  # as an operator would
+            "rollout",
+            "--workspace",
+            str(docker_ws.root),
+            "--image",
+            api_image.tag,
+            "-e",
+            "WORKBENCH_API_KEYS=k",
+            "--name",
+            deployment.name,
+        )
+        assert rolled.returncode == 0, rolled.stderr
+        assert (
+            f"{green} serves {first.url}" in rolled.stdout and "traffic switched" in rolled.stderr
+        )
+        assert deployment.live().name == green
         load.wait_for(30)
-        back = _cli("rollback", "--name", deployment.name)  # as an operator would
+        back = _cli("rollback", "--name", deployment.name)
         assert back.returncode == 0, back.stderr
         assert f"rolled back: {first.live} serves" in back.stdout
         load.wait_for(30)
@@ -110,7 +125,7 @@ def test_blue_green_rollout_and_rollback_under_load_fail_no_request(
     state = deployment.status()
     by_name = {row["name"]: row for row in state["containers"]}
     assert by_name[first.live]["live"] and by_name[first.live]["health"] == "healthy"
-    assert by_name[second.live]["status"] == "exited"  # kept, stopped, for the next rollback
+    assert by_name[green]["status"] == "exited"  # kept, stopped, for the next rollback
     assert state["entry"]["state"]["bad_gateway"] == 0
     shown = _cli("status", "--name", deployment.name)
     assert shown.returncode == 0 and first.live in shown.stdout and "previous" in shown.stdout
