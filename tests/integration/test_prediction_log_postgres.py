@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
+from prediction_logs import log_from_threads, prediction_record
 
 from api.app import create_app
 from api.settings import ServeSettings
@@ -26,17 +26,7 @@ START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def _record(request_id: str, at: datetime, prediction=1) -> PredictionRecord:
-    return PredictionRecord(
-        request_id=request_id,
-        time=at.isoformat(),
-        model_name="churn",
-        model_version="3",
-        variant="champion",
-        inputs={"age": 42, "plan": "pro"},
-        prediction=prediction,
-        probability=0.8,
-        latency_ms=1.5,
-    )
+    return prediction_record(request_id, prediction, at.isoformat())
 
 
 def _scalar(url: str, sql: str):
@@ -52,18 +42,12 @@ def test_threads_append_and_feedback_every_request_is_written_once(pg_url):
     log = PredictionLog(pg_url, flush_rows=700, flush_seconds=0.05)
     log.start()
 
-    def worker(n: int) -> None:
-        for i in range(500):
-            log.append([_record(f"{n}-{i}", START + timedelta(minutes=i), prediction=i % 2)])
-            if i % 10 == 0:
-                log.record_feedback(f"{n}-{i}", i % 3, time=(START + timedelta(days=1)).isoformat())
+    def each(n: int, i: int) -> None:
+        log.append([_record(f"{n}-{i}", START + timedelta(minutes=i), prediction=i % 2)])
+        if i % 10 == 0:
+            log.record_feedback(f"{n}-{i}", i % 3, time=(START + timedelta(days=1)).isoformat())
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    log.close()
+    log_from_threads(log, threads=8, per_thread=500, each=each)
     assert log.pending == 0
 
     assert _scalar(pg_url, "SELECT count(*) FROM predictions") == 4000

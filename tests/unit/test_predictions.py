@@ -1,37 +1,22 @@
 """The prediction log: batching, background flushes, failure retry and feedback joins."""
 
-import threading
 import time
 
 import pandas as pd
 import pytest
+from prediction_logs import log_from_threads, prediction_record
 
 from core.predictions import (
     FEEDBACK_COLUMNS,
     PREDICTION_COLUMNS,
     PredictionLog,
-    PredictionRecord,
     joined_with_feedback,
     prediction_log_source,
     read_feedback,
     read_predictions,
 )
 
-
-def _record(
-    request_id: str, prediction=1, at: str = "2024-01-01T00:00:00+00:00"
-) -> PredictionRecord:
-    return PredictionRecord(
-        request_id=request_id,
-        time=at,
-        model_name="churn",
-        model_version="3",
-        variant="champion",
-        inputs={"age": 42, "plan": "pro"},
-        prediction=prediction,
-        probability=0.8,
-        latency_ms=1.5,
-    )
+_record = prediction_record
 
 
 def _parts(directory):
@@ -51,16 +36,7 @@ def test_concurrent_appends_are_all_written_once(tmp_path):
     log = PredictionLog(tmp_path, flush_rows=700, flush_seconds=0.05)
     log.start()
 
-    def worker(n: int) -> None:
-        for i in range(500):
-            log.append([_record(f"{n}-{i}")])
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    log.close()
+    log_from_threads(log, threads=8, per_thread=500)
 
     frame = read_predictions(tmp_path)
     assert len(frame) == 4000
@@ -184,16 +160,7 @@ def test_sql_url_concurrent_appends_are_all_written_once(tmp_path):
     log = PredictionLog(url, flush_rows=300, flush_seconds=0.05)
     log.start()
 
-    def worker(n: int) -> None:
-        for i in range(250):
-            log.append([_record(f"{n}-{i}")])
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    log.close()
+    log_from_threads(log, threads=4, per_thread=250)
 
     frame = read_predictions(url)
     assert len(frame) == 1000
