@@ -35,6 +35,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+try:  # the API's JSON library; the log falls back to `json` without it
+    import msgspec as _msgspec
+except ImportError:  # pragma: no cover - installed with the `api` extra
+    _msgspec = None
+
 if TYPE_CHECKING:
     from core.workspace import Workspace
 
@@ -93,7 +98,7 @@ class PredictionRecord:
             "model_name": self.model_name,
             "model_version": self.model_version,
             "variant": self.variant,
-            "inputs_json": json.dumps(self.inputs, default=str, sort_keys=True),
+            "inputs_json": _inputs_json(self.inputs),
             "prediction": self.prediction,
             "probability": self.probability,
             "latency_ms": self.latency_ms,
@@ -240,6 +245,16 @@ class PredictionLog:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _inputs_json(inputs: dict) -> str:
+    """Inputs as JSON with sorted keys (msgspec when installed: ~10x faster than `json`)."""
+    if _msgspec is not None:
+        try:
+            return _msgspec.json.encode(inputs, order="sorted").decode()
+        except (TypeError, _msgspec.EncodeError):
+            pass  # a value msgspec does not know: `json` with `str` for it
+    return json.dumps(inputs, default=str, sort_keys=True)
 
 
 def _as_rows(records: list[PredictionRecord]) -> list[dict]:

@@ -1,5 +1,6 @@
 """The prediction log: batching, background flushes, failure retry and feedback joins."""
 
+import json
 import time
 
 import pandas as pd
@@ -77,7 +78,7 @@ def test_inputs_are_stored_as_json(tmp_path):
     assert log.flush() == 1
     frame = read_predictions(tmp_path)
     assert list(frame.columns) == PREDICTION_COLUMNS
-    assert frame.loc[0, "inputs_json"] == '{"age": 42, "plan": "pro"}'
+    assert json.loads(frame.loc[0, "inputs_json"]) == {"age": 42, "plan": "pro"}
 
 
 def test_feedback_joins_by_request_id_latest_actual_wins(tmp_path):
@@ -179,7 +180,7 @@ def test_sql_url_reads_the_same_frames_as_parquet(tmp_path):
         pd.testing.assert_frame_equal(reader(url), reader(tmp_path / "parts"))
     frame = read_predictions(url)
     assert list(frame.columns) == PREDICTION_COLUMNS
-    assert frame.loc[0, "inputs_json"] == '{"age": 42, "plan": "pro"}'
+    assert json.loads(frame.loc[0, "inputs_json"]) == {"age": 42, "plan": "pro"}
 
 
 def test_sql_url_keeps_mixed_prediction_types_as_text(tmp_path):
