@@ -43,6 +43,11 @@ def role_requirements(role: str, root: Path | None = None) -> list[str]:
         return list(dict.fromkeys(script["requirements"](role, tomllib.load(f))))
 
 
+_UNPINNED = {"pip", "setuptools", "wheel"}
+"""Packaging tools are left to pip's resolver: a fresh venv carries the Python release's old
+setuptools, and pinning it conflicts with dependencies that need a newer one."""
+
+
 def installed_pins(requirements: list[str]) -> list[str]:
     """`name==version` for every installed distribution the requirements pull in (transitively).
 
@@ -60,7 +65,7 @@ def installed_pins(requirements: list[str]) -> list[str]:
         if req.marker is not None and not req.marker.evaluate({"extra": extra}):
             continue
         key = (canonicalize_name(req.name), frozenset(req.extras))
-        if key in seen:
+        if key in seen or key[0] in _UNPINNED:
             continue
         seen.add(key)
         try:
