@@ -204,7 +204,7 @@ class CompiledModel:
 
     def predict_records(self, records: Sequence[dict]):
         """Predict mappings of input field to value (all fields present)."""
-        return self._predict(lambda cols: _getter(cols), records)
+        return self._predict(_getter, records)
 
     def predict_rows(self, columns: Sequence[str], rows: Sequence[Sequence]):
         """Predict rows given as lists of values in `columns` order."""
@@ -213,7 +213,7 @@ class CompiledModel:
 
     def transform_records(self, records: Sequence[dict]) -> np.ndarray:
         """The estimator's input matrix for mappings (used to verify the compilation)."""
-        return self._transform(lambda cols: _getter(cols), records)
+        return self._transform(_getter, records)
 
     def _transform(self, getter: Callable[[list], Callable], rows: Rows) -> np.ndarray:
         blocks = []
