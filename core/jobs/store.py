@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,9 @@ from core.schedules import JOB_NAMES
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from core.workspace import Workspace
 
+_CREATE_ATTEMPTS = 5
+"""Tries at creating the tables when other processes create them at the same moment."""
+
 
 class JobsDB(LeaseMixin):
     """The scheduler's tables on one database URL (thread-safe; one engine per URL)."""
@@ -53,10 +57,24 @@ class JobsDB(LeaseMixin):
         return Path(url.database).is_file()
 
     def ensure(self) -> JobsDB:
-        """Create the tables when missing (idempotent, once per object)."""
-        if not self._ready:
-            metadata.create_all(self.engine, checkfirst=True)
-            self._ready = True
+        """Create the tables when missing (idempotent, once per object).
+
+        Several processes may open a fresh database at once (two schedulers, the CLI, the UI):
+        the one that loses the race between "does the table exist" and `CREATE TABLE` gets
+        "already exists", so a failed attempt is re-checked; tables the others created are
+        then skipped.
+        """
+        if self._ready:
+            return self
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                metadata.create_all(self.engine, checkfirst=True)
+                break
+            except sa.exc.DBAPIError:
+                if attempt == _CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        self._ready = True
         return self
 
     def _readable(self) -> bool:
