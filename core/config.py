@@ -301,6 +301,34 @@ class GatesConfig(_Strict):
     max_latency_ms_per_row: float | None = Field(5.0, gt=0)
 
 
+class DockerDeployConfig(_Strict):
+    """`deploy.docker`: the deploy step rolls out a new API container on each promotion."""
+
+    enabled: bool = False
+    """Off: the deploy step asks the running API to reload (`POST /admin/reload`). On: it
+    starts a new API container from `image` (which loads the new champion), waits until it is
+    healthy, switches the deployment's entry to it and stops the old one (kept for rollback)."""
+    name: str = Field("workbench", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+    """The deployment (`workbench deploy --name`)."""
+    port: int = Field(8000, ge=1, le=65535)
+    """Where the deployment's entry is published on 127.0.0.1 (used when it is first created)."""
+    image: str = "workbench-api:latest"
+    """The API image to run (`workbench deploy build` tags the newest build `latest`)."""
+    mount_workspace: bool = True
+    """Mount the workspace into the container (the embedded MLflow store); off when the
+    container reaches MLflow and the prediction log by URL (`env`)."""
+    env: dict[str, str] = {}
+    """Extra environment for the container (e.g. `WORKBENCH_TRACKING_URI`)."""
+    timeout_seconds: float = Field(300, gt=0)
+    """How long the new container may take to become healthy."""
+
+
+class DeployConfig(_Strict):
+    """`deploy`: how a promotion reaches the serving API."""
+
+    docker: DockerDeployConfig = DockerDeployConfig()
+
+
 _METRICS = {
     "classification": ClassificationMetric.__args__,
     "regression": RegressionMetric.__args__,
@@ -330,6 +358,7 @@ class WorkbenchConfig(_Strict):
     schedules: SchedulesConfig = SchedulesConfig()
     alerts: AlertsConfig = AlertsConfig()
     serving: dict = {}
+    deploy: DeployConfig = DeployConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkbenchConfig:

@@ -44,7 +44,16 @@ def drift_check(ctx: JobContext) -> dict:
 
 
 def deploy(ctx: JobContext) -> dict:
-    """Make the running API load the champion now (after each promotion)."""
+    """Bring the champion to serving (after each promotion).
+
+    With `deploy.docker.enabled`, a blue/green rollout of a new API container; otherwise the
+    running API is asked to reload now.
+    """
+    if ctx.ws.config.deploy.docker.enabled:
+        from core.deploy.step import docker_rollout  # the docker SDK only when configured
+
+        ctx.progress(0.05, "rolling out a new API container")
+        return docker_rollout(ctx.ws, lambda step: ctx.progress(0.5, step))
     ctx.progress(0.1, "asking the API to reload the champion")
     return reload_api(ctx.ws)
 

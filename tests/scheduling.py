@@ -21,13 +21,18 @@ QUICK = {"poll_seconds": 0.2, "lock_ttl_seconds": 3, "stop_grace_seconds": 60}
 """Timings for tests: commands apply within 0.2 s, a dead leader's lease lapses after 3 s."""
 
 
-def set_schedules(root: Path, **schedules) -> Workspace:
-    """Rewrite the workspace's `schedules` section (QUICK timings plus the given keys)."""
+def set_section(root: Path, key: str, value: dict) -> Workspace:
+    """Rewrite one top-level section of the workspace's `workbench.yaml`."""
     path = root / "workbench.yaml"
     cfg = yaml.safe_load(path.read_text())
-    cfg["schedules"] = {**QUICK, **schedules}
+    cfg[key] = value
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return Workspace.open(root)
+
+
+def set_schedules(root: Path, **schedules) -> Workspace:
+    """Rewrite the workspace's `schedules` section (QUICK timings plus the given keys)."""
+    return set_section(root, "schedules", {**QUICK, **schedules})
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "condition"):

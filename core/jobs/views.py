@@ -62,6 +62,9 @@ def _training_text(s: dict) -> str:
 
 
 def _deploy_text(s: dict) -> str:
+    if s.get("mode") == "docker":
+        previous = f"; {s['previous']} kept for rollback" if s.get("previous") else ""
+        return f"{s.get('live')} serves v{s.get('version')} at {s.get('url')}{previous}"
     reloaded = " (reloaded)" if s.get("reloaded") else ""
     return f"API at {s.get('url')} serves v{s.get('version')}{reloaded}"
 
@@ -83,7 +86,7 @@ def run_text(row: dict) -> str:
     if row["status"] == "ok":
         if row["job"] == "training_pipeline" and s.get("version"):
             return _training_text(s)
-        if row["job"] == "deploy" and s.get("reachable"):
+        if row["job"] == "deploy" and (s.get("reachable") or s.get("mode") == "docker"):
             return _deploy_text(s)
         if row["job"] == "drift_check":
             return _drift_text(s)

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from scheduling import finished_run, running_service, set_schedules, set_section
 from servers import free_port
 from streamlit.testing.v1 import AppTest
 
 from core.deploy.engine import DeployError
 from core.deploy.rollout import ApiSpec, Deployment
+from core.jobs import JobsDB
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]  # first image builds
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "serving.py"
@@ -168,3 +170,38 @@ def test_a_container_that_never_gets_ready_is_not_switched_to(deployment, api_im
     assert "keeps serving" in str(info.value)
     assert httpx.get(f"{live.url}/ready", timeout=10).status_code == 200
     assert deployment.live().name == live.live
+
+
+def test_the_scheduler_deploy_step_rolls_out_new_containers(
+    deployment, api_image, docker_ws, holdout_records
+):
+    config = docker_ws.config_path.read_text()
+    docker = {
+        "enabled": True,
+        "name": deployment.name,
+        "port": deployment.port,
+        "image": api_image.tag,
+        "env": {"WORKBENCH_API_KEYS": "k"},
+    }
+    try:
+        set_schedules(docker_ws.root)
+        ws = set_section(docker_ws.root, "deploy", {"docker": docker})
+        db = JobsDB.for_workspace(ws)
+        with running_service(ws):  # as after two promotions
+            first = finished_run(db, db.enqueue("deploy", "run", by="test"), timeout=600)
+            second = finished_run(db, db.enqueue("deploy", "run", by="test"), timeout=600)
+    finally:
+        docker_ws.config_path.write_text(config)
+    assert first["status"] == "ok" and second["status"] == "ok", (first, second)
+    one, two = first["summary"], second["summary"]
+    assert one["mode"] == "docker" and one["version"] == "1" and one["previous"] is None
+    assert one["live"] == deployment.api_name("blue")
+    assert two["live"] == deployment.api_name("green") and two["previous"] == one["live"]
+    assert deployment.live().name == two["live"]
+    answer = httpx.post(
+        f"{two['url']}/predict",
+        json={"records": holdout_records[:3]},
+        headers={"X-API-Key": "k"},
+        timeout=30,
+    )
+    assert answer.status_code == 200 and answer.json()["model"]["version"] == "1"

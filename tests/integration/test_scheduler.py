@@ -17,6 +17,7 @@ from scheduling import (
     running_service,
     scheduler_process,
     set_schedules,
+    set_section,
     wait_for,
 )
 from servers import api_server
@@ -181,6 +182,18 @@ def test_the_deploy_step_reloads_a_real_api_and_a_refusal_is_a_failure(trained_w
     assert ok["summary"]["reachable"] and ok["summary"]["version"] == "1"
     assert all("answered HTTP 403" in r["error"] and "admin key" in r["error"] for r in failed)
     assert [r["trigger"] for r in failed] == ["retry", "manual"]
+    assert "scheduler.job_failed" in alert_kinds(ws)
+
+
+def test_a_docker_deploy_step_without_an_engine_fails_naming_the_setting(trained_ws, monkeypatch):
+    set_schedules(trained_ws.root, deploy={"retries": 0})
+    ws = set_section(trained_ws.root, "deploy", {"docker": {"enabled": True}})
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{ws.root / 'no-engine.sock'}")
+    db = JobsDB.for_workspace(ws)
+    with running_service(ws):
+        failed = finished_run(db, db.enqueue("deploy", "run", by="test"))
+    assert failed["status"] == "failed"
+    assert "deploy.docker is enabled" in failed["error"] and "no Docker engine" in failed["error"]
     assert "scheduler.job_failed" in alert_kinds(ws)
 
 

@@ -74,3 +74,11 @@ def test_workspace_resolves_from_env(tmp_path, monkeypatch):
     _write(tmp_path, {"task": "regression", "target": "y"})
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
     assert Workspace.open().root == tmp_path.resolve()
+
+
+def test_deploy_docker_section_defaults_off_and_names_a_bad_key(tmp_path):
+    cfg = load_config(_write(tmp_path, {"task": "regression", "target": "y"}))
+    assert not cfg.deploy.docker.enabled and cfg.deploy.docker.image == "workbench-api:latest"
+    bad = {"task": "regression", "target": "y", "deploy": {"docker": {"port": 70000}}}
+    with pytest.raises(ConfigError, match=r"deploy\.docker\.port"):
+        load_config(_write(tmp_path, bad))

@@ -128,6 +128,20 @@ def test_run_text_says_what_a_run_did():
         },
     }
     assert run_text(training) == "v3 lightgbm: gates fail: beat_champion: 0.70 < 0.71"
+    rollout = {
+        "job": "deploy",
+        "status": "ok",
+        "summary": {
+            "mode": "docker",
+            "live": "wb-x-api-green",
+            "previous": "wb-x-api-blue",
+            "version": "4",
+            "url": "http://127.0.0.1:8000",
+        },
+    }
+    assert run_text(rollout) == (
+        "wb-x-api-green serves v4 at http://127.0.0.1:8000; wb-x-api-blue kept for rollback"
+    )
     running = {"job": "deploy", "status": "running", "progress": 0.5, "message": "reloading"}
     assert run_text(running) == "50% reloading"
     skipped = {"job": "drift_check", "status": "skipped", "summary": {"reason": "no champion"}}
