@@ -93,6 +93,8 @@ def _print_result(result) -> None:
         out.print(f"retraining {state}: {decision['reason']}", highlight=False)
     if result.report:
         out.print(f"report: {result.report}", highlight=False)
+    if result.performance_report:
+        out.print(f"performance report: {result.performance_report}", highlight=False)
     if result.report_error:
         err.print(f"[yellow]report not written: {result.report_error}[/yellow]", highlight=False)
 

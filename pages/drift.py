@@ -176,7 +176,7 @@ def performance_section(ws, frame: pd.DataFrame, profile) -> None:
 
 def report_section(records: list[dict], ws) -> None:
     st.subheader("Evidently report")
-    reports = [r for r in reversed(records) if r.get("report")]
+    reports = [r for r in reversed(records) if r.get("report") or r.get("performance_report")]
     if not reports:
         st.caption("No report yet: tick **with the Evidently report** and run a check.")
         return
@@ -186,7 +186,13 @@ def report_section(records: list[dict], ws) -> None:
         format_func=lambda i: dui.check_label(reports[i]),
         key="drift_report",
     )
-    path = ws.root / reports[picked]["report"]
+    shown = {
+        "Data drift": "report",
+        "Model performance (labelled predictions)": "performance_report",
+    }
+    kinds = {k: reports[picked][f] for k, f in shown.items() if reports[picked].get(f)}
+    kind = st.radio("Show", list(kinds), horizontal=True, key="drift_report_kind")
+    path = ws.root / kinds[kind]
     if not path.is_file():
         st.warning(f"{path} is gone.")
         return

@@ -53,6 +53,8 @@ class CheckResult:
     retrain: list[dict] = field(default_factory=list)
     report: str | None = None
     report_error: str | None = None
+    performance_report: str | None = None
+    """The Evidently classification / regression report, when the window had labels."""
 
     @property
     def conditions(self) -> dict[str, bool]:
@@ -90,6 +92,7 @@ class CheckResult:
             "alerts": [a.get("kind") for a in self.alerts],
             "retrain_requested": any(r.get("requested") for r in self.retrain),
             "report": self.report,
+            "performance_report": self.performance_report,
         }
 
     def to_record(self) -> dict:
@@ -117,6 +120,7 @@ class CheckResult:
             ],
             "retrain": self.retrain,
             "report": self.report,
+            "performance_report": self.performance_report,
         }
 
 
@@ -294,11 +298,27 @@ def _alert_and_trigger(ws: Workspace, result: CheckResult) -> None:
 
 
 def _write_report(ws: Workspace, profile: ReferenceProfile, result: CheckResult) -> None:
-    from core.monitoring.report import write_report
+    """The drift report, and the performance report when the window has labels."""
+    from core.monitoring.report import write_performance_report, write_report
 
-    out = ws.reports / "drift" / result.id / "report.html"
+    folder, frame, label = (
+        ws.reports / "drift" / result.id,
+        result.window.frame,
+        result.window.label,
+    )
+    cfg = ws.config
+    errors = []
     try:
-        write_report(profile, result.window.frame, result.drift, out, result.window.label)
-        result.report = str(out.relative_to(ws.root))
+        write_report(profile, frame, result.drift, folder / "report.html", label)
+        result.report = str((folder / "report.html").relative_to(ws.root))
     except Exception as exc:  # noqa: BLE001 - a failed report must not lose the check itself
-        result.report_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        errors.append(f"drift report: {type(exc).__name__}: {exc}".splitlines()[0])
+    try:
+        done = write_performance_report(
+            profile, frame, cfg.target, cfg.task, folder / "performance.html", label
+        )
+        if done is not None:
+            result.performance_report = str(done.relative_to(ws.root))
+    except Exception as exc:  # noqa: BLE001 - as above
+        errors.append(f"performance report: {type(exc).__name__}: {exc}".splitlines()[0])
+    result.report_error = "; ".join(errors) or None

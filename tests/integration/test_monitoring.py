@@ -235,3 +235,27 @@ def test_latest_check_numbers_are_exported_as_prometheus_gauges(trained_ws):
         served = client.get("/metrics").text
     assert f'workbench_drift_score{{column="temp",method="{method}"}}' in served
     assert "workbench_predict_latency_seconds_bucket" in served
+
+
+def test_a_labelled_window_also_gets_the_evidently_performance_report(trained_ws):
+    X, y = holdout(trained_ws)
+    ids = log_predictions(trained_ws, X.iloc[:300], degrade=True)
+    send_feedback(trained_ws, ids, y.iloc[:300])
+
+    result = CliRunner().invoke(app, ["drift", "-w", str(trained_ws.root), "--report"])
+
+    assert result.exit_code == 0, result.output
+    record = read_history(trained_ws)[-1]
+    assert record["performance"]["drifted"]  # inverted predictions
+    path = trained_ws.root / record["performance_report"]
+    assert f"performance report: {record['performance_report']}" in result.output
+    text = path.read_text()
+    assert text.lstrip().startswith("<!DOCTYPE html>")
+    assert "Accuracy" in text and "ROC AUC" in text  # the binary preset, with probabilities
+    assert (path.parent / "report.html").is_file()  # and the drift report next to it
+
+
+def test_a_window_without_labels_has_no_performance_report(trained_ws):
+    shifted_traffic(trained_ws, rows=300)
+    result = run_check(trained_ws, report=True)
+    assert result.report and result.performance_report is None and not result.report_error

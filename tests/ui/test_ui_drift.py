@@ -87,6 +87,10 @@ def test_alerts_and_the_evidently_report_are_listed(drift_ws):
 
     assert not at.exception
     assert at.selectbox(key="drift_report").options  # the first check wrote one
+    kinds = at.radio(key="drift_report_kind")
+    assert kinds.options == ["Data drift", "Model performance (labelled predictions)"]
+    kinds.set_value("Model performance (labelled predictions)").run()
+    assert not at.exception
     alerts = next(d.value for d in at.dataframe if "delivery" in d.value.columns)
     assert alerts["kind"].str.startswith("monitoring.").any()
 

@@ -153,3 +153,37 @@ def test_one_retrain_request_is_pending_at_a_time_and_taken_once(ws):
     assert trigger.pending_request(ws) is None
     assert [d["requested"] for d in trigger.read_decisions(ws)] == [True, False, True]
     assert trigger.request_retrain(ws, "manual", "again")["requested"]
+
+
+def _profile_with_sample(sample: pd.DataFrame):
+    from core.monitoring.reference import ReferenceProfile
+
+    return ReferenceProfile(columns={}, rows=len(sample), sample=sample)
+
+
+def test_performance_report_for_regression_and_for_many_classes(tmp_path):
+    from core.monitoring.report import write_performance_report
+
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=400)
+    frame = pd.DataFrame({"y": y, "prediction": y + rng.normal(scale=0.3, size=400)})
+    frame.loc[:99, "y"] = np.nan  # unlabelled rows are left out
+    out = write_performance_report(
+        _profile_with_sample(frame.iloc[100:]), frame, "y", "regression", tmp_path / "r.html"
+    )
+    assert out == tmp_path / "r.html" and "MAE" in out.read_text() and "R2" in out.read_text()
+
+    labels = rng.choice(["a", "b", "c"], size=300)
+    classes = pd.DataFrame({"y": labels, "prediction": np.roll(labels, 1), "probability": None})
+    out = write_performance_report(
+        _profile_with_sample(classes), classes, "y", "classification", tmp_path / "c.html"
+    )
+    assert "Accuracy" in out.read_text() and "ROC AUC" not in out.read_text()
+
+    unlabelled = classes.assign(y=None)
+    assert (
+        write_performance_report(
+            _profile_with_sample(classes), unlabelled, "y", "classification", tmp_path / "n.html"
+        )
+        is None
+    )
