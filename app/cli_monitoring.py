@@ -156,6 +156,21 @@ def drift_cmd(
         raise typer.Exit(1)
 
 
+@monitoring_app.command("labels")
+def labels_cmd(
+    file: Annotated[
+        Path, typer.Argument(dir_okay=False, help="CSV or Parquet: request_id, actual[, time].")
+    ],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Import actual outcomes into the feedback log (as POST /feedback would record them)."""
+    from core.monitoring.labels import import_labels
+
+    with _fail_cleanly():
+        done = import_labels(_open(workspace), file)
+    out.print(done.summary(), highlight=False)
+
+
 @monitoring_app.command("alerts")
 def alerts_cmd(
     workspace: WorkspaceOpt = None,

@@ -164,11 +164,38 @@ def distributions_section(ws, window: str, champion: dict | None) -> None:
     performance_section(ws, frame, profile)
 
 
+@guarded("The import")
+def import_labels_now(ws, upload) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from core.monitoring.labels import import_labels
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / Path(upload.name).name  # the file's name shows in any error
+        path.write_bytes(upload.getvalue())
+        done = import_labels(ws, path)
+    st.session_state[FLASH] = ("success", done.summary().replace(str(path), upload.name))
+    dui.clear()
+    st.rerun()
+
+
+def labels_import(ws) -> None:
+    with st.expander("Import labels (request_id, actual[, time])"):
+        upload = st.file_uploader("Labels file", type=["csv", "parquet"], key="drift_labels_file")
+        if st.button("Import", key="drift_labels_import", disabled=upload is None):
+            import_labels_now(ws, upload)
+
+
 def performance_section(ws, frame: pd.DataFrame, profile) -> None:
     st.subheader("Performance over time")
+    labels_import(ws)
     series, metric = dui.performance_series(frame, ws)
     if series.empty:
-        st.caption("No labels yet: send actuals with POST /feedback (or `--labels FILE`).")
+        st.caption(
+            "No labels yet: send actuals with POST /feedback, `workbench labels FILE`, or the "
+            "import above."
+        )
         return
     baseline = (profile.performance or {}).get(metric)
     st.plotly_chart(dui.performance_chart(series, metric, baseline), width="stretch")

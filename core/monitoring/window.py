@@ -93,14 +93,46 @@ def read_file(path: Path, what: str = "file") -> pd.DataFrame:
     return read_table(path)
 
 
-def read_labels(path: Path) -> pd.Series:
-    """A labels file (CSV / Parquet with `request_id` and `actual`) as actual by request id."""
+def read_label_rows(path: Path) -> pd.DataFrame:
+    """`request_id`, `actual` (and `time` when the file has it) of a labels file.
+
+    Raises:
+        WindowError: The file is missing or unreadable, lacks a column, has a row without an
+            actual, or a `time` that is not a time (the message names the file and the rows).
+    """
     frame = read_file(path, "labels file")
     missing = [c for c in ("request_id", "actual") if c not in frame.columns]
     if missing:
         raise WindowError(f"{path}: labels file lacks column(s) {', '.join(missing)}")
-    frame = frame.dropna(subset=["request_id"]).drop_duplicates("request_id", keep="last")
-    return frame.set_index(frame["request_id"].astype(str))["actual"]
+    frame = frame.dropna(subset=["request_id"]).assign(
+        request_id=lambda f: f["request_id"].astype(str)
+    )
+    empty = frame.index[frame["actual"].isna()]
+    if len(empty):
+        raise WindowError(f"{path}: column 'actual' is empty in data row(s) {_rows(empty)}")
+    columns = ["request_id", "actual"]
+    if "time" in frame.columns:
+        stamps = pd.to_datetime(frame["time"], utc=True, errors="coerce", format="ISO8601")
+        bad = frame.index[stamps.isna() & frame["time"].notna()]
+        if len(bad):
+            raise WindowError(
+                f"{path}: column 'time' is not an ISO time in data row(s) {_rows(bad)}"
+            )
+        frame = frame.assign(time=[None if pd.isna(t) else t.isoformat() for t in stamps])
+        columns.append("time")
+    return frame[columns].drop_duplicates("request_id", keep="last").reset_index(drop=True)
+
+
+def read_labels(path: Path) -> pd.Series:
+    """A labels file (CSV / Parquet with `request_id` and `actual`) as actual by request id."""
+    rows = read_label_rows(path)
+    return rows.set_index("request_id")["actual"]
+
+
+def _rows(index: pd.Index) -> str:
+    """1-based data row numbers (the first five, then how many more)."""
+    shown = ", ".join(str(i + 1) for i in index[:5])
+    return shown + (f" and {len(index) - 5} more" if len(index) > 5 else "")
 
 
 def log_window(

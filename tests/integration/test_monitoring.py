@@ -259,3 +259,59 @@ def test_a_window_without_labels_has_no_performance_report(trained_ws):
     shifted_traffic(trained_ws, rows=300)
     result = run_check(trained_ws, report=True)
     assert result.report and result.performance_report is None and not result.report_error
+
+
+def test_a_labels_file_is_imported_once_and_feeds_later_checks(trained_ws, tmp_path):
+    X, y = holdout(trained_ws)
+    ids = log_predictions(trained_ws, X.iloc[:300])
+    labels = tmp_path / "labels.csv"
+    unknown = [f"not-logged-{i}" for i in range(10)]
+    actuals = [*y.iloc[:300].to_numpy(), *[1] * 10]
+    pd.DataFrame({"request_id": ids + unknown, "actual": actuals}).to_csv(labels, index=False)
+    runner, root = CliRunner(), str(trained_ws.root)
+
+    first = runner.invoke(app, ["labels", str(labels), "-w", root])
+    again = runner.invoke(app, ["labels", str(labels), "-w", root])
+
+    assert first.exit_code == 0, first.output
+    assert "imported 310 of 310 label(s)" in first.output
+    assert "300 match logged predictions" in first.output and "10 have no logged" in first.output
+    assert again.exit_code == 0 and "imported 0 of 310" in again.output
+    assert "310 were already recorded" in again.output
+    result = run_check(trained_ws, "24h")  # no --labels: they are in the feedback log now
+    assert result.performance.labelled == 300
+    assert result.performance.value == pytest.approx(
+        log_window_metric(trained_ws, X.iloc[:300], y.iloc[:300], result.performance.metric)
+    )
+
+
+def log_window_metric(ws, X, y, metric):
+    """The metric of the champion on these rows, computed independently of the check."""
+    from core.training.metrics import compute_metrics
+
+    model = store.load_model(ws.config.model_name, "1")
+    proba = model.predict_proba(X)[:, 1]
+    return compute_metrics("classification", y.to_numpy(), model.predict(X), proba)[metric]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("request_id,label\na,1\n", "labels file lacks column(s) actual"),
+        ("request_id,actual\na,1\nb,\nc,0\n", "column 'actual' is empty in data row(s) 2"),
+        ("request_id,actual,time\na,1,yesterday\n", "column 'time' is not an ISO time"),
+    ],
+)
+def test_a_bad_labels_file_is_refused_naming_the_file_and_column(
+    trained_ws, tmp_path, content, message
+):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    result = CliRunner().invoke(app, ["labels", str(path), "-w", str(trained_ws.root)])
+    assert result.exit_code == 1
+    assert str(path) in result.output.replace("\n", "") and message in result.output
+    assert "Traceback" not in result.output
+    missing = CliRunner().invoke(
+        app, ["labels", str(tmp_path / "no.csv"), "-w", str(trained_ws.root)]
+    )
+    assert missing.exit_code != 0
