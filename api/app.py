@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+import os
 import random
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -116,7 +117,7 @@ async def predict(request: Request, data: PredictRequest) -> PredictResponse:
     started = time.perf_counter()
     preds, proba = await _score(state, model, batch)
     elapsed = time.perf_counter() - started
-    request_id = uuid.uuid4().hex
+    request_id = os.urandom(16).hex()  # 32 hex digits, like uuid4().hex at a fifth of the cost
     state.metrics.latency.observe(elapsed)
     state.metrics.predictions.labels(model.version, variant).inc(len(preds))
     _log(state, request_id, model, variant, batch, preds, proba, elapsed)
@@ -257,6 +258,8 @@ async def admin_reload(request: Request) -> dict:
     state = _state(request)
     changed = await anyio.to_thread.run_sync(state.store.check)
     _export_model(state)
+    if changed:
+        _settle_heap(state, changed=True)
     return {
         "changed": changed,
         "degraded": state.store.degraded,
@@ -280,12 +283,30 @@ def _export_model(state) -> None:
         m.last_reload.set(store.last_reload)
 
 
+def _settle_heap(state, changed: bool) -> None:
+    """Move everything alive now (the libraries, the loaded models) out of the GC's full passes.
+
+    A full collection walks every tracked object: ~350k once MLflow, scikit-learn and a model
+    are loaded, ~160 ms holding the GIL, which was the p99 of /predict under load. Frozen
+    objects are never scanned; request garbage is still collected by the young generations.
+    After a swap the old model is reclaimed by one full collection first (one pause per swap).
+    """
+    if not state.settings.freeze_heap:
+        return
+    if changed:
+        gc.unfreeze()
+        gc.collect()
+    gc.freeze()
+
+
 async def _poll(app: Litestar) -> None:
     state = app.state
     while True:
         await anyio.sleep(state.settings.poll_seconds)
-        await anyio.to_thread.run_sync(state.store.check)
+        changed = await anyio.to_thread.run_sync(state.store.check)
         _export_model(state)
+        if changed:
+            _settle_heap(state, changed=True)
 
 
 @contextlib.asynccontextmanager
@@ -293,6 +314,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     state = app.state
     await anyio.to_thread.run_sync(state.store.check)
     _export_model(state)
+    _settle_heap(state, changed=False)
     if state.log is not None:
         state.log.start()
     poller = asyncio.get_running_loop().create_task(_poll(app))

@@ -39,6 +39,10 @@ class ServeSettings(BaseModel):
     """Most records one /predict request may carry."""
     max_body_bytes: int = Field(20_000_000, ge=1024)
     """Largest request body accepted."""
+    freeze_heap: bool = False
+    """Keep what is alive after a model load out of the garbage collector's full passes
+    (`gc.freeze`): on for the server process (`api.main`), off where tests build many apps in
+    one process."""
     rate_limit_per_minute: int | None = Field(None, ge=1)
     """Requests per minute per client (API key, else address); None = unlimited. Health,
     readiness, metrics and the OpenAPI docs are never limited."""

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 try:  # the API's JSON library; the log falls back to `json` without it
@@ -405,17 +406,37 @@ def _sink(destination: Path | str) -> _ParquetSink | _SqlSink:
     return _SqlSink(destination) if is_url(destination) else _ParquetSink(Path(destination))
 
 
+def _outcomes(values: list) -> list:
+    """A `prediction` / `actual` column: kept when all numbers (or all booleans), else text."""
+    kinds = {type(v) for v in values if v is not None}
+    if all(issubclass(k, int | float | np.integer | np.floating) for k in kinds) and not (
+        kinds & {bool, np.bool_}
+    ):
+        return values
+    if kinds <= {bool, np.bool_}:
+        return values
+    return [None if v is None else str(v) for v in values]
+
+
 def _write_part(rows: list[dict], folder: Path, columns: list[str]) -> Path:
-    """Write rows as `folder/part-<UTC time>-<uuid8>.parquet` via a temp name and rename."""
-    frame = pd.DataFrame(rows, columns=columns)
+    """Write rows as `folder/part-<UTC time>-<uuid8>.parquet` via a temp name and rename.
+
+    Built with pyarrow directly: about 4x less work than through a DataFrame, and this runs in
+    the API process while requests are served (it competes with them for the GIL).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = {c: [r.get(c) for r in rows] for c in columns}
     for col in ("prediction", "actual"):
-        if col in frame and frame[col].dtype == object:
-            frame[col] = frame[col].map(lambda v: None if v is None else str(v))
+        if col in data:
+            data[col] = _outcomes(data[col])
+    table = pa.table(data)
     folder.mkdir(parents=True, exist_ok=True)
     name = f"part-{datetime.now(UTC).strftime(_STAMP)}-{uuid.uuid4().hex[:8]}.parquet"
     tmp = folder / f".{name}.tmp"
     try:
-        frame.to_parquet(tmp, index=False)
+        pq.write_table(table, tmp)
         os.replace(tmp, folder / name)
     finally:
         tmp.unlink(missing_ok=True)

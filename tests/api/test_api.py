@@ -244,6 +244,29 @@ def test_promotion_is_hot_swapped_on_reload(trained_ws, tmp_path):
         assert client.get("/model").json()["version"] == "2"
 
 
+def test_the_server_keeps_the_loaded_models_out_of_full_gc_passes(two_versions, tmp_path):
+    import gc
+
+    from api.model_store import ModelStore
+
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(_settings(two_versions, tmp_path, freeze_heap=True))) as client:
+            assert _post(client, _records(two_versions, 2)).status_code == 200
+            frozen = gc.get_freeze_count()
+            assert frozen > 100_000  # MLflow, scikit-learn, the model: never scanned again
+            store = client.app.state.store
+            assert isinstance(store, ModelStore)
+            assert all(o is not store for o in gc.get_objects())  # frozen, no longer scanned
+        without = _settings(two_versions, tmp_path / "plain")  # the default, as in tests
+        gc.unfreeze()
+        with TestClient(create_app(without)) as client:
+            assert _post(client, _records(two_versions, 2)).status_code == 200
+            assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
+
+
 def test_store_that_does_not_exist_is_not_created_by_the_api(tmp_path):
     from api.model_store import ModelStore
 
