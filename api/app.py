@@ -22,7 +22,7 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.types import Message, Scope
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.batching import MicroBatcher
 from api.metrics import Metrics
@@ -49,16 +49,25 @@ def _state(request: Request | ASGIConnection):
     return request.app.state
 
 
-async def api_key_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """`X-API-Key` must be one of the configured keys (when any are configured)."""
-    keys = _state(connection).settings.api_keys
-    if not keys:
-        return
-    key = connection.headers.get("x-api-key")
-    if not key:
-        raise NotAuthorizedException("missing X-API-Key header")
-    if key not in keys:
-        raise PermissionDeniedException("X-API-Key is not valid")
+def api_key_required(app: ASGIApp) -> ASGIApp:
+    """Route middleware: `X-API-Key` must be one of the configured keys (when any are).
+
+    A middleware rather than a guard: Litestar copies the route handler for every guard call
+    (~13 us, 3% of a one-record /predict). It runs before the body is read, as a guard would;
+    the exceptions become the same 401 / 403 JSON answers.
+    """
+
+    async def check(scope: Scope, receive: Receive, send: Send) -> None:
+        keys = scope["app"].state.settings.api_keys
+        if keys:
+            key = next((v for k, v in scope["headers"] if k == b"x-api-key"), None)
+            if not key:
+                raise NotAuthorizedException("missing X-API-Key header")
+            if key.decode("latin-1") not in keys:
+                raise PermissionDeniedException("X-API-Key is not valid")
+        await app(scope, receive, send)
+
+    return check
 
 
 async def admin_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
@@ -104,7 +113,7 @@ def _pick(state, settings: ServeSettings) -> tuple[LoadedModel, str]:
 
 @post(
     "/predict",
-    guards=[api_key_guard],
+    middleware=[api_key_required],
     status_code=200,
     security=_API_KEY,
     responses=_errors(401, 403, 413, 422, 429, 503),
@@ -189,7 +198,7 @@ def _shadow(state, request_id: str, batch: Batch) -> None:
 
 @post(
     "/feedback",
-    guards=[api_key_guard],
+    middleware=[api_key_required],
     status_code=202,
     security=_API_KEY,
     responses=_errors(401, 403, 409, 413, 429),
