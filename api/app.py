@@ -339,13 +339,31 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
             await anyio.to_thread.run_sync(state.log.close)  # SIGTERM loses nothing
 
 
+_ERROR_TYPES = {
+    400: "bad_request",
+    401: "auth",
+    403: "auth",
+    404: "not_found",
+    405: "bad_request",
+    409: "conflict",
+    413: "too_large",
+    422: "validation",
+    429: "rate_limited",
+    503: "not_ready",
+}
+"""`workbench_errors{type}` of an error answer; any other 5xx is `server`."""
+
+
 async def _count(message: Message, scope: Scope) -> None:
     if message["type"] == "http.response.start":
         handler = scope.get("route_handler")
         route = next(iter(handler.paths)) if handler is not None else "unmatched"
-        scope["app"].state.metrics.requests.labels(route, str(message["status"])).inc()
-        if message["status"] >= 500:
-            scope["app"].state.metrics.errors.labels("server").inc()
+        status = message["status"]
+        metrics = scope["app"].state.metrics
+        metrics.requests.labels(route, str(status)).inc()
+        if status >= 400:
+            kind = _ERROR_TYPES.get(status, "server" if status >= 500 else "client")
+            metrics.errors.labels(kind).inc()
 
 
 def _client_id(request: Request) -> str:

@@ -192,6 +192,42 @@ def test_metrics_count_requests_predictions_and_model(two_versions, tmp_path):
     assert 'workbench_requests_total{route="/predict",status="422"} 1.0' in text
     assert 'workbench_model_info{alias="champion",name="flights-delay",version="1"} 1.0' in text
     assert "workbench_predict_latency_seconds_bucket" in text
+    assert 'workbench_errors_total{type="validation"} 1.0' in text
+
+
+def test_errors_are_counted_by_type(two_versions, tmp_path):
+    with TestClient(create_app(_settings(two_versions, tmp_path, max_batch=2))) as client:
+        client.post("/predict", json={"records": _records(two_versions, 1)})  # no key
+        _post(client, _records(two_versions, 1), key="wrong")
+        _post(client, _records(two_versions, 3))  # over max_batch
+        client.get("/nowhere")
+        text = client.get("/metrics").text
+    assert 'workbench_errors_total{type="auth"} 2.0' in text
+    assert 'workbench_errors_total{type="too_large"} 1.0' in text
+    assert 'workbench_errors_total{type="not_found"} 1.0' in text
+    assert 'workbench_errors_total{type="server"}' not in text
+
+
+def test_feedback_needs_a_key_a_valid_body_and_an_enabled_log(two_versions, tmp_path):
+    with TestClient(create_app(_settings(two_versions, tmp_path))) as client:
+        body = {"request_id": "abc", "actual": 1}
+        assert client.post("/feedback", json=body).status_code == 401
+        assert client.post("/feedback", json=body, headers={"X-API-Key": "no"}).status_code == 403
+        bad = client.post("/feedback", json={"actual": 1}, headers={"X-API-Key": KEY})
+        assert bad.status_code == 400 and "request_id" in bad.text
+    off = _settings(two_versions, tmp_path, predictions_dir=None)
+    with TestClient(create_app(off)) as client:
+        disabled = client.post("/feedback", json=body, headers={"X-API-Key": KEY})
+        assert disabled.status_code == 409 and "prediction log is disabled" in disabled.text
+
+
+def test_model_is_503_before_a_load_and_reload_refuses_without_an_admin_key(two_versions, tmp_path):
+    with TestClient(create_app(_settings(two_versions, tmp_path, model_name="nope"))) as c:
+        missing = c.get("/model")
+        assert missing.status_code == 503 and "no model loaded" in missing.text
+    with TestClient(create_app(_settings(two_versions, tmp_path, admin_key=None))) as c:
+        refused = c.post("/admin/reload", headers={"X-API-Key": KEY})
+        assert refused.status_code == 403 and "admin key" in refused.text
 
 
 def test_canary_answers_with_the_challenger_and_says_so(two_versions, tmp_path):
