@@ -1,7 +1,9 @@
 """Feature engineering from config, as a scikit-learn transformer.
 
-The same `FeatureBuilder` runs in the data pipeline (to write `data/features`) and, later,
-inside each model pipeline so the served model accepts processed records.
+It runs in the data pipeline, which writes its output to `data/features`. Models train on
+those feature columns, and each model pipeline starts with the preprocessing transformer
+(imputation, encoding, scaling). The served model therefore takes feature records as stored
+in `data/features`, including the engineered columns.
 """
 
 from __future__ import annotations
