@@ -224,8 +224,9 @@ def _schedule_card(ws: Workspace) -> tuple[str, str, str | None]:
     state = "scheduler running" if holder and holder["live"] else "scheduler not running"
     if not upcoming:
         return "Next scheduled run", "-", state
-    nxt = upcoming[0]
-    return "Next scheduled run", nxt["job"], f"{ui.when(nxt['next_run'])} · {state}"
+    nxt, later = upcoming[0], upcoming[1:]
+    then = "".join(f" · then {r['job']} {ui.when(r['next_run'])}" for r in later)
+    return "Next scheduled run", nxt["job"], f"{ui.when(nxt['next_run'])}{then} · {state}"
 
 
 def _alerts_card(ws: Workspace) -> tuple[str, str, str | None]:

@@ -117,6 +117,15 @@ def test_overview_shows_the_loop_at_a_glance(ui_ws_copy):
                 "next_run_at": soon,
                 "sla_minutes": 10,
             },
+            {
+                "job": "data_pipeline",
+                "trigger": "cron",
+                "signature": "s",
+                "enabled": True,
+                "paused": False,
+                "next_run_at": soon + timedelta(hours=2),
+                "sla_minutes": 30,
+            },
         ],
         "host:9:xyz",
     )
@@ -127,6 +136,7 @@ def test_overview_shows_the_loop_at_a_glance(ui_ws_copy):
     shown = {m.label: (m.value, m.delta) for m in at.metric}
     assert shown["Next scheduled run"][0] == "drift_check"
     assert "scheduler running" in shown["Next scheduled run"][1]
+    assert "then data_pipeline" in shown["Next scheduled run"][1]  # every job's next run
     assert shown["Challenger"][0] == "none" and shown["Last promotion"][0] == "none"
     assert shown["Drift"] == ("not checked", "no check yet")
     assert int(shown["Open alerts (24 h)"][0]) >= 1  # the quarantined batch of the fixture
