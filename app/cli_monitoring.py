@@ -156,6 +156,36 @@ def drift_cmd(
         raise typer.Exit(1)
 
 
+@monitoring_app.command("drift-report")
+def drift_report_cmd(
+    check_id: Annotated[
+        str | None, typer.Argument(help="A check id (none: list the recent checks).")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Write the Evidently reports of an earlier check of the prediction log."""
+    from core.monitoring.check import report_for
+    from core.monitoring.history import read_history
+
+    with _fail_cleanly():
+        ws = _open(workspace)
+        if check_id is None:
+            table = Table("check id", "time", "window", "rows", "drift share")
+            for r in reversed(read_history(ws, limit=10)):
+                share = (r.get("drift") or {}).get("share")
+                table.add_row(
+                    r["id"], r["time"], r.get("label") or "", str(r.get("rows")), _num(share)
+                )
+            out.print(table)
+            return
+        result = report_for(ws, check_id)
+    for path in (result.report, result.performance_report):
+        if path:
+            out.print(f"report: {path}", highlight=False)
+    if result.report_error:
+        err.print(f"[yellow]not written: {result.report_error}[/yellow]", highlight=False)
+
+
 @monitoring_app.command("labels")
 def labels_cmd(
     file: Annotated[

@@ -11,7 +11,7 @@ from app import drift_ui as dui
 from app import ui
 from core.errors import WorkbenchError
 from core.monitoring import history as hist
-from core.monitoring.check import run_check
+from core.monitoring.check import report_folder, report_for, run_check
 from core.monitoring.trigger import pending_request, request_retrain
 from core.monitoring.views import overlay
 from core.registry.promotion import default_actor
@@ -201,30 +201,44 @@ def performance_section(ws, frame: pd.DataFrame, profile) -> None:
     st.plotly_chart(dui.performance_chart(series, metric, baseline), width="stretch")
 
 
+REPORT_FILES = {
+    "Data drift": "report.html",
+    "Model performance (labelled predictions)": "performance.html",
+}
+
+
+@guarded("The report")
+def write_reports_now(ws, check_id: str) -> None:
+    with st.spinner("Writing the Evidently reports of this check"):
+        result = report_for(ws, check_id)
+    note = f" Not written: {result.report_error}" if result.report_error else ""
+    st.session_state[FLASH] = ("success", f"Reports of check {check_id} written.{note}")
+    st.rerun()
+
+
 def report_section(records: list[dict], ws) -> None:
     st.subheader("Evidently report")
-    reports = [r for r in reversed(records) if r.get("report") or r.get("performance_report")]
-    if not reports:
-        st.caption("No report yet: tick **with the Evidently report** and run a check.")
+    checks = [r for r in reversed(records) if r.get("source") == "log" and not r.get("skipped")]
+    if not checks:
+        st.caption("No check of the prediction log yet: run one above.")
         return
     picked = st.selectbox(
-        "Report",
-        range(len(reports)),
-        format_func=lambda i: dui.check_label(reports[i]),
+        "Check",
+        range(len(checks)),
+        format_func=lambda i: dui.check_label(checks[i]),
         key="drift_report",
     )
-    shown = {
-        "Data drift": "report",
-        "Model performance (labelled predictions)": "performance_report",
-    }
-    kinds = {k: reports[picked][f] for k, f in shown.items() if reports[picked].get(f)}
-    kind = st.radio("Show", list(kinds), horizontal=True, key="drift_report_kind")
-    path = ws.root / kinds[kind]
-    if not path.is_file():
-        st.warning(f"{path} is gone.")
+    folder = report_folder(ws, checks[picked]["id"])
+    kinds = {k: folder / f for k, f in REPORT_FILES.items() if (folder / f).is_file()}
+    if not kinds:
+        st.caption("This check has no report yet.")
+        if st.button("Write its Evidently reports", key="drift_report_write"):
+            write_reports_now(ws, checks[picked]["id"])
         return
-    html = path.read_text(encoding="utf-8")
-    st.download_button("Download HTML", html, file_name=path.name, key="drift_report_download")
+    kind = st.radio("Show", list(kinds), horizontal=True, key="drift_report_kind")
+    html = kinds[kind].read_text(encoding="utf-8")
+    name = kinds[kind].name
+    st.download_button("Download HTML", html, file_name=name, key="drift_report_download")
     st.iframe(html, height=900)
 
 

@@ -297,6 +297,41 @@ def _alert_and_trigger(ws: Workspace, result: CheckResult) -> None:
         result.retrain.append(decision)
 
 
+def report_folder(ws: Workspace, check_id: str) -> Path:
+    """Where the Evidently reports of a check are written: `reports/drift/<check id>/`."""
+    return ws.reports / "drift" / check_id
+
+
+def report_for(ws: Workspace, check_id: str) -> CheckResult:
+    """Write the Evidently reports of an earlier check of the prediction log, on demand.
+
+    The rows are the ones the check saw (its first to its last prediction); the reference is
+    the profile of the model version it checked. Nothing is alerted or added to the history.
+
+    Raises:
+        WorkbenchError: No such check, or it has no rows of the log to report on.
+    """
+    from core.monitoring.history import read_history
+    from core.monitoring.store import load_reference
+    from core.monitoring.window import log_between
+
+    record = next((r for r in read_history(ws, limit=None) if r.get("id") == check_id), None)
+    if record is None:
+        raise DriftInputError(f"no check {check_id!r} in the history (see the Drift page)")
+    if record.get("source") != "log" or record.get("skipped") or not record.get("start"):
+        raise DriftInputError(
+            f"check {check_id} has no rows of the prediction log to report on "
+            f"({record.get('skipped') or 'a check of a file'}): run a new check instead"
+        )
+    version = (record.get("model") or {}).get("version")
+    profile = load_reference(ws, version)
+    window = log_between(ws, record["start"], record["end"], record.get("label") or check_id)
+    result = CheckResult(check_id, record["time"], window, profile.source, record.get("model"))
+    _evaluate(ws, profile, result)
+    _write_report(ws, profile, result)
+    return result
+
+
 def _write_report(ws: Workspace, profile: ReferenceProfile, result: CheckResult) -> None:
     """The drift report, and the performance report when the window has labels."""
     from core.monitoring.report import write_performance_report, write_report

@@ -149,24 +149,37 @@ def log_window(
         labels: Extra actuals by request id (a labels file); they win over logged feedback.
         now: The end of a duration window (default: now).
     """
-    from core.predictions import prediction_log_source, read_feedback, read_predictions
-
     text = window or ws.config.monitoring.window
     kind, value = parse_window(text)
     end = now or datetime.now(UTC)
     since = (end - timedelta(seconds=value)).isoformat() if kind == "duration" else None
+    rows = value if kind == "rows" else None
+    return _log_rows(ws, since, end, rows, labels, f"{describe(text)} of the prediction log")
+
+
+def log_between(ws: Workspace, start: str, end: str, label: str) -> Window:
+    """The prediction log's rows from `start` to `end` (ISO times, both included).
+
+    These are the rows an earlier check of a window saw; actuals are joined as they are now.
+    """
+    return _log_rows(ws, start, pd.Timestamp(end).to_pydatetime(), None, None, label)
+
+
+def _log_rows(ws, since: str | None, end: datetime, rows: int | None, labels, label) -> Window:
+    from core.predictions import prediction_log_source, read_feedback, read_predictions
+
     source = prediction_log_source(ws)
     log = read_predictions(source, since=since)
     log = log[log["variant"].astype(str) != "shadow"]
     if not log.empty:
         log = log.assign(_t=pd.to_datetime(log["time"], utc=True, format="ISO8601"))
         log = log[log["_t"] <= pd.Timestamp(end)].sort_values("_t", kind="stable")
-        if kind == "rows":
-            log = log.tail(value)
+        if rows is not None:
+            log = log.tail(rows)
     frame = _frame(log, ws.config.target, latest_actuals(read_feedback(source)), labels)
     return Window(
         frame,
-        f"{describe(text)} of the prediction log",
+        label,
         "log",
         start=None if log.empty else log["_t"].iloc[0].isoformat(),
         end=None if log.empty else log["_t"].iloc[-1].isoformat(),

@@ -20,7 +20,7 @@ from monitoring_helpers import (
 from typer.testing import CliRunner
 
 from app.cli import app
-from core.monitoring.check import run_check
+from core.monitoring.check import report_for, run_check
 from core.monitoring.history import read_history
 from core.monitoring.store import ARTIFACT_DIR, load_reference
 from core.monitoring.trigger import pending_request, read_decisions, take_request
@@ -315,3 +315,27 @@ def test_a_bad_labels_file_is_refused_naming_the_file_and_column(
         app, ["labels", str(tmp_path / "no.csv"), "-w", str(trained_ws.root)]
     )
     assert missing.exit_code != 0
+
+
+def test_the_reports_of_an_earlier_check_are_written_on_demand(trained_ws):
+    X, y = holdout(trained_ws)
+    ids = log_predictions(trained_ws, X.iloc[:300], hours_ago=3)
+    send_feedback(trained_ws, ids, y.iloc[:300])
+    checked = run_check(trained_ws, "24h")  # no report then
+    folder = trained_ws.reports / "drift" / checked.id
+    assert not folder.exists()
+    shifted_traffic(trained_ws, rows=300)  # an hour ago: after the rows of that check
+    runner, root = CliRunner(), str(trained_ws.root)
+
+    listed = runner.invoke(app, ["drift-report", "-w", root], env={"COLUMNS": "200"})
+    written = runner.invoke(app, ["drift-report", checked.id, "-w", root])
+    unknown = runner.invoke(app, ["drift-report", "nope", "-w", root])
+
+    assert listed.exit_code == 0 and checked.id in listed.output
+    assert written.exit_code == 0, written.output
+    assert (folder / "report.html").is_file() and (folder / "performance.html").is_file()
+    assert f"report: reports/drift/{checked.id}/report.html" in written.output
+    again = report_for(trained_ws, checked.id)  # the same 300 rows as the check saw
+    assert len(again.window.frame) == 300
+    assert again.drift.share == checked.drift.share
+    assert unknown.exit_code == 1 and "no check 'nope'" in unknown.output

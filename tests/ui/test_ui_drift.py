@@ -86,7 +86,9 @@ def test_alerts_and_the_evidently_report_are_listed(drift_ws):
     at = page("drift")
 
     assert not at.exception
-    assert at.selectbox(key="drift_report").options  # the first check wrote one
+    assert len(at.selectbox(key="drift_report").options) == 2  # newest first
+    assert at.button(key="drift_report_write")  # the newest check wrote no report
+    at.selectbox(key="drift_report").set_value(1).run()  # the first check wrote both
     kinds = at.radio(key="drift_report_kind")
     assert kinds.options == ["Data drift", "Model performance (labelled predictions)"]
     kinds.set_value("Model performance (labelled predictions)").run()
@@ -150,3 +152,14 @@ def test_missing_workspace_shows_an_error(tmp_path, monkeypatch):
 
     assert not at.exception
     assert "not a workbench workspace" in at.error[0].value
+
+
+def test_a_check_without_a_report_gets_one_on_demand(drift_ws):
+    at = page("drift")
+    newest = read_history(drift_ws)[-1]["id"]
+
+    at.button(key="drift_report_write").click().run(timeout=ACTION_TIMEOUT)
+
+    assert not at.exception and not at.error
+    assert (drift_ws.reports / "drift" / newest / "report.html").is_file()
+    assert at.radio(key="drift_report_kind").options[0] == "Data drift"
