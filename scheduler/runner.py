@@ -187,7 +187,9 @@ class JobRunner:
             },
             id=f"{name}:{trigger}:{uuid.uuid4().hex[:8]}",
             name=f"{name} ({trigger})",
-            jobstore="volatile",
+            # a retry waits out its backoff in the job store, so a restart or the standby
+            # taking over still runs it; run-now and follow-ups start at once
+            jobstore="default" if trigger == "retry" else "volatile",
             misfire_grace_time=None,  # a one-off runs however late its thread starts
         )
 

@@ -321,9 +321,14 @@ class JobsDB(LeaseMixin):
             return {r[0]: r[1] for r in rows}
 
     def prune_store(self, keep: list[str]) -> None:
-        """Drop persisted APScheduler jobs that are no longer declared (e.g. disabled ones)."""
+        """Drop persisted APScheduler jobs that are no longer declared (e.g. disabled ones).
+
+        Pending retries (`<job>:retry:<id>`, one-off runs) are kept: they run after a restart.
+        """
         with self.engine.begin() as conn:
             if not sa.inspect(conn).has_table("apscheduler_jobs"):
                 return
             table = sa.table("apscheduler_jobs", sa.column("id"))
-            conn.execute(table.delete().where(table.c.id.not_in(keep)))
+            conn.execute(
+                table.delete().where(table.c.id.not_in(keep), ~table.c.id.contains(":retry:"))
+            )

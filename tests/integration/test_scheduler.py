@@ -82,6 +82,29 @@ def test_a_failing_job_is_retried_alerted_and_does_not_stop_the_others(versioned
     assert len(alerts) == 1 and "after 2 attempts" in alerts[0]["message"]
 
 
+def test_a_pending_retry_survives_a_scheduler_restart(versioned_ws):
+    ws = set_schedules(versioned_ws.root, data_pipeline={"retries": 1, "backoff_seconds": 4})
+    db = JobsDB.for_workspace(ws)
+    with pipeline_lock(ws):  # the pipeline is busy: every attempt fails
+        with running_service(ws):
+            first = finished_run(db, db.enqueue("data_pipeline", "run", by="test"))
+        assert first["status"] == "failed" and first["summary"]["retry_in_s"] == 4
+        pending = [k for k in db.stored_next_runs() if ":retry:" in k]
+        assert len(pending) == 1  # waiting in the job store, not in the stopped process
+        with running_service(ws):  # a new leader (as after a restart or a takeover)
+            retried = wait_for(
+                lambda: [
+                    r
+                    for r in db.runs(job="data_pipeline")
+                    if r["trigger"] == "retry" and r["status"] != "running"
+                ],
+                30,
+                "the retry after the restart",
+            )
+    assert retried[0]["attempt"] == 1 and "another data pipeline run holds" in retried[0]["error"]
+    assert not [k for k in db.stored_next_runs() if ":retry:" in k]  # ran once, then removed
+
+
 def test_a_job_never_overlaps_itself(versioned_ws):
     ws = set_schedules(versioned_ws.root)
     drip(ws.root, 4)
