@@ -69,7 +69,7 @@ def import_labels(ws: Workspace, path: Path) -> LabelImport:
         len(rows) - len(fresh),
         matched,
         len(fresh) - matched,
-        str(source) if isinstance(source, str) else str(Path(source)),
+        str(source),
     )
 
 
