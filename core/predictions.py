@@ -77,7 +77,8 @@ class PredictionRecord:
         variant: "champion", "challenger" (canary) or "shadow".
         inputs: The input record as received.
         prediction: The predicted value or label.
-        probability: Probability of the predicted class, when there is one.
+        probability: For a binary classifier the positive class's probability (the second of
+            `classes_`), for more classes the predicted class's; None for regression.
         latency_ms: Model latency in milliseconds.
     """
 
