@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from litestar.exceptions import HTTPException
 
@@ -18,6 +19,15 @@ def invalid(message: str, index: int | None = None, field: str | None = None) ->
     return HTTPException(status_code=422, detail=message, extra={"index": index, "field": field})
 
 
+def is_timestamp(value: str) -> bool:
+    """Whether a string is an ISO-8601 date or date-time (`2013-01-01T05:00:00Z`)."""
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _type_ok(value, kind: str) -> bool:
     if value is None:
         return True  # missing values are imputed by the model's transformer
@@ -25,7 +35,12 @@ def _type_ok(value, kind: str) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if kind == "boolean":
         return isinstance(value, bool)
+    if kind == "datetime":
+        return isinstance(value, str) and is_timestamp(value)
     return isinstance(value, str)
+
+
+_EXPECTED = {"datetime": "an ISO-8601 timestamp string"}
 
 
 def _too_many(n: int, max_batch: int, field: str) -> None:
@@ -41,8 +56,11 @@ def _too_many(n: int, max_batch: int, field: str) -> None:
 
 def _check_value(where: str, i: int, name: str, kind: str, value) -> None:
     if not _type_ok(value, kind):
+        got = repr(value)[:40] if isinstance(value, str) else type(value).__name__
         raise invalid(
-            f"{where}[{i}]: field '{name}' must be {kind}, got {type(value).__name__}", i, name
+            f"{where}[{i}]: field '{name}' must be {_EXPECTED.get(kind, kind)}, got {got}",
+            i,
+            name,
         )
     if kind in _NUMERIC and value is not None and not -MAX_ABS_NUMBER <= value <= MAX_ABS_NUMBER:
         raise invalid(
@@ -58,6 +76,7 @@ _FEW = 8
 _ALLOWED = {
     "boolean": frozenset({bool, _NONE}),
     "string": frozenset({str, _NONE}),
+    "datetime": frozenset({str, _NONE}),
 } | {kind: frozenset({int, float, _NONE}) for kind in _NUMERIC}
 
 
@@ -75,9 +94,13 @@ def _columns_ok(columns: list[list], kinds: list[str]) -> bool:
                     numeric and v is not None and not -MAX_ABS_NUMBER <= v <= MAX_ABS_NUMBER
                 ):
                     return False
+                if kind == "datetime" and v is not None and not is_timestamp(v):
+                    return False
             continue
         types = set(map(type, values))
         if not types <= allowed:
+            return False
+        if kind == "datetime" and not all(v is None or is_timestamp(v) for v in values):
             return False
         if numeric and (int in types or float in types):
             present = [v for v in values if v is not None] if _NONE in types else values

@@ -277,6 +277,10 @@ class TrainingConfig(_Strict):
     """Relative train-vs-test gap of the metric above which a model is flagged as overfit."""
     underfit_floor: float | None = None
     """Test metric below this (above, for error metrics) flags underfitting; default per task."""
+    refit: bool = True
+    """After the winner is chosen on validation, refit it with its tuned parameters on train +
+    validation (time order and the `max_rows` cap kept) and register that model, scored on the
+    untouched test holdout. False: register the winner as fitted on the training split only."""
     auto_promote: bool = False
     """A challenger that passes every gate becomes champion without a click."""
     seed: int = 42

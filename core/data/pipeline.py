@@ -178,8 +178,7 @@ def _manifest_fields(batch: Batch, outcome: BatchOutcome) -> dict:
 
 
 def _process_batch(ws: Workspace, batch: Batch, previous_max: dict):
-    from core.data.features import build_features  # sklearn: only when there is work
-    from core.data.preprocess import clean_batch
+    from core.data.preprocess import clean_batch, model_front  # sklearn: only when there is work
 
     cfg = ws.config
     outcome = BatchOutcome(batch.batch_id, batch.name, batch.source, "accepted")
@@ -196,7 +195,9 @@ def _process_batch(ws: Workspace, batch: Batch, previous_max: dict):
             frame = processed = clean_batch(frame, cfg)
         elif stage == "features":
             try:
-                frame = features = build_features(processed, cfg.features)
+                # the model's own cleaning + feature steps (fences fitted on this batch here;
+                # a model fits them on its training rows)
+                frame = features = model_front(cfg).fit_transform(processed)
             except KeyError as exc:
                 reason = f"{batch.name}: features: source column {exc} is missing"
                 return _reject(ws, batch, outcome, stage, reason, None), None, None

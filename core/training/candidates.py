@@ -1,7 +1,7 @@
 """The candidate catalogue: eight models per task, plus default search spaces.
 
-Each candidate becomes a Pipeline of the serving-time preprocessing transformer and the
-estimator, so a registered model accepts feature records as they are stored.
+Each candidate becomes one Pipeline from a raw record to a prediction: value cleaning, feature
+engineering, imputation / encoding / scaling, then the estimator (see `build_pipeline`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from core.config import PreprocessConfig
-from core.data.preprocess import build_transformer, split_columns
+from core.config import WorkbenchConfig
+from core.data.preprocess import build_transformer, model_front, split_columns
 from core.errors import ConfigError
 
 
@@ -164,13 +164,20 @@ def select(task: str, names: list[str] | None) -> list[Candidate]:
 
 
 def build_pipeline(
-    candidate: Candidate, X: pd.DataFrame, pre: PreprocessConfig, seed: int
+    candidate: Candidate, X: pd.DataFrame, cfg: WorkbenchConfig, seed: int
 ) -> Pipeline:
-    """Preprocessing transformer + the candidate's estimator, unfitted."""
-    numeric, categorical = split_columns(X)
+    """The whole model, unfitted: raw record -> clean -> features -> preprocess -> estimator.
+
+    `X` holds raw training records; the front (cleaning + feature engineering) is run once on a
+    sample of it only to learn which of its output columns are numeric and which categorical.
+    """
+    front = model_front(cfg)
+    sample = front.fit_transform(X.head(2000))
+    numeric, categorical = split_columns(sample)
     return Pipeline(
         [
-            ("preprocess", build_transformer(numeric, categorical, pre)),
+            *front.steps,
+            ("preprocess", build_transformer(numeric, categorical, cfg.preprocessing)),
             ("model", candidate.make(seed)),
         ]
     )

@@ -56,16 +56,20 @@ def find_version(ws: Workspace, ref: str | None = None) -> DataVersion:
 
 
 def load_frame(ws: Workspace, version: DataVersion) -> pd.DataFrame:
-    """The features table of a data version (from the workspace when it is the current one)."""
+    """The cleaned (processed) table of a data version: raw values after batch-level cleaning.
+
+    Models train on it because they take raw records: their own first steps clean and engineer
+    features (`core.data.preprocess.model_front`). Read from the workspace when it is current.
+    """
     current = versioning.current_meta(ws)
-    if current.get("md5") == version.md5 and ws.features_file.exists():
-        return pd.read_parquet(ws.features_file)
-    return pd.read_parquet(io.BytesIO(versioning.read_version_file(ws, version, "features")))
+    if current.get("md5") == version.md5 and ws.processed_file.exists():
+        return pd.read_parquet(ws.processed_file)
+    return pd.read_parquet(io.BytesIO(versioning.read_version_file(ws, version, "processed")))
 
 
 def feature_columns(df: pd.DataFrame, cfg: WorkbenchConfig) -> list[str]:
-    """Model inputs: every column but the target and the time column."""
-    return [c for c in df.columns if c not in {cfg.target, cfg.time_column}]
+    """Model inputs: every raw column but the target (the time column included)."""
+    return [c for c in df.columns if c != cfg.target]
 
 
 def split_frame(df: pd.DataFrame, cfg: WorkbenchConfig, version: DataVersion) -> Split:

@@ -36,7 +36,12 @@ Progress = Callable[[float, str], None]
 
 @dataclass
 class CandidateResult:
-    """One trained candidate: its tuned params, metrics per split and diagnosis."""
+    """One trained candidate: its tuned params, metrics per split and diagnosis.
+
+    Also the refit of the winner (`refit=True`): the same tuned params fitted on train +
+    validation, with metrics `train` (on those rows) and `test` (the holdout) but no `val` (the
+    validation rows are in its training data).
+    """
 
     name: str
     params: dict
@@ -52,11 +57,22 @@ class CandidateResult:
     model_uri: str | None = None
     """`models:/m-...` of the logged model (MLflow 3 LoggedModel)."""
     model: object = field(default=None, repr=False)
+    fit_rows: int = 0
+    """Rows the model was fitted on (after the `max_rows` / `slow_max_rows` cap)."""
+    refit: bool = False
+    """True for the winner refit on train + validation (see `TrainingResult.refit`)."""
 
 
 @dataclass
 class TrainingResult:
-    """What `train` did: the parent run, every candidate, the best one and its registration."""
+    """What `train` did: the parent run, every candidate, the best one and its registration.
+
+    `best` is the candidate chosen on the validation metric, as fitted on the training split
+    (its metrics are comparable with the other candidates'). `refit` is that candidate refit on
+    train + validation (`training.refit`, on by default), None when refit is off; `final` is
+    the model that was registered (the refit, else `best`), and its `metrics["test"]` are the
+    registered model's holdout metrics (the ones the gates see).
+    """
 
     training_id: str
     parent_run_id: str | None
@@ -70,6 +86,13 @@ class TrainingResult:
     """Seconds per tracking step (set-up, each candidate's logging, registration)."""
     tracking_s: float = 0.0
     """Wall time the run spent waiting on MLflow (set-up, unfinished logging, registration)."""
+    refit: CandidateResult | None = None
+    """`best` refit on train + validation (None when `training.refit` is off)."""
+
+    @property
+    def final(self) -> CandidateResult:
+        """The registered model: the refit of the winner, or the winner itself without refit."""
+        return self.refit or self.best
 
 
 def _quiet_progress(_: float, __: str) -> None:
@@ -111,7 +134,7 @@ def fit_candidate(ws: Workspace, cand: Candidate, split: Split) -> CandidateResu
 def _fit_candidate(ws: Workspace, cand: Candidate, split: Split) -> CandidateResult:
     cfg, tc = ws.config, ws.config.training
     X, y = _sample(split, tc.slow_max_rows if cand.slow else tc.max_rows, tc.seed)
-    pipe = build_pipeline(cand, X, cfg.preprocessing, tc.seed)
+    pipe = build_pipeline(cand, X, cfg, tc.seed)
     cv = make_cv(cfg.task, split.time_ordered, tc.cv_folds, tc.seed)
     found = search(
         pipe,
@@ -225,6 +248,25 @@ def train(
     return out
 
 
+def raw_signature(X, y, infer_signature):  # noqa: N803 - sklearn naming
+    """The model signature: the raw input schema (timestamps as `datetime`).
+
+    A column is `required` only when the training rows never miss it; the model imputes the
+    others, so a served record may carry null there (and `mlflow models serve` accepts it).
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # int columns hint: handled by `required` below
+        sig = infer_signature(X.head(50), y.head(50).to_numpy())
+    missing = X.isna().any()
+    inputs = Schema(
+        [ColSpec(c.type, c.name, required=not bool(missing[c.name])) for c in sig.inputs.inputs]
+    )
+    return ModelSignature(inputs=inputs, outputs=sig.outputs)
+
+
 def config_hash(ws: Workspace) -> str:
     """Short hash of the workspace config: which settings a run was trained with."""
     return hashlib.sha256(ws.config_path.read_bytes()).hexdigest()[:12]
@@ -270,11 +312,7 @@ class _Tracker:
         self.client = mlflow.MlflowClient()
         self.experiment_id = _experiment(self.client, ws)
         self.training_id = uuid.uuid4().hex[:12]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # int columns hint: ours are never null
-            self.signature = infer_signature(
-                split.X_train.head(50), split.y_train.head(50).to_numpy()
-            )
+        self.signature = raw_signature(split.X_train, split.y_train, infer_signature)
         self.requirements = pip_requirements()
         v = split.version
         self.tags = {
@@ -304,9 +342,9 @@ class _Tracker:
         df = s.X_train.head(1000).assign(**{self.cfg.target: s.y_train.head(1000).to_numpy()})
         ds = self._dataset(
             df,
-            source=str(self.ws.features_file),
+            source=str(self.ws.processed_file),
             targets=self.cfg.target,
-            name=f"features@{s.version.id}",
+            name=f"processed@{s.version.id}",
             digest=s.version.md5[:16],
         )
         with self.mlflow.start_run(run_id=self.parent_id):
