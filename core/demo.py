@@ -39,6 +39,9 @@ def flights_frame() -> pd.DataFrame:
         weather, on=["origin", "time_hour"], how="left"
     )
     df["delayed"] = (df["arr_delay"] > 15).astype("int64")
+    # "2013-01-01T05:00:00Z" -> "2013-01-01T05:00:00": ISO-8601 in UTC without a zone suffix,
+    # the form MLflow's timezone-naive `datetime` type (and so `mlflow models serve`) accepts
+    df["time_hour"] = df["time_hour"].str.removesuffix("Z")
     df["flight_date"] = pd.to_datetime(df[["year", "month", "day"]]).dt.strftime("%Y-%m-%d")
     keep = [
         "time_hour",
@@ -71,7 +74,7 @@ def computers_frame() -> pd.DataFrame:
     df["date"] = pd.Timestamp("1993-01-01", tz="UTC") + pd.to_timedelta(
         (df["trend"] - 1) * 30.44, unit="D"
     )
-    df["date"] = df["date"].dt.floor("D")
+    df["date"] = df["date"].dt.floor("D").dt.tz_localize(None)  # naive UTC, as MLflow types it
     return df.reset_index(drop=True)
 
 

@@ -101,6 +101,7 @@ def split_frame(df: pd.DataFrame, cfg: WorkbenchConfig, version: DataVersion) ->
     if min(len(train), len(val), len(test)) < 5:
         raise WorkbenchError(f"data version {version.id} has too few rows ({len(df)}) to split")
     cols = feature_columns(df, cfg)
+    train, val, test = (_naive_utc(part[cols + [cfg.target]]) for part in (train, val, test))
     return Split(
         train[cols],
         train[cfg.target],
@@ -111,6 +112,14 @@ def split_frame(df: pd.DataFrame, cfg: WorkbenchConfig, version: DataVersion) ->
         version,
         time_ordered,
     )
+
+
+def _naive_utc(df: pd.DataFrame) -> pd.DataFrame:
+    """Timestamps as naive UTC: MLflow's `datetime` type has no zone (naive is read as UTC)."""
+    zoned = [c for c in df.columns if isinstance(df[c].dtype, pd.DatetimeTZDtype)]
+    if not zoned:
+        return df
+    return df.assign(**{c: df[c].dt.tz_convert("UTC").dt.tz_localize(None) for c in zoned})
 
 
 def load_split(ws: Workspace, ref: str | None = None) -> Split:
