@@ -1,6 +1,7 @@
 """`workbench data run`: the data pipeline over every new batch.
 
-ingest → validate raw → preprocess → validate processed → features → validate features →
+ingest → validate raw → clean the batch (casts, target-less rows, duplicates) → validate
+processed → the model's own cleaning + feature steps (`model_front`) → validate features →
 version. Bad batches are quarantined; the last good version is untouched.
 """
 
