@@ -202,6 +202,7 @@ def _print_training(result) -> None:
         "fit s",
         "diagnosis",
         title=f"data version {result.data_version}",
+        caption=f"* chosen on val {metric}; test is the untouched holdout",
     )
     for c in result.candidates:
         flags = [f for f in ("overfit", "underfit") if c.diagnosis[f]]
@@ -213,11 +214,18 @@ def _print_training(result) -> None:
             ", ".join(flags) or "ok",
         )
     out.print(table)
+    if result.refit:
+        refit = result.refit
+        out.print(
+            f"refit {refit.name} on train + validation ({refit.fit_rows:,} rows): "
+            f"test {metric} {refit.metrics['test'][metric]:.4f}",
+            highlight=False,
+        )
     reg = result.registered
     if reg:
         out.print(
             f"registered {reg['name']} version {reg['version']} "
-            f"({', '.join(reg['aliases'])}) from run {result.best.run_id}",
+            f"({', '.join(reg['aliases'])}) from run {result.final.run_id}",
             highlight=False,
         )
         if reg.get("gates"):

@@ -7,10 +7,17 @@ One pydantic model per section. `load_config` validates the file and raises
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from core.errors import ConfigError
 from core.monitoring.settings import AlertsConfig, MonitoringConfig
@@ -340,6 +347,14 @@ _METRICS = {
 LOWER_IS_BETTER = frozenset({"rmse", "mae", "mape", "log_loss"})
 
 
+# --------------------------------------------------------------------------- serving
+UnknownFields = Literal["reject", "ignore"]
+"""`serving.unknown_fields`: what /predict does with a record field the served model does not
+take (a typo, a new upstream column). `reject` answers 422 naming the record and field;
+`ignore` drops it before scoring and logging, and names it in the response."""
+UNKNOWN_FIELDS: tuple[str, ...] = get_args(UnknownFields)
+
+
 # --------------------------------------------------------------------------- root
 class WorkbenchConfig(_Strict):
     """The whole `workbench.yaml`."""
@@ -362,7 +377,19 @@ class WorkbenchConfig(_Strict):
     schedules: SchedulesConfig = SchedulesConfig()
     alerts: AlertsConfig = AlertsConfig()
     serving: dict = {}
+    """Prediction API settings (`api.settings.ServeSettings` types them; unknown keys are
+    ignored there). `unknown_fields` is checked here so a typo fails at load."""
     deploy: DeployConfig = DeployConfig()
+
+    @field_validator("serving")
+    @classmethod
+    def _serving(cls, value: dict) -> dict:
+        mode = value.get("unknown_fields", "reject")
+        if mode not in UNKNOWN_FIELDS:
+            raise ValueError(
+                f"serving.unknown_fields must be one of {', '.join(UNKNOWN_FIELDS)}, got {mode!r}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkbenchConfig:

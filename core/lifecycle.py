@@ -149,7 +149,7 @@ def training_step(ws: Workspace, force: bool = False, progress: Progress | None 
         "data_version": result.data_version,
         "best": result.best.name,
         "metric": result.metric,
-        "test_metric": _finite(result.best.metrics["test"].get(result.metric)),
+        "test_metric": _finite(result.final.metrics["test"].get(result.metric)),  # registered
         "version": registered.get("version"),
         "gates": registered.get("gates"),
         "gates_failed": [] if promoted else _gate_failures(ws, registered.get("version")),

@@ -3,6 +3,12 @@
 - Experiment: the project name. One parent run per `workbench train` (tag role=training), one
   child run per candidate (role=candidate) with params, metrics `{split}_{metric}` for split in
   train/val/test, diagnosis tags, artifacts and the model (artifact path `model`).
+- Refit (`training.refit`, on by default): the candidate chosen on validation is refit on
+  train + validation in one more child run (role=refit, `<candidate>-refit`, tags `workbench.refit`
+  and `workbench.refit_of` = the candidate's run) with `train_`/`test_` metrics and `refit_rows`;
+  its model is the one registered. The chosen candidate's run keeps its own metrics and gets the
+  refit's holdout metrics as `refit_test_{metric}` plus the tags `workbench.refit` and
+  `workbench.refit_run_id`.
 - Registered model: the project name, aliases `champion` and `challenger`.
 - Model version tags: data version, task, metric, gate results (`gates.status`, `gates.json`),
   and the audit tags written on promotion / rollback.
@@ -28,6 +34,12 @@ TAG_OVERFIT = "diagnosis.overfit"  # "true" | "false"
 TAG_UNDERFIT = "diagnosis.underfit"
 TAG_DIAGNOSIS = "diagnosis.summary"
 TAG_BEST = "workbench.best"  # "true" on the winning candidate run
+ROLE_REFIT = "refit"
+TAG_REFIT = "workbench.refit"  # "train+val" on the refit run and on the winner it refits
+TAG_REFIT_OF = "workbench.refit_of"  # on the refit run: the chosen candidate's run id
+TAG_REFIT_RUN = "workbench.refit_run_id"  # on the chosen candidate's run: its refit run
+REFIT_DATA = "train+val"
+REFIT_PREFIX = "refit_"  # `refit_test_roc_auc` on the chosen candidate's run
 
 TAG_GATES_STATUS = "gates.status"  # "pass" | "fail" on the model version
 TAG_GATES_JSON = "gates.json"

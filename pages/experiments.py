@@ -1,5 +1,9 @@
 """Experiments: candidate runs (filter, search, sort, pages) and a shareable run comparison.
 
+A training chooses its winner on the validation metric (the test split is an untouched holdout),
+so the page says so above the table, ranks by `val_<metric>` by default and puts each metric's
+validation score before its test score.
+
 The compared runs live in the URL (`?runs=<id>,<id>`): the table's row selection writes it,
 and a shared link selects the same rows. `exp_epoch` in the session bumps when the selection
 changes outside the table, so the table is rebuilt with the new selection as its default.
@@ -65,14 +69,40 @@ def filters(runs: pd.DataFrame, optimised: str) -> tuple[pd.DataFrame, str | Non
     return shown, column or default
 
 
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def selection_note(runs: pd.DataFrame, optimised: str | None) -> None:
+    """How the newest training chose its winner: on validation; test only reported."""
+    sel = ex.latest_selection(runs, optimised)
+    if sel is None:
+        return
+    text = (
+        f"**Latest training** (data version `{sel['data_version']}`): chosen on validation "
+        f"`{sel['metric']}`: **{sel['candidate']}** `{sel['run_id'][:8]}` "
+        f"(val {_num(sel['val'])}, test {_num(sel['test'])})"
+    )
+    if sel["refit"]:
+        text += f", refit on train+validation and registered (refit test {_num(sel['refit_test'])})"
+    else:
+        text += ", registered as fitted on train"
+    st.markdown(text)
+    st.caption(
+        "Each training picks its winner by the validation metric only. The test split is an "
+        "untouched holdout: reported for every candidate, never used to choose; the promotion "
+        "gates score the registered model on it."
+    )
+
+
 def runs_table(shown: pd.DataFrame, metric: str | None, selected: list[str]) -> None:
     """One page of runs, the best one starred; selecting rows sets the compared runs."""
     best = ex.best_run(shown, metric) if metric else None
     if best:
         row = shown.set_index("run_id").loc[best]
         st.markdown(
-            f"★ Best by `{ex.short(metric)}`: **{row['candidate'] or row['run_name']}** "
-            f"`{best[:8]}` = {row[metric]:.4f}"
+            f"★ Best by `{ex.short(metric)}` among the shown runs: "
+            f"**{row['candidate'] or row['run_name']}** `{best[:8]}` = {row[metric]:.4f}"
         )
     number, pages = 1, ex.page_of(shown, 1, PAGE_SIZE)[1]
     if pages > 1:
@@ -97,7 +127,10 @@ def runs_table(shown: pd.DataFrame, metric: str | None, selected: list[str]) -> 
         column_config={
             "best": st.column_config.TextColumn("★", help=f"Best by {ex.short(metric or '')}"),
             "started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-            "winner": st.column_config.CheckboxColumn(help="Won its training (registered)"),
+            "winner": st.column_config.CheckboxColumn(
+                help="Chosen on validation in its training; registered (refit on "
+                "train+validation when it has refit_test metrics)"
+            ),
             "overfit": st.column_config.CheckboxColumn(help="Diagnosed as overfit"),
         },
     )
@@ -108,12 +141,16 @@ def runs_table(shown: pd.DataFrame, metric: str | None, selected: list[str]) -> 
     )
 
 
-def metrics_section(runs: pd.DataFrame, selected: list[str]) -> None:
-    table = ex.metric_table(runs, selected)
+def metrics_section(runs: pd.DataFrame, selected: list[str], metric: str | None) -> None:
+    table = ex.metric_table(runs, selected, metric)
     mask = ex.best_cells(table)
     styled = table.style.apply(lambda _: mask.map(lambda best: BEST_CSS if best else ""), axis=None)
     st.dataframe(styled.format(precision=4, na_rep="—"), width="stretch")
-    st.caption("Best value per metric highlighted (lower is better for errors and costs).")
+    st.caption(
+        "Best value per metric highlighted (lower is better for errors and costs). `val_*` "
+        "chose each training's winner; `test_*` is the untouched holdout; `refit_test_*` is "
+        "the holdout score of the winner refit on train+validation (the registered model)."
+    )
 
 
 def params_section(runs: pd.DataFrame, selected: list[str]) -> None:
@@ -215,7 +252,7 @@ def comparison(
     )
     clear.button("Clear selection", on_click=_set_selection, args=([],), width="stretch")
     sections = {
-        "Metrics": lambda: metrics_section(runs, selected),
+        "Metrics": lambda: metrics_section(runs, selected, metric),
         "Parameters": lambda: params_section(runs, selected),
         "Parallel coordinates": lambda: parallel_chart(runs, selected, metric),
         "Metric vs parameter": lambda: scatter_chart(runs, shown, selected, metric),
@@ -262,6 +299,7 @@ if len(selected) < len(wanted):
         f"Not in this experiment (ignored): {missing}. Runs logged in the last "
         f"{ui.RUNS_TTL} s show after **Refresh**."
     )
+selection_note(runs, ws.config.metric)
 shown, metric = filters(runs, ws.config.metric)
 if shown.empty:
     st.info("No run matches the filters.")

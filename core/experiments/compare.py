@@ -20,6 +20,7 @@ from core.experiments.runs import (
     check_server,
     lower_is_better,
     metric_columns,
+    metric_order,
     param_columns,
     short,
     store_error,
@@ -45,12 +46,15 @@ def _selected(df: pd.DataFrame, run_ids: list[str]) -> pd.DataFrame:
     return df.set_index("run_id").loc[list(labels)].rename(index=labels)
 
 
-def metric_table(df: pd.DataFrame, run_ids: list[str]) -> pd.DataFrame:
+def metric_table(df: pd.DataFrame, run_ids: list[str], metric: str | None = None) -> pd.DataFrame:
     """Metrics as rows, the selected runs as columns (labelled by `run_labels`).
 
-    Metrics none of the runs logged are left out.
+    Rows in `metric_order`: with `metric` (e.g. `val_roc_auc`) its splits come first, the
+    validation score the winner was chosen by, then test, refit_test and train. Metrics none
+    of the runs logged are left out.
     """
-    sel = _selected(df, run_ids)[metric_columns(df)].dropna(axis=1, how="all")
+    columns = metric_order(metric_columns(df), metric)
+    sel = _selected(df, run_ids)[columns].dropna(axis=1, how="all")
     table = sel.T
     table.index = [short(c) for c in table.index]
     table.index.name = "metric"

@@ -4,6 +4,10 @@
 `metrics.<name>` (floats) and `params.<name>` (strings, as MLflow stores them). The rest is
 pure pandas over that frame, so a page can filter, sort and page 1,000 runs without asking
 the store again.
+
+Each training chooses its winner on the validation metric (`val_<metric>`); the test split is
+an untouched holdout. With `training.refit` the winner is refit on train + validation and that
+model is registered: the winner's run carries the refit's holdout metrics as `refit_test_*`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import pandas as pd
 from core.config import LOWER_IS_BETTER
 from core.errors import TrackingUnavailable
 from core.tracking import (
+    REFIT_PREFIX,
     ROLE_CANDIDATE,
     SPLITS,
     TAG_BEST,
@@ -25,6 +30,7 @@ from core.tracking import (
     TAG_DIAGNOSIS,
     TAG_METRIC,
     TAG_OVERFIT,
+    TAG_REFIT,
     TAG_ROLE,
     TAG_TASK,
     TAG_UNDERFIT,
@@ -43,10 +49,13 @@ RUN_COLUMNS = [
     "task",
     "metric",
     "best",
+    "refit",
     "overfit",
     "underfit",
     "diagnosis",
 ]
+SPLIT_ORDER = ("val", "test", REFIT_PREFIX + "test", "train")
+"""How one metric's splits are ordered in tables: the selection score, then the holdout(s)."""
 LOWER_IS_BETTER_EXTRA = frozenset({"fit_seconds", "predict_ms_per_row", "overfit_gap"})
 """Costs and the train-test gap, logged next to the scores: lower is better too."""
 NEUTRAL_METRICS = frozenset({"tuning_trials"})
@@ -91,6 +100,7 @@ def _row(run) -> dict:
         "task": tags.get(TAG_TASK, ""),
         "metric": tags.get(TAG_METRIC, ""),
         "best": tags.get(TAG_BEST) == "true",
+        "refit": tags.get(TAG_REFIT, ""),
         "overfit": tags.get(TAG_OVERFIT) == "true",
         "underfit": tags.get(TAG_UNDERFIT) == "true",
         "diagnosis": tags.get(TAG_DIAGNOSIS, ""),
@@ -164,8 +174,28 @@ def short(column: str) -> str:
 
 
 def _base(name: str) -> str:
-    """`test_rmse` → `rmse`; names without a split prefix are their own base."""
+    """`test_rmse` (and `refit_test_rmse`) → `rmse`; names without a split prefix are their own."""
+    name = name.removeprefix(REFIT_PREFIX)
     return next((name[len(s) + 1 :] for s in SPLITS if name.startswith(f"{s}_")), name)
+
+
+def _split_rank(name: str) -> int:
+    """Position of a metric's split in `SPLIT_ORDER` (after them: names without a split)."""
+    return next(
+        (i for i, s in enumerate(SPLIT_ORDER) if name.startswith(f"{s}_")), len(SPLIT_ORDER)
+    )
+
+
+def metric_order(names: list[str], metric: str | None = None) -> list[str]:
+    """Metric names with `metric`'s base first, each base's splits as in `SPLIT_ORDER`.
+
+    E.g. for `val_roc_auc`: val_roc_auc, test_roc_auc, refit_test_roc_auc, train_roc_auc,
+    then the other metrics (by base, then split). Works on short or `metrics.` names.
+    """
+    base = _base(short(metric)) if metric else None
+    return sorted(
+        names, key=lambda c: (_base(short(c)) != base, _base(short(c)), _split_rank(short(c)))
+    )
 
 
 def lower_is_better(metric: str) -> bool:
@@ -175,14 +205,15 @@ def lower_is_better(metric: str) -> bool:
 
 
 def default_metric(df: pd.DataFrame, optimised: str | None = None) -> str | None:
-    """The column to rank by: `metrics.test_<optimised>` (else val, else the first metric).
+    """The column to rank by: `metrics.val_<optimised>` (else test, else the first metric).
 
-    `optimised` defaults to the runs' most common `metric` tag.
+    Validation is what each training chose its winner by; `test_` is the fallback for runs
+    logged without validation metrics. `optimised` defaults to the runs' most common `metric` tag.
     """
     if optimised is None and not df.empty and (df["metric"] != "").any():
         optimised = df.loc[df["metric"] != "", "metric"].mode().iloc[0]
     columns = metric_columns(df)
-    for split in ("test", "val"):
+    for split in ("val", "test"):
         if optimised and f"{M}{split}_{optimised}" in columns:
             return f"{M}{split}_{optimised}"
     return columns[0] if columns else None
@@ -246,8 +277,9 @@ def runs_table(
     """The runs as shown in a table: a ★ on `best_id`, run facts, then every metric.
 
     Columns: best (★ or empty), run, candidate, data_version, started, status, winner (the
-    run won its training), overfit, then the metrics by short name, those of `metric`'s base
-    (e.g. every split of `roc_auc` for `test_roc_auc`) first; the index is the run id.
+    run won its training on validation), overfit, then the metrics by short name in
+    `metric_order` (every split of `roc_auc` first for `val_roc_auc`: val, test, refit_test,
+    train); the index is the run id.
     """
     table = pd.DataFrame(
         {
@@ -261,7 +293,39 @@ def runs_table(
             "overfit": df["overfit"],
         }
     )
-    base = _base(short(metric)) if metric else None
-    names = sorted(metric_columns(df), key=lambda c: (_base(short(c)) != base, c))
+    names = metric_order(metric_columns(df), metric)
     metrics = df[names].rename(columns=short)
     return pd.concat([table, metrics], axis=1).set_axis(df["run_id"].to_numpy(), axis=0)
+
+
+def _value(row: pd.Series, name: str) -> float | None:
+    value = row.get(M + name)
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def latest_selection(df: pd.DataFrame, optimised: str | None = None) -> dict | None:
+    """What the newest training among `df` chose, or None when no run is tagged as a winner.
+
+    Returns `{"run_id", "candidate", "data_version", "metric", "val", "test", "refit",
+    "refit_test"}`: the winner was chosen on `val` (`val_<metric>`); `test` is its holdout score
+    as fitted on train; `refit` is true when it was refit on train + validation and that model
+    registered, whose holdout score is `refit_test`. Missing values are None. `optimised`
+    defaults to the winner's `metric` tag.
+    """
+    winners = df[df["best"].astype(bool)] if "best" in df.columns else df.iloc[:0]
+    if winners.empty:
+        return None
+    row = winners.sort_values("start_time", kind="stable").iloc[-1]
+    metric = optimised or row["metric"] or None
+    if metric is None:
+        return None
+    return {
+        "run_id": str(row["run_id"]),
+        "candidate": row["candidate"] or row["run_name"],
+        "data_version": row["data_version"],
+        "metric": metric,
+        "val": _value(row, f"val_{metric}"),
+        "test": _value(row, f"test_{metric}"),
+        "refit": bool(row.get("refit")),
+        "refit_test": _value(row, f"{REFIT_PREFIX}test_{metric}"),
+    }

@@ -16,11 +16,12 @@ import uuid
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from core import tracking as T
 from core.training import plots
@@ -154,12 +155,7 @@ def _fit_candidate(ws: Workspace, cand: Candidate, split: Split) -> CandidateRes
         s: _evaluate(cfg.task, model, Xs, ys)
         for s, Xs, ys in (("train", X, y), ("val", split.X_val, split.y_val))
     }
-    started = time.perf_counter()
-    test_pred = model.predict(split.X_test)
-    ms_row = 1000 * (time.perf_counter() - started) / max(len(split.X_test), 1)
-    proba = cfg.task == "classification" and hasattr(model, "predict_proba")
-    test_score = model.predict_proba(split.X_test) if proba else None
-    metrics["test"] = compute_metrics(cfg.task, split.y_test, test_pred, test_score)
+    metrics["test"], test_pred, test_score, ms_row = _score_holdout(cfg.task, model, split)
     m = cfg.metric
     diag = diagnose(m, metrics["train"][m], metrics["test"][m], tc.overfit_gap, tc.underfit_floor)
     params = {k.removeprefix("model__"): v for k, v in found.params.items()}
@@ -175,6 +171,74 @@ def _fit_candidate(ws: Workspace, cand: Candidate, split: Split) -> CandidateRes
         test_pred,
         test_score,
         model=model,
+        fit_rows=len(X),
+    )
+
+
+def _score_holdout(task: str, model, split: Split):
+    """Metrics on the test split, its predictions and scores, and the predict time per row."""
+    started = time.perf_counter()
+    pred = model.predict(split.X_test)
+    ms_row = 1000 * (time.perf_counter() - started) / max(len(split.X_test), 1)
+    proba = task == "classification" and hasattr(model, "predict_proba")
+    score = model.predict_proba(split.X_test) if proba else None
+    return compute_metrics(task, split.y_test, pred, score), pred, score, ms_row
+
+
+def refit_rows(split: Split, max_rows: int, seed: int):
+    """The refit's rows: train + validation (in time order), capped like `_sample`; never test.
+
+    Time-ordered splits put validation right after train, so the cap keeps the newest rows;
+    otherwise a seeded random sample of `max_rows` is taken.
+    """
+    X = pd.concat([split.X_train, split.X_val])
+    y = pd.concat([split.y_train, split.y_val])
+    return _sample(replace(split, X_train=X, y_train=y), max_rows, seed)
+
+
+def refit_candidate(
+    ws: Workspace, cand: Candidate, best: CandidateResult, split: Split
+) -> CandidateResult:
+    """Refit the validation winner with its tuned params on train + validation; score it on test.
+
+    The estimator is `clone`d from the winner (same tuned params, unfitted) and fitted once on
+    `refit_rows` (the same row cap as the winner's fit: `slow_max_rows` for slow learners); no
+    tuning is repeated and no test row is seen. Single-threaded BLAS, as in `fit_candidate`.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _refit_candidate(ws, cand, best, split)
+
+
+def _refit_candidate(
+    ws: Workspace, cand: Candidate, best: CandidateResult, split: Split
+) -> CandidateResult:
+    from sklearn.base import clone
+
+    cfg, tc = ws.config, ws.config.training
+    X, y = refit_rows(split, tc.slow_max_rows if cand.slow else tc.max_rows, tc.seed)
+    started = time.perf_counter()
+    model = clone(best.model).fit(X, y)
+    fit_s = time.perf_counter() - started
+    metrics = {"train": _evaluate(cfg.task, model, X, y)}
+    metrics["test"], test_pred, test_score, ms_row = _score_holdout(cfg.task, model, split)
+    m = cfg.metric
+    diag = diagnose(m, metrics["train"][m], metrics["test"][m], tc.overfit_gap, tc.underfit_floor)
+    return CandidateResult(
+        best.name,
+        dict(best.params),
+        metrics,
+        diag,
+        best.cv_score,
+        best.trials,
+        fit_s,
+        ms_row,
+        test_pred,
+        test_score,
+        model=model,
+        fit_rows=len(X),
+        refit=True,
     )
 
 
@@ -202,6 +266,7 @@ def train(
     tracker = _Tracker(ws, split) if track else None
     tracking_s = setup_s = time.perf_counter() - t0
     results = []
+    refit = None
     try:
         for i, cand in enumerate(cands):
             progress(0.05 + 0.85 * i / len(cands), f"training {cand.name} ({i + 1}/{len(cands)})")
@@ -215,26 +280,41 @@ def train(
                 cfg.metric,
                 result.metrics["val"][cfg.metric],
             )
+        best = results[0]  # chosen on validation only: the test split never picks a model
+        for r in results[1:]:
+            if better(cfg.metric, r.metrics["val"][cfg.metric], best.metrics["val"][cfg.metric]):
+                best = r
+        if cfg.training.refit:
+            progress(0.9, f"refitting {best.name} on train + validation")
+            cand = next(c for c in cands if c.name == best.name)
+            refit = refit_candidate(ws, cand, best, split)
+            if tracker:
+                tracker.submit(refit, split, of=best)  # after best's logging: one FIFO worker
+            log.info(
+                "refit %s on %d rows: test %s = %.4f (fitted on train only: %.4f)",
+                best.name,
+                refit.fit_rows,
+                cfg.metric,
+                refit.metrics["test"][cfg.metric],
+                best.metrics["test"][cfg.metric],
+            )
     except BaseException:
         if tracker:
             tracker.abort()
         raise
-    best = results[0]
-    for r in results[1:]:
-        if better(cfg.metric, r.metrics["val"][cfg.metric], best.metrics["val"][cfg.metric]):
-            best = r
     out = TrainingResult(
-        uuid.uuid4().hex[:12], None, split.version.id, cfg.metric, results, best, 0.0
+        uuid.uuid4().hex[:12], None, split.version.id, cfg.metric, results, best, 0.0, refit=refit
     )
     if tracker:
         progress(0.92, "finishing MLflow logging")
         t0 = time.perf_counter()
         tracker.wait()  # only the logging that did not overlap a fit counts as overhead
         tracking_s += time.perf_counter() - t0
-        progress(0.95, f"registering {best.name}")
+        fitted = "refit on train + validation" if refit else "fitted on train"
+        progress(0.95, f"registering {best.name} ({fitted})")
         out.parent_run_id = tracker.parent_id
         t0 = time.perf_counter()
-        out.registered = tracker.finish(best)
+        out.registered = tracker.finish(best, refit)
         out.training_id = tracker.training_id
         tracking_s += time.perf_counter() - t0
         out.timings = {
@@ -244,7 +324,10 @@ def train(
         }
     out.tracking_s = round(tracking_s, 2)
     out.duration_s = round(time.perf_counter() - started, 2)
-    progress(1.0, f"best: {best.name} (val {cfg.metric} {best.metrics['val'][cfg.metric]:.4f})")
+    note = f", refit test {refit.metrics['test'][cfg.metric]:.4f}" if refit else ""
+    progress(
+        1.0, f"best: {best.name} (val {cfg.metric} {best.metrics['val'][cfg.metric]:.4f}{note})"
+    )
     return out
 
 
@@ -358,9 +441,13 @@ class _Tracker:
             warnings.simplefilter("ignore")  # "source can be interpreted in multiple ways"
             return mlflow.data.from_pandas(df, **kwargs)
 
-    def submit(self, r: CandidateResult, split: Split) -> None:
-        """Log a candidate on the background thread (overlaps the next candidate's fit)."""
-        self.pending.append(self.pool.submit(self.log_candidate, r, split))
+    def submit(self, r: CandidateResult, split: Split, of: CandidateResult | None = None) -> None:
+        """Log a candidate on the background thread (overlaps the next candidate's fit).
+
+        `of`: for the refit, the chosen candidate it refits (submitted after that candidate,
+        so the single FIFO worker has logged it and set its `run_id`).
+        """
+        self.pending.append(self.pool.submit(self.log_candidate, r, split, of))
 
     def wait(self) -> None:
         """Block until every submitted candidate is logged; re-raise the first failure."""
@@ -375,26 +462,45 @@ class _Tracker:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.client.set_terminated(self.parent_id, status="FAILED")
 
-    def log_candidate(self, r: CandidateResult, split: Split) -> str:
+    def log_candidate(
+        self, r: CandidateResult, split: Split, of: CandidateResult | None = None
+    ) -> str:
         """Create the child run with params, metrics, tags, artifacts and the model."""
         started = time.perf_counter()
         try:
-            return self._log_candidate(r, split)
+            return self._log_candidate(r, split, of)
         finally:
-            self.timings[r.name] = round(time.perf_counter() - started, 2)
+            key = f"{r.name}-refit" if of is not None else r.name
+            self.timings[key] = round(time.perf_counter() - started, 2)
 
-    def _log_candidate(self, r: CandidateResult, split: Split) -> str:
+    def _log_candidate(
+        self, r: CandidateResult, split: Split, of: CandidateResult | None = None
+    ) -> str:
+        """One child run; with `of` (the chosen candidate), the refit run `<name>-refit`.
+
+        The refit run (role `refit`) holds the model that gets registered, its `train_`
+        (train + validation rows) and `test_` metrics and `refit_rows`; the chosen candidate's
+        run keeps its metrics and gets the refit's as `refit_test_*` plus the refit tags.
+        """
         from mlflow.entities import Metric, Param, RunTag
 
+        run_tags = {T.TAG_ROLE: T.ROLE_CANDIDATE}
+        if of is not None:
+            if of.run_id is None:
+                raise RuntimeError(f"refit of {of.name}: the candidate run was not logged")
+            m = self.cfg.metric
+            run_tags = {
+                T.TAG_ROLE: T.ROLE_REFIT,
+                T.TAG_REFIT: T.REFIT_DATA,
+                T.TAG_REFIT_OF: of.run_id,
+                "workbench.selected_on": f"val_{m}={of.metrics['val'][m]:.6g}",
+            }
         run = self.client.create_run(
             self.experiment_id,
-            run_name=r.name,
+            run_name=f"{r.name}-refit" if of is not None else r.name,
             tags=self.tags
-            | {
-                T.TAG_ROLE: T.ROLE_CANDIDATE,
-                T.TAG_CANDIDATE: r.name,
-                "mlflow.parentRunId": self.parent_id,
-            },
+            | run_tags
+            | {T.TAG_CANDIDATE: r.name, "mlflow.parentRunId": self.parent_id},
         )
         rid, now = run.info.run_id, int(time.time() * 1000)
         metrics = [
@@ -411,11 +517,12 @@ class _Tracker:
                 ("predict_ms_per_row", r.predict_ms_per_row),
                 ("tuning_trials", r.trials),
                 ("overfit_gap", r.diagnosis["gap"]),
+                *((("refit_rows", r.fit_rows),) if of is not None else ()),
             )
             if np.isfinite(v)
         ]
-        params = [Param("candidate", r.name)] + [
-            Param(k, str(v)[:500]) for k, v in r.params.items()
+        params = [Param("candidate", r.name), Param("fit_rows", str(r.fit_rows))] + [
+            Param(k, str(v)[:500]) for k, v in r.params.items() if k != "fit_rows"
         ]
         diag = r.diagnosis
         tags = [
@@ -438,6 +545,16 @@ class _Tracker:
             )
         r.run_id, r.model_uri = rid, info.model_uri
         self.client.set_terminated(rid)
+        if of is not None:  # the chosen candidate's run points at its refit
+            self.client.log_batch(
+                of.run_id,
+                metrics=[
+                    Metric(T.REFIT_PREFIX + T.metric_key("test", k), v, now, 0)
+                    for k, v in r.metrics["test"].items()
+                    if np.isfinite(v)
+                ],
+                tags=[RunTag(T.TAG_REFIT, T.REFIT_DATA), RunTag(T.TAG_REFIT_RUN, rid)],
+            )
         return rid
 
     def _log_artifacts(self, rid: str, r: CandidateResult, split: Split) -> None:
@@ -456,23 +573,32 @@ class _Tracker:
                 "metrics": r.metrics,
                 "diagnosis": r.diagnosis,
                 "data_version": split.version.id,
+                "fit_rows": r.fit_rows,
+                "fitted_on": T.REFIT_DATA if r.refit else "train",
                 "feature_importance": dict(sorted(importance.items(), key=lambda kv: -kv[1])[:30]),
             }
             (out / "evaluation.json").write_text(json.dumps(evaluation, indent=2, default=str))
             self.client.log_artifacts(rid, str(out))
 
-    def finish(self, best: CandidateResult) -> dict:
+    def finish(self, best: CandidateResult, refit: CandidateResult | None = None) -> dict:
+        """Tag the winner chosen on validation; register its refit (when any), else itself."""
         from mlflow.entities import RunTag
 
         from core.training.register import register_best
 
+        final = refit or best
         self.client.set_tag(best.run_id, T.TAG_BEST, "true")
         self.client.log_batch(
             self.parent_id,
-            tags=[RunTag("best_candidate", best.name), RunTag("best_run_id", best.run_id)],
+            tags=[
+                RunTag("best_candidate", best.name),
+                RunTag("best_run_id", best.run_id),
+                RunTag(T.TAG_REFIT, T.REFIT_DATA if refit else "off"),
+                RunTag("registered_run_id", final.run_id),
+            ],
         )
         self.client.set_terminated(self.parent_id)
-        return register_best(self.ws, best.run_id, best.model_uri, self.split.version.id)
+        return register_best(self.ws, final.run_id, final.model_uri, self.split.version.id)
 
 
 def _experiment(client, ws: Workspace) -> str:

@@ -8,6 +8,7 @@ import sys
 
 import mlflow
 import pytest
+from cli_output import flat
 from workspaces import set_training
 
 from core import tracking as T
@@ -57,8 +58,14 @@ def test_training_tracks_every_candidate_with_the_data_version_and_registers_cha
     digests = [d.dataset.digest for d in parent.inputs.dataset_inputs]
     assert digests == [version.md5[:16]]
     champion = client.get_model_version_by_alias(ws.config.model_name, T.ALIAS_CHAMPION)
-    best = [r for r in children if r.data.tags.get(T.TAG_BEST) == "true"]
-    assert [r.info.run_id for r in best] == [champion.run_id]
+    [best] = [r for r in children if r.data.tags.get(T.TAG_BEST) == "true"]
+    metric = f"val_{ws.config.metric}"  # chosen on validation, whatever the test scores
+    assert best.data.metrics[metric] == max(r.data.metrics[metric] for r in children)
+    [refit] = _runs(ws, T.ROLE_REFIT)  # the registered model: the winner refit on train + val
+    assert champion.run_id == refit.info.run_id == best.data.tags[T.TAG_REFIT_RUN]
+    assert refit.data.tags[T.TAG_REFIT_OF] == best.info.run_id
+    assert refit.data.tags[T.TAG_CANDIDATE] == best.data.tags[T.TAG_CANDIDATE]
+    assert refit.data.metrics["refit_rows"] > float(best.data.params["fit_rows"])
     assert champion.tags[T.TAG_DATA_VERSION] == version.id
 
 
@@ -124,12 +131,12 @@ def test_cli_train_reports_and_rejects_unknown_data_version(versioned_ws):
         [*cli, "--data-version", "deadbeef"], env=env, capture_output=True, text=True
     )
     assert bad.returncode == 1
-    assert "data version 'deadbeef' not found" in bad.stderr
+    assert "data version 'deadbeef' not found" in flat(bad.stderr)
     assert "Traceback" not in bad.stderr
 
     ok = subprocess.run(cli, env=env, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr[-2000:]
-    assert "registered flights-delay version 1" in ok.stdout
+    assert "registered flights-delay version 1" in flat(ok.stdout)
 
 
 def test_unknown_candidate_name_is_a_config_error(versioned_ws):
