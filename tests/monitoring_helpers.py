@@ -1,7 +1,12 @@
-"""Helpers for monitoring tests: a prediction log written as the API writes it, with feedback."""
+"""Helpers for monitoring tests: a prediction log written as the API writes it, with feedback.
+
+Rows are raw records (the processed table's columns minus the target, as the model takes them);
+they are logged as a client sends them: JSON values, timestamps as ISO-8601 strings.
+"""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -37,22 +42,35 @@ def edit_config(ws: Workspace, **sections) -> Workspace:
 
 
 def holdout(ws: Workspace) -> tuple[pd.DataFrame, pd.Series]:
-    """The validation + test rows of the latest data version: the reference rows."""
+    """The validation + test rows of the latest data version (raw inputs): the reference rows."""
     split = load_split(ws)
     return pd.concat([split.X_val, split.X_test]), pd.concat([split.y_val, split.y_test])
 
 
-def log_predictions(ws, X, *, degrade=False, hours_ago=1.0, version="1") -> list[str]:
-    """Score X with a version (inverted when `degrade`) and log it as the API does."""
-    store.registry_client(ws)  # points MLflow's `models:/` resolution at this workspace
-    model = store.load_model(ws.config.model_name, version)
-    preds, _ = predict_frame(model, X, ws.config.task)
+def api_records(X: pd.DataFrame) -> list[dict]:
+    """Rows as a client sends them: JSON values (null for missing), ISO-8601 timestamps."""
+    return json.loads(
+        X.to_json(orient="records", date_format="iso", date_unit="s", double_precision=15)
+    )
+
+
+def log_predictions(ws, X, *, degrade=False, hours_ago=1.0, version="1", model=None) -> list[str]:
+    """Score raw rows with a version (inverted when `degrade`) and log them as the API does.
+
+    The model (the registered `version`, or `model` logged as that version) gets the records
+    as the API passes them on (JSON values, ISO timestamps).
+    """
+    if model is None:
+        store.registry_client(ws)  # points MLflow's `models:/` resolution at this workspace
+        model = store.load_model(ws.config.model_name, version)
+    records_in = api_records(X)
+    preds, _ = predict_frame(model, pd.DataFrame.from_records(records_in), ws.config.task)
     if degrade:
         preds["prediction"] = 1 - preds["prediction"]
         preds["probability"] = 1 - preds["probability"]
     start = datetime.now(UTC) - timedelta(hours=hours_ago)
     ids, records = [], []
-    for i, (inputs, (_, p)) in enumerate(zip(X.to_dict("records"), preds.iterrows(), strict=True)):
+    for i, (inputs, (_, p)) in enumerate(zip(records_in, preds.iterrows(), strict=True)):
         rid = uuid.uuid4().hex
         ids.append(rid)
         stamp = (start + timedelta(seconds=i)).isoformat()
@@ -75,14 +93,13 @@ def send_feedback(ws, ids, actuals) -> None:
 
 
 def shifted(X: pd.DataFrame) -> pd.DataFrame:
-    """The rows with hotter, wetter weather, one airport and one carrier, longer flights."""
+    """The raw rows with hotter, wetter weather, one airport and one carrier, longer flights."""
     X = X.copy()
     for col in WEATHER:
         X[col] = X[col] * 1.5 + 20
     X["origin"] = "JFK"
     X["carrier"] = "UA"
     X["distance"] = X["distance"] * 3
-    X["dewpoint_spread"] = X["dewpoint_spread"] + 30
     X["sched_dep_time"] = 2300
     X["sched_arr_time"] = 2359
     return X

@@ -125,15 +125,25 @@ class CheckResult:
 
 
 def profile_from_file(ws: Workspace, path: Path) -> ReferenceProfile:
-    """A reference profile of any file: every column but target, time and log columns."""
+    """A reference profile of any file: every column but target, time and log columns.
+
+    A timestamp column with configured date parts (`features.date_parts`) is profiled through
+    them, computed from the file (and from the current rows the same way).
+    """
+    from core.monitoring.inputs import derive_spec
+
     cfg = ws.config
     frame = read_file(path, "reference file")
+    stamps = {s.column for s in cfg.features.date_parts if s.column in frame}
+    derive = derive_spec(cfg.features.model_dump(), stamps, cfg.monitoring.drift.engineered)
     skip = {cfg.target, cfg.time_column, PREDICTION, PROBABILITY, "inputs_json", *META_COLUMNS}
+    skip |= stamps
     predictions = frame[[c for c in (PREDICTION, PROBABILITY) if c in frame]]
     return build_profile(
         frame,
         [c for c in frame.columns if c not in skip],
         cfg.monitoring.reference,
+        derive=derive if any(derive.values()) else None,
         types=cfg.monitoring.drift.types,
         target=cfg.target,
         task=cfg.task,
@@ -191,6 +201,7 @@ def run_check(
     else:
         extra = read_labels(labels) if labels is not None else None
         win = log_window(ws, window, extra, now)
+    win.frame = profile.prepare(win.frame, fill_missing=win.source == "log")
     stamp = datetime.now(UTC)
     result = CheckResult(
         f"{stamp.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}",
@@ -326,6 +337,7 @@ def report_for(ws: Workspace, check_id: str) -> CheckResult:
     version = (record.get("model") or {}).get("version")
     profile = load_reference(ws, version)
     window = log_between(ws, record["start"], record["end"], record.get("label") or check_id)
+    window.frame = profile.prepare(window.frame, fill_missing=True)
     result = CheckResult(check_id, record["time"], window, profile.source, record.get("model"))
     _evaluate(ws, profile, result)
     _write_report(ws, profile, result)

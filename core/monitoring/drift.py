@@ -283,7 +283,8 @@ def check_drift(
 
     Args:
         profile: The reference profile.
-        current: The current rows: the reference's feature columns (extra columns are ignored),
+        current: The current rows: the reference's feature columns (extra columns are ignored;
+            derived ones missing are computed from their records, see `profile.derive`),
             optionally `prediction` / `probability` and the target column.
         cfg: Methods, thresholds, exclusions and the dataset drift share.
 
@@ -291,6 +292,10 @@ def check_drift(
         DriftInputError: A feature column of the reference is missing from `current`.
     """
     cfg = cfg or DriftConfig()
+    if profile.derive:  # raw records: their timestamps' date parts (see `profile.prepare`)
+        from core.monitoring.inputs import derive_columns
+
+        current = derive_columns(current, profile.derive, overwrite=False)
     names = [n for n in profile.columns if n not in set(cfg.exclude)]
     missing = [n for n in names if n not in current.columns]
     if missing:

@@ -5,6 +5,9 @@ Per column: its kind, counts, moments, and either the exact distinct values with
 columns with many); plus a row sample for exact tests and the Evidently report. Saved as
 `reference_profile.json` + `reference_sample.parquet` (an MLflow artifact of the model
 version's run, see `core.monitoring.store`).
+
+A model's profile covers its raw inputs, timestamps through their date parts (see
+`core.monitoring.inputs`): `derive` says how a window's records get those derived columns.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ PROFILE_FILE = "reference_profile.json"
 SAMPLE_FILE = "reference_sample.parquet"
 PREDICTION = "prediction"
 PROBABILITY = "probability"
-FORMAT = 1
+FORMAT = 2
+"""2: `derive` (raw-input profiles); 1: profiles of engineered records (read the same way)."""
 INTEGER_CATEGORICAL_MAX = 10
 """Integer columns with at most this many distinct values are categorical (as Evidently)."""
 MIN_EXACT_VALUES = 100
@@ -215,6 +219,10 @@ class ReferenceProfile:
     """Baseline metrics of the model on the reference rows (out-of-sample)."""
     source: dict = field(default_factory=dict)
     created: str = ""
+    derive: dict | None = None
+    """The `features` dict (date parts; interactions and bins when engineered) computing the
+    derived columns from a record (`core.monitoring.inputs.derive_columns`); None: the columns
+    are taken as they are (file profiles, profiles of models that took engineered records)."""
     sample: pd.DataFrame | None = field(default=None, repr=False)
     sample_path: Path | None = field(default=None, repr=False)
 
@@ -225,6 +233,25 @@ class ReferenceProfile:
         if self.sample is None:
             return pd.DataFrame()
         return self.sample
+
+    def prepare(self, frame: pd.DataFrame, *, fill_missing: bool = False) -> pd.DataFrame:
+        """The current rows with the derived columns computed from their records.
+
+        Args:
+            frame: Current rows (decoded records: timestamps as ISO-8601 strings or datetimes).
+            fill_missing: Add the profiled columns no row has as empty ones (a prediction log:
+                an optional field no client sent), so they are reported, not refused.
+        """
+        from core.monitoring.inputs import derive_columns
+
+        out = derive_columns(frame, self.derive)
+        if fill_missing:
+            absent = [c for c in self.columns if c not in out.columns]
+            if absent:
+                attrs = dict(out.attrs)
+                out = out.assign(**{c: np.nan for c in absent})
+                out.attrs = attrs
+        return out
 
     def to_dict(self) -> dict:
         extra = {
@@ -241,6 +268,7 @@ class ReferenceProfile:
             "target_name": self.target_name,
             "performance": self.performance,
             "columns": {name: col.to_dict() for name, col in self.columns.items()},
+            "derive": self.derive,
             **extra,
         }
 
@@ -260,6 +288,7 @@ class ReferenceProfile:
             performance=data.get("performance"),
             source=data.get("source") or {},
             created=data.get("created", ""),
+            derive=data.get("derive"),
             sample_path=sample_path,
         )
 
@@ -292,6 +321,7 @@ def build_profile(
     performance: dict[str, float] | None = None,
     source: dict | None = None,
     seed: int = 0,
+    derive: dict | None = None,
 ) -> ReferenceProfile:
     """Profile the reference rows.
 
@@ -306,9 +336,18 @@ def build_profile(
         performance: Baseline metrics of the model on these rows.
         source: Where the reference came from (model, version, data version, file).
         seed: Seed of the row sample.
+        derive: A `features` dict whose derived columns (timestamps' date parts, engineered
+            columns) are computed from `frame` and profiled after `features`; kept in the
+            profile so a window computes them the same way.
     """
     cfg = cfg or ReferenceConfig()
     types = types or {}
+    if derive:
+        from core.monitoring.inputs import derive_columns, derived_names
+
+        frame = derive_columns(frame, derive)
+        derived = [n for n in derived_names(derive) if n in frame and n not in features]
+        features = [*features, *derived]
     columns = {}
     for name in features:
         kind = infer_kind(frame[name], types.get(name))
@@ -323,6 +362,7 @@ def build_profile(
         performance=performance,
         source=source or {},
         created=datetime.now(UTC).isoformat(timespec="seconds"),
+        derive=derive or None,
     )
     if target and target in frame:
         profile.target = profile_column(frame[target], outcome_kind, cfg)

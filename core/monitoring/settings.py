@@ -58,6 +58,10 @@ class DriftConfig(_Strict):
     """Per-column overrides (take precedence over the per-type ones)."""
     exclude: list[str] = []
     """Feature columns never checked (e.g. a month number that drifts by design)."""
+    engineered: bool = False
+    """Also watch the model's engineered columns (interactions, bins), computed from the logged
+    records as the reference computes them. The raw inputs (timestamps through their date
+    parts) and the prediction are always watched. Applies to profiles built from now on."""
     types: dict[str, Kind] = {}
     """Force a column's kind; by default float → numeric, integer with at most 10 distinct
     values → categorical (as Evidently infers), text / bool / category → categorical."""

@@ -3,9 +3,12 @@
 At registration `log_reference_profile` profiles the model's held-out rows (validation + test
 split of its data version: out-of-sample predictions, true labels, the period nearest to
 production) and logs `monitoring/reference_profile.json` + `monitoring/reference_sample.parquet`
-as artifacts of the version's run. `load_reference` reads them (cached under
-`.workbench/monitoring/reference/`), or rebuilds them from the version's data version when a
-version predates monitoring.
+as artifacts of the version's run. The columns are what clients send: the model's raw inputs,
+timestamps through the date parts its `FeatureBuilder` computes (`core.monitoring.inputs`), and
+its predictions; a model that took engineered records (registered before the raw-record
+boundary) gets its engineered inputs profiled, from its data version's features table.
+`load_reference` reads them (cached under `.workbench/monitoring/reference/`), or rebuilds them
+from the version's data version when a version predates monitoring.
 """
 
 from __future__ import annotations
@@ -52,22 +55,37 @@ def predict_frame(model, X: pd.DataFrame, task: str) -> tuple[pd.DataFrame, np.n
 def reference_from_version(
     ws: Workspace, data_version: str | None, model=None, source: dict | None = None
 ) -> ReferenceProfile:
-    """Profile the held-out rows of a data version, scored by `model` when given."""
+    """Profile the held-out rows of a data version, scored by `model` when given.
+
+    The profiled columns are the model's raw inputs (`core.monitoring.inputs.monitored_inputs`:
+    timestamps through their date parts, engineered columns too with
+    `monitoring.drift.engineered`), or its engineered inputs for a model that takes them.
+    """
+    from core.monitoring.inputs import monitored_inputs, takes_raw_records
     from core.training.data import load_split
     from core.training.metrics import compute_metrics
 
     cfg = ws.config
-    split = load_split(ws, data_version)
+    legacy = model is not None and not takes_raw_records(model)
+    split = _features_split(ws, data_version) if legacy else load_split(ws, data_version)
     X = pd.concat([split.X_val, split.X_test])
     y = pd.concat([split.y_val, split.y_test])
+    columns, derive = monitored_inputs(
+        X,
+        model,
+        cfg.features.model_dump(),
+        drop=cfg.preprocessing.drop_columns,
+        engineered=cfg.monitoring.drift.engineered,
+    )
     predictions = performance = None
     if model is not None:
         predictions, proba = predict_frame(model, X, cfg.task)
         performance = compute_metrics(cfg.task, y, predictions[PREDICTION], proba)
     return build_profile(
         X.assign(**{cfg.target: y}),
-        split.feature_names,
+        columns,
         cfg.monitoring.reference,
+        derive=derive,
         types=cfg.monitoring.drift.types,
         target=cfg.target,
         task=cfg.task,
@@ -76,6 +94,31 @@ def reference_from_version(
         source={"data_version": split.version.id, "rows": "validation + test", **(source or {})},
         seed=cfg.training.seed,
     )
+
+
+def _features_split(ws: Workspace, data_version: str | None):
+    """The split of a data version's features table (for models that took engineered records).
+
+    Inputs as models took them before the raw-record boundary: every column but the target and
+    the time column.
+    """
+    import io
+
+    from core.data import versioning
+    from core.training.data import find_version, split_frame
+
+    version = find_version(ws, data_version)
+    current = versioning.current_meta(ws)
+    if current.get("md5") == version.md5 and ws.features_file.exists():
+        frame = pd.read_parquet(ws.features_file)
+    else:
+        frame = pd.read_parquet(io.BytesIO(versioning.read_version_file(ws, version, "features")))
+    split = split_frame(frame, ws.config, version)
+    time = ws.config.time_column
+    for name in ("X_train", "X_val", "X_test"):
+        part = getattr(split, name)
+        setattr(split, name, part.drop(columns=[c for c in (time,) if c and c in part]))
+    return split
 
 
 def log_reference_profile(

@@ -1,9 +1,11 @@
 """The current data of a check: a window of the prediction log, or any file.
 
 A log window holds the answered predictions (shadow scores excluded) of the last N hours/days
-or the last N rows: their input records decoded into feature columns, `prediction`,
-`probability`, and the target column filled from feedback (the latest actual per request id,
-plus an optional labels file).
+or the last N rows: their input records decoded into columns as clients sent them (JSON values,
+timestamps as ISO-8601 strings), the date parts and engineered columns of the workspace's
+`features` section added where a record has their sources (a check recomputes the ones its
+reference profiles, `ReferenceProfile.prepare`), `prediction`, `probability`, and the target
+column filled from feedback (the latest actual per request id, plus an optional labels file).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.errors import WorkbenchError
+from core.monitoring.inputs import derive_columns
 from core.monitoring.settings import check_window
 from core.workspace import Workspace
 
@@ -141,7 +144,7 @@ def log_window(
     labels: pd.Series | None = None,
     now: datetime | None = None,
 ) -> Window:
-    """The prediction log's rows of a window, features decoded, actuals joined.
+    """The prediction log's rows of a window, records decoded, actuals joined.
 
     Args:
         ws: The workspace (its prediction log, target column and default window).
@@ -177,6 +180,7 @@ def _log_rows(ws, since: str | None, end: datetime, rows: int | None, labels, la
         if rows is not None:
             log = log.tail(rows)
     frame = _frame(log, ws.config.target, latest_actuals(read_feedback(source)), labels)
+    frame = derive_columns(frame, ws.config.features.model_dump(), overwrite=False)
     return Window(
         frame,
         label,

@@ -24,8 +24,17 @@ TOLERANCE = 1e-9
 
 @pytest.fixture(scope="module")
 def demo_features(versioned_template) -> tuple[pd.DataFrame, list[str]]:
-    frame = pd.read_parquet(versioned_template / "data" / "features" / "features.parquet")
-    features = [c for c in frame.columns if c not in ("time_hour", "delayed")]
+    """The demo's rows as monitoring sees them: the raw inputs the model keeps, the timestamp
+    through its date parts (computed as a check computes them)."""
+    from core.monitoring.inputs import derive_columns, derive_spec, derived_names
+    from core.workspace import Workspace
+
+    cfg = Workspace.open(versioned_template).config
+    frame = pd.read_parquet(versioned_template / "data" / "processed" / "processed.parquet")
+    derive = derive_spec(cfg.features.model_dump(), {"time_hour"}, engineered=False)
+    frame = derive_columns(frame, derive)
+    skip = {"time_hour", "delayed", *cfg.preprocessing.drop_columns, *derived_names(derive)}
+    features = [c for c in frame.columns if c not in skip] + derived_names(derive)
     return frame, features
 
 

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from cli_output import flat, squeezed, wide_console
 from monitoring_helpers import (
     edit_config,
     forget_artifact_repos,
@@ -27,6 +28,14 @@ from core.monitoring.trigger import pending_request, read_decisions, take_reques
 from core.registry import store
 
 pytestmark = pytest.mark.slow
+
+DATE_PARTS = {"time_hour_month", "time_hour_dayofweek", "time_hour_hour", "time_hour_is_weekend"}
+RAW_COLUMNS = {
+    "carrier", "origin", "dest", "distance", "sched_dep_time", "sched_arr_time", "temp", "dewp",
+    "humid", "wind_dir", "wind_speed", "precip", "pressure", "visib", *DATE_PARTS,
+}  # fmt: skip
+"""The flights model's raw inputs minus `time_hour` (as its date parts) and `wind_gust` (the
+model drops it)."""
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +58,10 @@ def test_registration_logs_the_reference_profile_with_the_version(trained_ws):
 
     X, y = holdout(trained_ws)
     assert profile.rows == len(X)
-    assert set(profile.columns) == set(X.columns) - {"time_hour"}
+    assert set(profile.columns) == RAW_COLUMNS  # what clients send, the timestamp as parts
+    assert profile.derive["date_parts"] == [
+        {"column": "time_hour", "parts": ["month", "dayofweek", "hour", "is_weekend"]}
+    ]
     assert profile.source["model_version"] == "1"
     assert 0.5 < profile.performance["roc_auc"] <= 1.0
     assert profile.prediction.kind == "categorical" and profile.probability.kind == "numeric"
@@ -150,13 +162,13 @@ def test_cli_drift_writes_the_json_summary_and_fails_on_drift_only_when_asked(tr
     failing = runner.invoke(app, ["drift", "-w", str(trained_ws.root), "--fail-on-drift"])
 
     assert plain.exit_code == 0, plain.output
-    assert "Dataset drift: YES" in plain.output
+    assert "Dataset drift: YES" in flat(plain.output)
     data = json.loads(out.read_text())
     assert data["dataset_drift"] is True and data["share"] >= 0.5
     assert set(data["columns"]["temp"]) == {"method", "score", "threshold", "drifted", "psi"}
     assert data["columns"]["temp"]["drifted"] is True
     assert failing.exit_code == 1
-    assert "drift found (dataset_drift" in failing.output
+    assert "drift found (dataset_drift" in flat(failing.output)
 
 
 def test_cli_compares_two_files_and_names_bad_input(trained_ws, tmp_path):
@@ -179,11 +191,13 @@ def test_cli_compares_two_files_and_names_bad_input(trained_ws, tmp_path):
     bad_window = runner.invoke(app, ["drift", "-w", root, "--window", "3 weeks"])
 
     assert same.exit_code == 0, same.output
-    assert "file good.csv" in same.output
+    assert "file good.csv" in flat(same.output)
     assert mismatch.exit_code == 1
-    assert "current.csv" in mismatch.output and "carrier, temp" in mismatch.output
-    assert missing.exit_code == 1 and "no.csv: no such reference file" in missing.output
-    assert bad_window.exit_code == 1 and "window '3 weeks' is not valid" in bad_window.output
+    assert "current.csv" in squeezed(mismatch.output)  # the end of a path: maybe cut by rich
+    assert "carrier, temp" in flat(mismatch.output)
+    assert missing.exit_code == 1
+    assert squeezed("no.csv: no such reference file") in squeezed(missing.output)
+    assert bad_window.exit_code == 1 and "window '3 weeks' is not valid" in flat(bad_window.output)
     assert "Traceback" not in mismatch.output + missing.output + bad_window.output
 
 
@@ -248,7 +262,8 @@ def test_a_labelled_window_also_gets_the_evidently_performance_report(trained_ws
     record = read_history(trained_ws)[-1]
     assert record["performance"]["drifted"]  # inverted predictions
     path = trained_ws.root / record["performance_report"]
-    assert f"performance report: {record['performance_report']}" in result.output
+    said = squeezed(result.output)  # the report's path may be cut by rich at the width
+    assert squeezed(f"performance report: {record['performance_report']}") in said
     text = path.read_text()
     assert text.lstrip().startswith("<!DOCTYPE html>")
     assert "Accuracy" in text and "ROC AUC" in text  # the binary preset, with probabilities
@@ -274,10 +289,11 @@ def test_a_labels_file_is_imported_once_and_feeds_later_checks(trained_ws, tmp_p
     again = runner.invoke(app, ["labels", str(labels), "-w", root])
 
     assert first.exit_code == 0, first.output
-    assert "imported 310 of 310 label(s)" in first.output
-    assert "300 match logged predictions" in first.output and "10 have no logged" in first.output
-    assert again.exit_code == 0 and "imported 0 of 310" in again.output
-    assert "310 were already recorded" in again.output
+    said = flat(first.output)
+    assert "imported 310 of 310 label(s)" in said
+    assert "300 match logged predictions" in said and "10 have no logged prediction" in said
+    assert again.exit_code == 0 and "imported 0 of 310" in flat(again.output)
+    assert "310 were already recorded" in flat(again.output)
     result = run_check(trained_ws, "24h")  # no --labels: they are in the feedback log now
     assert result.performance.labelled == 300
     assert result.performance.value == pytest.approx(
@@ -309,7 +325,7 @@ def test_a_bad_labels_file_is_refused_naming_the_file_and_column(
     path.write_text(content)
     result = CliRunner().invoke(app, ["labels", str(path), "-w", str(trained_ws.root)])
     assert result.exit_code == 1
-    assert str(path) in result.output.replace("\n", "") and message in result.output
+    assert squeezed(str(path)) in squeezed(result.output) and message in flat(result.output)
     assert "Traceback" not in result.output
     missing = CliRunner().invoke(
         app, ["labels", str(tmp_path / "no.csv"), "-w", str(trained_ws.root)]
@@ -327,15 +343,128 @@ def test_the_reports_of_an_earlier_check_are_written_on_demand(trained_ws):
     shifted_traffic(trained_ws, rows=300)  # an hour ago: after the rows of that check
     runner, root = CliRunner(), str(trained_ws.root)
 
-    listed = runner.invoke(app, ["drift-report", "-w", root], env={"COLUMNS": "200"})
+    with wide_console():  # a table: its cells are cut to fit a narrow width
+        listed = runner.invoke(app, ["drift-report", "-w", root])
     written = runner.invoke(app, ["drift-report", checked.id, "-w", root])
     unknown = runner.invoke(app, ["drift-report", "nope", "-w", root])
 
     assert listed.exit_code == 0 and checked.id in listed.output
     assert written.exit_code == 0, written.output
     assert (folder / "report.html").is_file() and (folder / "performance.html").is_file()
-    assert f"report: reports/drift/{checked.id}/report.html" in written.output
+    said = squeezed(written.output)  # the report's path may be cut by rich at the width
+    assert squeezed(f"report: reports/drift/{checked.id}/report.html") in said
     again = report_for(trained_ws, checked.id)  # the same 300 rows as the check saw
     assert len(again.window.frame) == 300
     assert again.drift.share == checked.drift.share
-    assert unknown.exit_code == 1 and "no check 'nope'" in unknown.output
+    assert unknown.exit_code == 1 and "no check 'nope'" in flat(unknown.output)
+
+
+def test_the_reference_columns_are_the_signature_inputs_with_the_timestamp_as_parts(trained_ws):
+    import mlflow
+
+    store.registry_client(trained_ws)
+    name = trained_ws.config.model_name
+    signature = mlflow.models.get_model_info(f"models:/{name}/1").signature
+    inputs = set(signature.inputs.input_names())
+
+    profile = load_reference(trained_ws)
+
+    assert "time_hour" in inputs and "wind_gust" in inputs
+    assert set(profile.columns) == (inputs - {"time_hour", "wind_gust"}) | DATE_PARTS
+    assert profile.prediction is not None and profile.probability is not None
+    sample = profile.sample_frame()
+    assert set(sample.columns) >= DATE_PARTS and "time_hour" not in sample.columns
+    X, _ = holdout(trained_ws)  # the parts are the model's own (its FeatureBuilder's)
+    front = store.load_model(name, "1")[:2].transform(X)
+    for part in DATE_PARTS:
+        assert profile.columns[part].value_map() == {
+            float(v): int(n) for v, n in front[part].value_counts().items()
+        }
+
+
+def test_a_raw_column_shift_is_caught_from_raw_logged_records(trained_ws):
+    from core.predictions import prediction_log_source, read_predictions
+
+    X, _ = holdout(trained_ws)
+    log_predictions(trained_ws, X.assign(temp=X["temp"] + 30))
+
+    result = run_check(trained_ws, "24h")
+
+    logged = json.loads(read_predictions(prediction_log_source(trained_ws))["inputs_json"][0])
+    assert logged["time_hour"] == X["time_hour"].iloc[0].isoformat()  # ISO, as a client sends
+    assert result.drift.drifted == ["temp"]  # the same rows otherwise: nothing else moved
+    assert set(result.drift.columns) == RAW_COLUMNS - {"time_hour_month"}  # excluded by config
+    assert result.drift.columns["time_hour_hour"].checked
+    hours = result.window.frame["time_hour_hour"].to_numpy()  # parsed from the ISO strings
+    assert (hours == X["time_hour"].dt.hour.to_numpy(dtype=float)).all()
+
+
+def test_engineered_columns_are_watched_when_configured(trained_ws):
+    from core.monitoring.drift import check_drift
+    from core.monitoring.store import reference_from_version
+    from core.monitoring.window import log_window
+
+    ws = edit_config(trained_ws, monitoring={"drift": {"engineered": True}})
+    store.registry_client(ws)  # points MLflow's `models:/` resolution at this workspace
+    model = store.load_model(ws.config.model_name, "1")
+    X, _ = holdout(ws)
+
+    profile = reference_from_version(ws, None, model)
+
+    assert set(profile.columns) == RAW_COLUMNS | {"dewpoint_spread", "distance_bin"}
+    front = model[:2].transform(X)  # the values the model computes from the same records
+    assert profile.columns["dewpoint_spread"].mean == pytest.approx(front["dewpoint_spread"].mean())
+    assert profile.columns["distance_bin"].value_map() == {
+        float(v): int(n) for v, n in front["distance_bin"].value_counts().items()
+    }
+    log_predictions(ws, X.assign(dewp=X["dewp"] - 15))
+    window = log_window(ws, "24h")
+    result = check_drift(profile, profile.prepare(window.frame), ws.config.monitoring.drift)
+    assert {"dewp", "dewpoint_spread"} <= set(result.drifted)
+    assert "temp" not in result.drifted and "distance_bin" not in result.drifted
+
+
+def test_a_model_that_took_engineered_records_keeps_its_profile_and_windows(trained_ws):
+    """Versions registered before the raw-record boundary: an engineered profile (format 1, no
+    `derive`) and a log of engineered records are checked as before, and a missing profile of
+    such a model is rebuilt from its data version's features table."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from core.data.preprocess import build_transformer, split_columns
+    from core.monitoring.reference import build_profile
+    from core.monitoring.store import _cache_dir, _features_split, reference_from_version
+
+    cfg = trained_ws.config
+    split = _features_split(trained_ws, None)
+    assert {"dewpoint_spread", "time_hour_hour"} <= set(split.X_train.columns)
+    assert "time_hour" not in split.X_train.columns
+    numeric, categorical = split_columns(split.X_train)
+    legacy = Pipeline(
+        [
+            ("preprocess", build_transformer(numeric, categorical, cfg.preprocessing)),
+            ("model", LogisticRegression(max_iter=500)),
+        ]
+    ).fit(split.X_train, split.y_train)
+
+    rebuilt = reference_from_version(trained_ws, None, legacy)
+
+    assert rebuilt.derive is None
+    assert set(rebuilt.columns) == set(split.X_train.columns)
+    assert rebuilt.performance["roc_auc"] > 0.5
+    # an old profile as it was saved (no `derive` key), installed as version 1's
+    X = pd.concat([split.X_val, split.X_test])
+    old = build_profile(X, list(X.columns), cfg.monitoring.reference, task=cfg.task)
+    cache = _cache_dir(trained_ws, cfg.model_name, "1")
+    old.save(cache)
+    data = json.loads((cache / "reference_profile.json").read_text())
+    data.pop("derive")
+    data["format"] = 1
+    (cache / "reference_profile.json").write_text(json.dumps(data))
+    log_predictions(trained_ws, X, model=legacy)
+
+    result = run_check(trained_ws, "24h")
+
+    assert load_reference(trained_ws).derive is None
+    assert set(result.drift.columns) == set(X.columns) - {"time_hour_month"}
+    assert result.drift.drifted == []

@@ -264,3 +264,117 @@ def test_categorical_values_match_whatever_their_python_type():
 
     assert result.columns["k"].kind == "categorical"
     assert result.columns["k"].score == pytest.approx(0.0, abs=1e-12)
+
+
+# --------------------------------------------------------------------------- raw records
+DERIVE = {"date_parts": [{"column": "t", "parts": ["month", "dayofweek", "hour", "is_weekend"]}]}
+PARTS = ["t_month", "t_dayofweek", "t_hour", "t_is_weekend"]
+
+
+def raw_frame(n: int, seed: int, **shift) -> pd.DataFrame:
+    """`frame` plus a naive UTC timestamp `t` (hourly over two weeks), as a training split."""
+    rng = np.random.default_rng(seed)
+    stamps = pd.Timestamp("2013-01-01") + pd.to_timedelta(rng.integers(0, 14 * 24, n), unit="h")
+    return frame(n, seed, **shift).assign(t=stamps)
+
+
+def as_logged(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows as the prediction log decodes them: JSON values, timestamps as ISO strings."""
+    records = json.loads(df.to_json(orient="records", date_format="iso", date_unit="s"))
+    return pd.DataFrame.from_records(records)
+
+
+def test_logged_iso_timestamps_give_the_date_parts_of_the_training_values():
+    from core.config import FeaturesConfig
+    from core.data.features import build_features
+    from core.monitoring.inputs import derive_columns
+
+    typed = pd.DataFrame({"t": pd.to_datetime(["2013-01-05 23:00", "2013-01-07 05:00", None])})
+    logged = pd.DataFrame(
+        {
+            "zulu": ["2013-01-05T23:00:00Z", "2013-01-07T05:00:00Z", None],
+            "naive": ["2013-01-05T23:00:00", "2013-01-07 05:00:00", None],
+            "offset": ["2013-01-06T00:00:00+01:00", "2013-01-07T00:00:00-05:00", None],
+        }
+    )
+    expected = build_features(typed, FeaturesConfig.model_validate(DERIVE))[PARTS]
+
+    for form in logged.columns:
+        got = derive_columns(logged[[form]].rename(columns={form: "t"}), DERIVE)
+        pd.testing.assert_frame_equal(got[PARTS], expected, obj=form)
+    assert expected["t_hour"].tolist()[:2] == [23.0, 5.0] and expected["t_hour"].isna()[2]
+
+
+def test_a_raw_profile_watches_timestamps_through_their_parts_and_shifts_in_raw_columns():
+    reference = raw_frame(3000, 30)
+    profile = build_profile(reference, [*NUMERIC, *CATEGORICAL, "t"], derive=DERIVE)
+    current = as_logged(raw_frame(3000, 31, mean={"x2": 0.8}))
+    assert current["t"].map(type).eq(str).all()
+
+    result = check_drift(profile, current)  # the parts are computed from the ISO strings
+
+    assert set(profile.columns) == {*NUMERIC, *CATEGORICAL, *PARTS}  # no raw timestamp
+    assert set(profile.sample_frame().columns) >= set(PARTS)
+    assert result.drifted == ["x2"]
+    assert all(result.columns[p].checked for p in PARTS if p != "t_month")
+    prepared = profile.prepare(current)
+    assert set(prepared.columns) >= set(PARTS) and prepared["t"].equals(current["t"])
+
+
+def test_a_field_no_logged_record_has_is_reported_not_refused():
+    profile = build_profile(raw_frame(1000, 32), [*NUMERIC, "t"], derive=DERIVE)
+    current = as_logged(raw_frame(1000, 33)).drop(columns=["x6"])
+
+    with pytest.raises(DriftInputError, match="x6"):  # a file lacking a column: refused
+        check_drift(profile, current)
+    result = check_drift(profile, profile.prepare(current, fill_missing=True))  # a log window
+
+    assert not result.columns["x6"].checked and "no numeric values" in result.columns["x6"].note
+
+
+def test_profiles_keep_how_they_derive_and_old_profiles_load_without(tmp_path):
+    profile = build_profile(raw_frame(1000, 34), [*NUMERIC, "t"], derive=DERIVE)
+    profile.save(tmp_path / "new")
+    old = profile_of(frame(1000, 35))
+    old.save(tmp_path / "old")
+    path = tmp_path / "old" / "reference_profile.json"
+    data = json.loads(path.read_text())
+    data.pop("derive")  # a profile written before raw inputs (format 1)
+    data["format"] = 1
+    path.write_text(json.dumps(data))
+
+    assert ReferenceProfile.load(tmp_path / "new").derive == DERIVE
+    loaded = ReferenceProfile.load(tmp_path / "old")
+    current = frame(1000, 36)
+    assert loaded.derive is None and loaded.prepare(current) is current
+    assert check_drift(loaded, current).drifted == []
+
+
+def test_monitored_inputs_are_the_model_inputs_it_keeps_with_timestamps_as_parts():
+    from sklearn.pipeline import Pipeline
+
+    from core.data.features import FeatureBuilder
+    from core.data.preprocess import RecordCleaner
+    from core.monitoring.inputs import derived_names, monitored_inputs
+
+    features = {
+        **DERIVE,
+        "interactions": [{"columns": ["x0", "x1"], "op": "subtract", "name": "gap"}],
+        "bins": [{"column": "x2", "edges": [0.0]}],
+    }
+    X = raw_frame(200, 37)
+    front = Pipeline(
+        [
+            ("clean", RecordCleaner(drop=["x7"], datetimes=["t"])),
+            ("features", FeatureBuilder(features)),
+        ]
+    ).fit(X)
+
+    columns, derive = monitored_inputs(X, front)
+    _, engineered = monitored_inputs(X, front, engineered=True)
+
+    assert columns == [c for c in X.columns if c not in ("x7", "t")]
+    assert derive == {"date_parts": DERIVE["date_parts"]}
+    assert derived_names(engineered) == [*PARTS, "gap", "x2_bin"]
+    legacy = Pipeline([("preprocess", RecordCleaner())]).fit(X.drop(columns="t"))
+    assert monitored_inputs(X.drop(columns="t"), legacy) == (list(X.columns.drop("t")), None)
