@@ -12,6 +12,7 @@ import sys
 import pandas as pd
 import pytest
 import yaml
+from cli_output import flat, wide_env
 
 from core.data.pipeline import list_runs, run_pipeline
 from core.data.versioning import latest_version, list_versions, read_version_file
@@ -91,8 +92,10 @@ def test_cli_data_run_versions_and_validate_report_through_the_real_command(demo
 
     run = subprocess.run([*cli, "data", "run"], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert "accepted as data version" in run.stdout
-    versions = subprocess.run([*cli, "data", "versions"], env=env, capture_output=True, text=True)
+    assert "accepted as data version" in flat(run.stdout)
+    versions = subprocess.run(  # a table: its cells are cut to fit a narrow width
+        [*cli, "data", "versions"], env=wide_env(env), capture_output=True, text=True
+    )
     assert latest_version(demo_ws).short in versions.stdout
     held = sorted((demo_ws.root / ".demo" / "holdback").iterdir())[0]
     ok = subprocess.run(
@@ -102,12 +105,12 @@ def test_cli_data_run_versions_and_validate_report_through_the_real_command(demo
         text=True,
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "raw validation passed" in ok.stdout
+    assert "raw validation passed" in flat(ok.stdout)
     broken = demo_ws.root / "broken.csv"
     pd.read_csv(held).assign(temp=500.0).to_csv(broken, index=False)
     bad = subprocess.run(
         [*cli, "data", "validate", "--stage", "raw", str(broken)],
-        env=env,
+        env=wide_env(env),  # the table of rule results
         capture_output=True,
         text=True,
     )

@@ -11,6 +11,7 @@ import mlflow
 import mlflow.sklearn
 import pytest
 import skops.io as sio
+from cli_output import flat, wide_env
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 from sklearn.dummy import DummyClassifier
@@ -224,13 +225,14 @@ def test_auto_promote_only_when_enabled_and_every_gate_passes(versioned_ws):
     assert maybe_auto_promote(ws, v2) is None and _champion(ws) == v1
 
 
-def _cli(ws, *args: str) -> subprocess.CompletedProcess:
+def _cli(ws, *args: str, wide: bool = False) -> subprocess.CompletedProcess:
+    """`workbench models ARGS`; `wide` for a table, whose cells are cut to fit a narrow width."""
     skip = {"MLFLOW_TRACKING_URI", "WORKBENCH_TRACKING_URI"}
     env = {k: v for k, v in os.environ.items() if k not in skip}
     env["WORKBENCH_HOME"] = str(ws.root)
     return subprocess.run(
         [sys.executable, "-m", "app.cli", "models", *args],
-        env=env,
+        env=wide_env(env) if wide else env,
         capture_output=True,
         text=True,
         timeout=300,
@@ -243,20 +245,20 @@ def test_cli_lists_promotes_refuses_and_rolls_back(versioned_ws):
     promote(ws, v1, "baseline", actor="ana")  # in-process: each CLI call costs imports
 
     res = _cli(ws, "promote", "other-model", v1, "--reason", "x")
-    assert res.returncode == 1 and "unknown model 'other-model'" in res.stderr
+    assert res.returncode == 1 and "unknown model 'other-model'" in flat(res.stderr)
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
     res = _cli(ws, "promote", name, v2, "--reason", "dummy")
     assert res.returncode == 1 and "beat_champion" in res.stderr and "--force" in res.stderr
     assert "Traceback" not in res.stderr
     res = _cli(ws, "promote", name, v2, "--reason", "dummy", "--force", "--actor", "bo")
     assert res.returncode == 0, res.stderr
-    assert f"v{v2} is now champion (was v{v1}); recorded by bo" in res.stdout
-    assert "forced past failed gate(s): beat_champion, no_overfitting" in res.stderr
-    res = _cli(ws, "list")
+    assert f"v{v2} is now champion (was v{v1}); recorded by bo" in flat(res.stdout)
+    assert "forced past failed gate(s): beat_champion, no_overfitting" in flat(res.stderr)
+    res = _cli(ws, "list", wide=True)
     assert res.returncode == 0 and "champion" in res.stdout and "fail" in res.stdout
     res = _cli(ws, "rollback", name, "--reason", "undo the dummy")
     assert res.returncode == 0, res.stderr
-    assert f"v{v1} is champion again (was v{v2})" in res.stdout
+    assert f"v{v1} is champion again (was v{v2})" in flat(res.stdout)
     assert _champion(ws) == v1
     assert [r["action"] for r in read_audit(ws)] == ["rollback", "promote", "promote"]
     assert read_audit(ws)[1]["forced"] is True and read_audit(ws)[1]["actor"] == "bo"

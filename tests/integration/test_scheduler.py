@@ -11,6 +11,7 @@ import signal
 import time
 
 import pytest
+from cli_output import flat, wide_console
 from scheduling import (
     finished_run,
     leader_pid,
@@ -224,24 +225,28 @@ def test_cli_lists_queues_and_shows_history(versioned_ws):
     ws = set_schedules(versioned_ws.root)
     root, cli = str(ws.root), CliRunner()
 
-    listed = cli.invoke(app, ["jobs", "list", "-w", root], env={"COLUMNS": "200"})
+    with wide_console():  # tables: their cells are cut to fit a narrow width
+        listed = cli.invoke(app, ["jobs", "list", "-w", root])
     assert listed.exit_code == 0, listed.output
-    assert "cron 0 2 * * * (UTC)" in listed.output and "no scheduler is running" in listed.output
+    said = flat(listed.output)
+    assert "cron 0 2 * * * (UTC)" in said and "no scheduler is running" in said
 
     queued = cli.invoke(app, ["jobs", "pause", "drift_check", "-w", root])
-    assert queued.exit_code == 0 and "queued (command 1)" in queued.output
+    assert queued.exit_code == 0 and "queued (command 1)" in flat(queued.output)
     unknown = cli.invoke(app, ["jobs", "run", "nightly", "-w", root])
-    assert unknown.exit_code == 1 and "unknown job 'nightly'" in unknown.output
+    assert unknown.exit_code == 1 and "unknown job 'nightly'" in flat(unknown.output)
 
     db = JobsDB.for_workspace(ws)
     with running_service(ws):
         wait_for(lambda: db.schedule().get("drift_check", {}).get("paused"), 10, "the pause")
         ran = cli.invoke(app, ["jobs", "run", "deploy", "-w", root, "--wait"])
-        listed = cli.invoke(app, ["jobs", "list", "-w", root], env={"COLUMNS": "200"})
-    assert ran.exit_code == 0 and "deploy run 1: ok" in ran.output
-    assert "paused" in listed.output and "scheduler running" in listed.output
-    history = cli.invoke(app, ["jobs", "history", "-w", root], env={"COLUMNS": "200"})
-    assert history.exit_code == 0 and "│ deploy │ manual" in history.output
+        with wide_console():
+            listed = cli.invoke(app, ["jobs", "list", "-w", root])
+    assert ran.exit_code == 0 and "deploy run 1: ok" in flat(ran.output)
+    assert "paused" in listed.output and "scheduler running" in flat(listed.output)
+    with wide_console():
+        history = cli.invoke(app, ["jobs", "history", "-w", root])
+    assert history.exit_code == 0 and "│ deploy │ manual" in flat(history.output)
 
 
 # ----------------------------------------------------------------------------- real processes
