@@ -80,7 +80,15 @@ def reference_from_version(
     predictions = performance = None
     if model is not None:
         predictions, proba = predict_frame(model, X, cfg.task)
-        performance = compute_metrics(cfg.task, y, predictions[PREDICTION], proba)
+        # The performance baseline on the test rows only: a model refit on train + validation
+        # (`training.refit`) has seen the validation rows, so its metric there is in-sample.
+        unseen = slice(len(split.X_val), None)
+        performance = compute_metrics(
+            cfg.task,
+            split.y_test,
+            predictions[PREDICTION].iloc[unseen],
+            None if proba is None else proba[unseen],
+        )
     return build_profile(
         X.assign(**{cfg.target: y}),
         columns,

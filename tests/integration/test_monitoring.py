@@ -18,6 +18,7 @@ from monitoring_helpers import (
     send_feedback,
     shifted_traffic,
 )
+from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from app.cli import app
@@ -26,6 +27,7 @@ from core.monitoring.history import read_history
 from core.monitoring.store import ARTIFACT_DIR, load_reference
 from core.monitoring.trigger import pending_request, read_decisions, take_request
 from core.registry import store
+from core.training.data import load_split
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +101,13 @@ def test_delayed_labels_joined_by_request_id_show_no_drift_on_reference_like_tra
     assert result.drift.drifted == [] and not result.drift.dataset_drift
     perf = result.performance
     assert perf.labelled == len(X)
-    assert perf.value == pytest.approx(perf.baseline, abs=1e-9)  # same rows, same model
+    model = store.load_model(trained_ws.config.model_name, "1")
+    assert perf.value == pytest.approx(roc_auc_score(y, model.predict_proba(X)[:, 1]), abs=1e-9)
+    # the baseline comes from the test rows only: a model refit on train + validation has
+    # seen the validation rows, so its metric there would be in-sample
+    split = load_split(trained_ws)
+    test_auc = roc_auc_score(split.y_test, model.predict_proba(split.X_test)[:, 1])
+    assert perf.baseline == pytest.approx(test_auc, abs=1e-9)
     assert not perf.drifted and result.alerts == []
     assert read_history(trained_ws)[-1]["id"] == result.id
 

@@ -51,7 +51,7 @@ def _register(ws, estimator, *, overfit: str = "false", drop: tuple[str, ...] = 
         else mlflow.create_experiment(name, artifact_location=ws.artifacts.as_uri())
     )
     split = load_split(ws)
-    X = split.X_train.drop(columns=list(drop))
+    X = split.X_train.drop(columns=[ws.config.time_column, *drop])  # a plain tabular model
     numeric = X.select_dtypes("number").columns.tolist()
     categorical = [c for c in X.columns if c not in numeric]
     pipe = Pipeline(
