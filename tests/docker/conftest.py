@@ -7,10 +7,10 @@ once and every later build of unchanged sources is answered by the layer cache.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 from docker_engine import docker_engine
 from workspaces import copy_workspace
@@ -63,15 +63,13 @@ def chown_tree(root: Path, uid: int) -> None:
 
 @pytest.fixture(scope="session")
 def holdout_records(trained_template) -> list[dict]:
-    """200 holdout feature records of the trained workspace, NaN as None (JSON).
+    """200 raw holdout records of the trained workspace as a client sends them (JSON values,
+    null for missing, ISO-8601 timestamps).
 
     Read from the root-owned template: git refuses a repository owned by another user.
     """
     X = load_split(Workspace.open(trained_template)).X_test.head(200)
-    return [
-        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-        for r in X.astype(object).to_dict(orient="records")
-    ]
+    return json.loads(X.to_json(orient="records", date_format="iso", date_unit="s"))
 
 
 @pytest.fixture(scope="module")
