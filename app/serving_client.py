@@ -11,8 +11,11 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 import httpx
+import numpy as np
+import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.errors import WorkbenchError
@@ -21,6 +24,7 @@ from core.workspace import Workspace
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 _NUMERIC = {"long", "integer", "double", "float"}
+_INTEGRAL = {"long", "integer"}
 _MISSING = {"", "none", "null", "nan"}
 
 
@@ -202,3 +206,79 @@ def field_value(text: str, kind: str) -> object:
     if kind == "boolean" and text.lower() in {"true", "false"}:
         return text.lower() == "true"
     return text
+
+
+# --- the "Try a prediction" form: stored values -> widget values -> raw JSON record -------------
+
+
+def form_default(value: object, kind: str) -> object:
+    """A stored raw value as the initial value of the form widget of an input of type `kind`.
+
+    The value comes from a row of the processed table; the widget value is a naive UTC
+    `datetime`, an int, a float, a str, a bool, or None (missing, or not of the type).
+    """
+    if isinstance(value, np.datetime64):
+        value = pd.Timestamp(value)
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if _missing(value):
+        return None
+    if kind == "datetime":
+        return _utc_naive(value)
+    if kind in _NUMERIC:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return int(value) if kind in _INTEGRAL and float(value).is_integer() else float(value)
+    if kind == "boolean":
+        return value if isinstance(value, bool) else None
+    return str(value)
+
+
+def _missing(value: object) -> bool:
+    """None, NaN, NaT or pd.NA."""
+    if value is None or isinstance(value, float) and not math.isfinite(value):
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # not a scalar
+        return False
+
+
+def _utc_naive(value: object) -> datetime | None:
+    """A timestamp (aware: converted to UTC; naive: taken as UTC) as a naive UTC datetime."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    if hasattr(value, "to_pydatetime"):  # a pandas Timestamp
+        value = value.to_pydatetime()
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    return None
+
+
+def record_value(value: object, kind: str) -> object:
+    """A widget's value as the JSON value `POST /predict` takes for an input of type `kind`.
+
+    None (a cleared field) is a missing value, which the model imputes. A datetime (the form
+    shows UTC) is an ISO-8601 string with its zone; a text for a non-text input goes through
+    `field_value`, so a value of the wrong type is sent as typed and the API names the field.
+    """
+    if value is None:
+        return None
+    if kind == "datetime" and isinstance(value, datetime | date):
+        return _utc_naive(value).replace(tzinfo=UTC).isoformat()
+    if isinstance(value, str):
+        if kind == "string":
+            return value.strip() or None
+        return field_value(value, kind)
+    if kind in _INTEGRAL and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,12 +1,13 @@
 """Serving page helpers: the cached API client, scrape history, cached log reads, settings, charts.
 
 Live API calls are never cached (the page shows the API as it is now); the client is a cached
-resource, the prediction log and the prefill record are cached on their files' signatures.
+resource, the prediction log and the form's prefill are cached on their files' signatures.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 
 from api.settings import ServeSettings
 from app import ui
-from app.serving_client import ApiTarget, ServingClient, form_text, resolve_target
+from app.serving_client import ApiTarget, ServingClient, form_default, resolve_target
 from core.config_edit import update_section
 from core.errors import ConfigError
 from core.predictions import is_url, prediction_log_source, read_predictions
@@ -36,6 +37,8 @@ HISTORY = "serving_scrapes"
 HISTORY_MAX = 120
 LOG_TTL = 30
 """Seconds a prediction log read from a database is reused."""
+MAX_CHOICES = 300
+"""Options of a text field's select box: its most frequent values (others can be typed)."""
 SETTINGS = ("canary_fraction", "shadow_fraction", "poll_seconds")
 """The `serving:` keys the page edits."""
 
@@ -75,28 +78,45 @@ def remember(snapshot: MetricsSnapshot, url: str) -> list[MetricsSnapshot]:
 # --- cached workspace reads -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Prefill:
+    """Initial values of the prediction form, from the workspace's latest processed table."""
+
+    values: dict = field(default_factory=dict)
+    """Field -> widget value (`form_default`): the latest row, raw as the API takes it."""
+    choices: dict = field(default_factory=dict)
+    """Text field -> its most frequent values in the table (the options of its select box)."""
+
+
 @st.cache_data(ttl=ui.TTL, show_spinner=False, max_entries=4)
-def _last_row(path: str, columns: tuple[str, ...], sort_by: str | None, sig: int) -> dict:
+def _prefill(path: str, fields: tuple[tuple[str, str], ...], sort_by: str | None, sig: int):
     names = set(pq.read_schema(path).names)
-    frame = pd.read_parquet(
-        path, columns=[c for c in dict.fromkeys((*columns, sort_by)) if c in names]
-    )
+    wanted = [c for c in dict.fromkeys((*(n for n, _ in fields), sort_by)) if c in names]
+    frame = pd.read_parquet(path, columns=wanted)
     if sort_by in frame.columns:
         frame = frame.sort_values(sort_by, kind="stable")
-    row = frame.iloc[-1] if len(frame) else pd.Series(dtype=object)
-    return {
-        c: form_text(row[c].item() if hasattr(row[c], "item") else row[c])
-        for c in columns
-        if c in row.index
+    if frame.empty:
+        return Prefill()
+    row = frame.iloc[-1]
+    values = {n: form_default(row[n], kind) for n, kind in fields if n in frame.columns}
+    choices = {
+        n: sorted(frame[n].dropna().astype(str).value_counts().index[:MAX_CHOICES])
+        for n, kind in fields
+        if kind == "string" and n in frame.columns
     }
+    return Prefill(values, choices)
 
 
-def example_record(ws: Workspace, fields: list[str]) -> dict[str, str]:
-    """The latest row of the workspace's features as form texts (empty when there is none)."""
-    path = ws.features_file
+def prefill(ws: Workspace, fields: list[tuple[str, str]]) -> Prefill:
+    """Initial values of the prediction form for the served model's `fields` (name, type).
+
+    The latest row of the workspace's processed table (raw values, as the API takes them, not
+    model features) and the seen values of each text field; empty when there is no table.
+    """
+    path = ws.processed_file
     if not path.is_file():
-        return {}
-    return _last_row(str(path), tuple(fields), ws.config.time_column, ui.mtime(path))
+        return Prefill()
+    return _prefill(str(path), tuple(fields), ws.config.time_column, ui.mtime(path))
 
 
 @st.cache_data(ttl=ui.TTL, show_spinner="Reading the prediction log")

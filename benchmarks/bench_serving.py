@@ -4,8 +4,12 @@ Litestar endpoint as the floor. Same machine, same load generator (wrk), one wor
     .venv/bin/python benchmarks/bench_serving.py [--seconds 10] [--workspace DIR]
 
 Without `--workspace` it builds a flights demo workspace in a temp folder and trains a LightGBM
-champion (the full pipeline: imputation, scaling, one-hot encoding, then the model, on raw
-feature records). Each server runs alone while wrk loads it:
+champion (the whole model: value cleaning, feature engineering, imputation, scaling, one-hot
+encoding, then the estimator). Both servers get the same raw records (the model's input fields,
+JSON values, as `workbench simulate` sends them), except that `mlflow models serve` gets the
+timestamps as naive UTC (its schema enforcement refuses ISO-8601 strings with a zone; the model
+reads naive timestamps as UTC, so the predictions are the same). Each server runs alone while
+wrk loads it:
 
 - single-record requests at concurrency 32 (req/s, p50, p99);
 - 1,000-record batches at concurrency 4 (rows/s), ours both as `records` and as the columnar
@@ -33,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import numpy as np
+import pandas as pd
 import yaml
 
 from core.bootstrap import init_workspace
@@ -41,6 +45,7 @@ from core.data.pipeline import run_pipeline
 from core.training.data import load_split
 from core.training.train import train
 from core.workspace import Workspace
+from scheduler.simulate.traffic import json_records
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -82,13 +87,31 @@ def _workspace(root: Path) -> Workspace:
     return ws
 
 
-def _records(ws: Workspace, n: int) -> list[dict]:
+def model_fields(ws: Workspace) -> list[tuple[str, str]]:
+    """The champion's input fields (name, type) from its MLflow signature, as `GET /model`."""
+    import mlflow
+
+    mlflow.set_tracking_uri(ws.tracking_uri)
+    info = mlflow.models.get_model_info(f"models:/{ws.config.model_name}@champion")
+    return [(c.name, str(c.type).split(".")[-1].lower()) for c in info.signature.inputs.inputs]
+
+
+def _records(ws: Workspace, fields: list[tuple[str, str]], n: int) -> list[dict]:
+    """`n` raw holdout records (drawn with replacement when the holdout is smaller)."""
     X = load_split(ws).X_test
-    X = X.sample(n, replace=len(X) < n, random_state=0)
-    return [
-        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-        for r in X.astype(object).to_dict(orient="records")
-    ]
+    return json_records(X.sample(n, replace=len(X) < n, random_state=0), fields)
+
+
+def naive_utc(records: list[dict], fields: list[tuple[str, str]]) -> list[dict]:
+    """The records with each timestamp as naive UTC, the form `mlflow models serve` accepts."""
+    stamps = [name for name, kind in fields if kind == "datetime"]
+
+    def naive(value):
+        if value is None:
+            return None
+        return pd.Timestamp(value).tz_convert("UTC").tz_localize(None).isoformat()
+
+    return [r | {name: naive(r[name]) for name in stamps} for r in records]
 
 
 def _start(cmd: list[str], env: dict, ready_url: str) -> subprocess.Popen:
@@ -263,9 +286,12 @@ def main() -> int:
         tmp = tempfile.TemporaryDirectory(prefix="bench-serving-")
         ws = _workspace(Path(tmp.name) / "ws")
     try:
-        one, batch = _records(ws, 1), _records(ws, BATCH)
+        fields = model_fields(ws)
+        one, batch = _records(ws, fields, 1), _records(ws, fields, BATCH)
         (o_one, o_rec, o_col), ours_pred = _run_ours(ws, one, batch, args.seconds)
-        (m_one, m_batch), mlflow_pred = _run_mlflow(ws, one, batch, args.seconds)
+        (m_one, m_batch), mlflow_pred = _run_mlflow(
+            ws, naive_utc(one, fields), naive_utc(batch, fields), args.seconds
+        )
         bare = _run_bare(one, args.seconds)
     finally:
         if tmp is not None:

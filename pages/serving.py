@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import pandas as pd
 import streamlit as st
@@ -10,7 +11,13 @@ import streamlit as st
 from app import serving_ui as sui
 from app import ui
 from app.deploy_ui import deployment_section
-from app.serving_client import ApiRejected, ApiUnreachable, ServingClient, field_value
+from app.serving_client import (
+    ApiRejected,
+    ApiUnreachable,
+    ServingClient,
+    form_text,
+    record_value,
+)
 from core.errors import WorkbenchError
 from core.serving_stats import percentiles, request_rate, scrape_history, variant_split
 
@@ -18,6 +25,8 @@ log = logging.getLogger("workbench.ui")
 
 REFRESH_SECONDS = 5
 COLUMNS = 4
+INTEGRAL = {"long", "integer"}
+NUMERIC = {"double", "float"}
 
 
 def _ms(seconds: float | None) -> str:
@@ -155,30 +164,69 @@ def prediction_section(ws, api: ServingClient) -> None:
         st.caption("No model loaded yet.")
         return
     fields = [(f["name"], f["type"]) for f in info["inputs"]]
-    example = sui.example_record(ws, [n for n, _ in fields])
+    prefill = sui.prefill(ws, fields)
     with st.form("serving_predict_form"):
         cols = st.columns(COLUMNS)
-        texts = {
-            name: cols[i % COLUMNS].text_input(
-                f"{name} ({kind})", value=example.get(name, ""), key=f"serving_field_{name}"
-            )
+        values = {
+            name: field_widget(cols[i % COLUMNS], name, kind, prefill)
             for i, (name, kind) in enumerate(fields)
         }
+        missing = st.multiselect(
+            "Send as missing",
+            [name for name, _ in fields],
+            key="serving_missing",
+            help="These fields are sent as null, whatever their input shows: the model imputes "
+            "them (an empty input is missing too).",
+        )
         submitted = st.form_submit_button("Predict", type="primary", key="serving_predict")
     st.caption(
-        "Prefilled with the latest row of the workspace's features. An empty field is a missing "
-        "value (the model imputes it); a value of the wrong type is sent as typed, so the API "
-        "names the field."
+        "A raw record, as the API takes it: prefilled with the latest row of the workspace's "
+        "processed data; the model does its own cleaning and feature engineering. Timestamps "
+        "are UTC."
     )
     if not submitted:
         return
-    record = {name: field_value(texts[name], kind) for name, kind in fields}
+    record = {
+        name: None if name in missing else record_value(values[name], kind) for name, kind in fields
+    }
     try:
         body = api.predict([record])
     except ApiRejected as exc:
         st.error(f"The API rejected the record ({exc.status}): {exc.detail}")
         return
     show_prediction(body)
+
+
+def field_widget(col, name: str, kind: str, prefill: sui.Prefill):
+    """The input of one raw field, by its type in `GET /model`; returns the widget's value."""
+    key, default = f"serving_field_{name}", prefill.values.get(name)
+    if kind == "datetime":
+        return col.datetime_input(
+            f"{name} (UTC)", value=default, key=key, step=timedelta(minutes=1)
+        )
+    if kind in INTEGRAL:  # a stored fraction (2.5 in a long column) keeps a float input
+        step = 1.0 if isinstance(default, float) else 1
+        return col.number_input(f"{name} ({kind})", value=default, step=step, key=key)
+    if kind in NUMERIC:
+        return col.number_input(f"{name} ({kind})", value=default, format="%g", key=key)
+    if kind == "boolean":
+        options = [True, False]
+        index = options.index(default) if default in options else None
+        return col.selectbox(f"{name} ({kind})", options, index=index, key=key)
+    options = list(prefill.choices.get(name, []))
+    if kind == "string" and options:
+        if default is not None and default not in options:
+            options.append(default)
+        return col.selectbox(
+            f"{name} ({kind})",
+            options,
+            index=options.index(default) if default is not None else None,
+            accept_new_options=True,
+            placeholder="missing",
+            key=key,
+            help="The values seen in the processed data; type another one to try it.",
+        )
+    return col.text_input(f"{name} ({kind})", value=form_text(default), key=key)
 
 
 def show_prediction(body: dict) -> None:

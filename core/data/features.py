@@ -1,9 +1,9 @@
 """Feature engineering from config, as a scikit-learn transformer.
 
-It runs in the data pipeline, which writes its output to `data/features`. Models train on
-those feature columns, and each model pipeline starts with the preprocessing transformer
-(imputation, encoding, scaling). The served model therefore takes feature records as stored
-in `data/features`, including the engineered columns.
+`FeatureBuilder` is the second step of every registered model (after `RecordCleaner`, see
+`core.data.preprocess.model_front`): a served raw record gets its date parts, interactions and
+bins inside the model, exactly as the training rows did. The data pipeline runs the same steps
+on each batch to validate the `features` stage and writes their output to `data/features`.
 """
 
 from __future__ import annotations

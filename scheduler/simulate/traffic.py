@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from core.workspace import Workspace
@@ -100,44 +101,123 @@ class Traffic:
     versions: Counter = field(default_factory=Counter)
 
 
-def _json_value(value, kind: str):
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+_NUMERIC = {"long", "integer", "double", "float"}
+
+
+def json_value(value, kind: str = ""):
+    """One value of a raw table as the JSON value the API takes for an input of type `kind`.
+
+    Missing values (None, NaN, NaT, pd.NA) and non-finite numbers are null; timestamps are
+    ISO-8601 strings, with their zone when they have one (naive ones mean UTC to the model);
+    numpy scalars are Python numbers.
+    A text where a number or timestamp is expected is parsed, and null when it does not parse
+    (what the data pipeline's casts make of it).
+    """
+    if isinstance(value, np.generic) and not isinstance(value, np.datetime64):
+        value = value.item()  # numpy scalars
+    if _missing(value):
         return None
-    if isinstance(value, pd.Timestamp | datetime):
-        return value.isoformat()
+    if kind == "datetime":
+        return _timestamp(value)
+    if kind in _NUMERIC:
+        return _number(value, integral=kind in {"long", "integer"})
+    if kind == "boolean":
+        text = str(value).strip().lower()
+        return {"true": True, "1": True, "false": False, "0": False}.get(text)
     if kind == "string":
         return str(value)
-    if hasattr(value, "item"):  # numpy scalars
-        value = value.item()
-    if kind == "boolean":
-        return bool(value)
+    if isinstance(value, datetime | np.datetime64):
+        return _timestamp(value)
     return value
 
 
-def day_records(ws: Workspace, path: Path, fields: list[tuple[str, str]]):
-    """A held-back file as the API's input records, and the actual target of each.
+def _missing(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return False
+    try:
+        return bool(pd.isna(value)) or (isinstance(value, float) and not math.isfinite(value))
+    except (TypeError, ValueError):  # not a scalar
+        return False
 
-    The records are built as the data pipeline builds features (clean, then engineer), and
-    hold the model's input fields only.
+
+def _timestamp(value) -> str | None:
+    if isinstance(value, str) and value.strip() == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return None  # a number is no timestamp (an epoch would be a guess)
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return None
+    if stamp is pd.NaT:
+        return None
+    # as the source has it: a zoned timestamp keeps its offset, a naive one (UTC by the
+    # model's convention) stays naive, the form MLflow's zone-less `datetime` type accepts
+    return stamp.isoformat()
+
+
+def _number(value, integral: bool):
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+        if not math.isfinite(value):
+            return None
+    if not isinstance(value, int | float):
+        return None
+    if integral and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def json_records(frame: pd.DataFrame, fields: list[tuple[str, str]]) -> list[dict]:
+    """The rows of a raw table as `/predict` records: exactly `fields` (name, type), JSON values.
+
+    The same conversion serves the simulation's traffic, the benchmarks and the tests, so every
+    client sends records as the source has them (see DESIGN.md, the model boundary).
+
+    Raises:
+        KeyError: A field is not a column of `frame` (the message names it).
     """
-    from core.data.features import build_features
-    from core.data.preprocess import clean_batch
-    from core.data.readers import read_table
+    missing = [name for name, _ in fields if name not in frame.columns]
+    if missing:
+        raise KeyError(f"no column {', '.join(missing)}")
+    columns = [
+        [json_value(v, kind) for v in frame[name].astype(object).tolist()] for name, kind in fields
+    ]
+    names = [name for name, _ in fields]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
-    cfg = ws.config
-    processed = clean_batch(read_table(path), cfg)
-    features = build_features(processed, cfg.features)
-    missing = [name for name, _ in fields if name not in features.columns]
+
+def day_records(ws: Workspace, path: Path, fields: list[tuple[str, str]]):
+    """A held-back file as the API's raw input records, and the actual target of each.
+
+    The records are the file's rows as the source has them, minus the target, holding exactly
+    the model's input fields (no client-side cleaning or feature engineering: the model does
+    that). Rows without a target, which the data pipeline drops, are skipped.
+    """
+    from core.data.readers import read_table
+    from core.errors import WorkbenchError
+
+    target = ws.config.target
+    try:
+        raw = read_table(path)
+    except WorkbenchError as exc:
+        raise SimulationError(str(exc)) from None
+    fields = [(name, kind) for name, kind in fields if name != target]
+    missing = [name for name, _ in fields if name not in raw.columns]
     if missing:
         raise SimulationError(f"{path.name} lacks the model input(s) {', '.join(missing)}")
-    frame = features[[name for name, _ in fields]].astype(object)
-    frame = frame.where(pd.notna(frame), None)
-    kinds = dict(fields)
-    records = [
-        {k: _json_value(v, kinds[k]) for k, v in row.items()} for row in frame.to_dict("records")
-    ]
-    actuals = [_json_value(v, "") for v in processed[cfg.target].tolist()]
-    return records, actuals
+    if target not in raw.columns:
+        raise SimulationError(f"{path.name} lacks the target column {target}")
+    raw = raw[raw[target].notna()]
+    actuals = [json_value(v) for v in raw[target].tolist()]
+    return json_records(raw, fields), actuals
 
 
 async def _post_all(api: Api, path: str, bodies: list[dict], concurrency: int) -> list:

@@ -13,6 +13,7 @@ from core.jobs import JobsDB
 from core.registry.audit import read_audit
 from core.workspace import Workspace
 from scheduler.simulate import SimulationError, fires_on, simulate
+from scheduler.simulate.traffic import day_records
 
 DAYS = 14
 
@@ -39,6 +40,41 @@ def test_triggers_are_evaluated_on_the_simulated_date(tmp_path):
     assert fires_on(ws, "drift_check", tuesday)
     assert not fires_on(ws, "data_pipeline", monday)
     assert not fires_on(ws, "deploy", monday)  # only after promotions
+
+
+FIELDS = [
+    ("time_hour", "datetime"),
+    ("carrier", "string"),
+    ("distance", "long"),
+    ("wind_gust", "double"),
+]
+
+
+def test_a_held_back_day_is_sent_as_raw_records_of_the_models_fields(tmp_path):
+    (tmp_path / "workbench.yaml").write_text("task: classification\ntarget: delayed\n")
+    ws = Workspace.open(tmp_path)
+    day = tmp_path / "flights_2013-01-05.csv"
+    day.write_text(
+        "time_hour,carrier,flight,distance,wind_gust,delayed\n"
+        "2013-01-05T04:00:00Z,B6,725,1598,,1\n"
+        "2013-01-05 10:00:00,UA,1545,1400,24.5,\n"  # no target: the pipeline drops it
+        "2013-01-05T11:00:00-05:00,09,1141,200,20.7,0\n"
+    )
+
+    records, actuals = day_records(ws, day, [*FIELDS, ("delayed", "long")])
+
+    assert actuals == [1, 0]
+    assert records == [  # raw values, no features, the model's fields only, JSON types
+        {"time_hour": "2013-01-05T04:00:00+00:00", "carrier": "B6", "distance": 1598,
+         "wind_gust": None},
+        {"time_hour": "2013-01-05T11:00:00-05:00", "carrier": "09", "distance": 200,
+         "wind_gust": 20.7},
+    ]  # fmt: skip
+    assert json.loads(json.dumps(records)) == records
+    assert type(records[0]["distance"]) is int
+
+    with pytest.raises(SimulationError, match="flights_2013-01-05.csv lacks the model input"):
+        day_records(ws, day, [*FIELDS, ("visib", "double")])
 
 
 def test_in_place_needs_a_workspace(tmp_path):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
-import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from servers import api_server, free_port
@@ -16,18 +19,33 @@ from workspaces import copy_workspace, set_training
 from core.predictions import PredictionLog, PredictionRecord, read_predictions
 from core.training.data import load_split
 from core.workspace import Workspace
+from scheduler.simulate.traffic import json_records
 
 ADMIN = "admin-key"
 KEY = "k"
 
 
-def records(ws: Workspace, n: int) -> list[dict]:
-    """Holdout feature records as JSON values (NaN as null), like the API tests send."""
-    X = load_split(ws).X_test.head(n)
-    return [
-        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-        for r in X.astype(object).to_dict(orient="records")
+def records(url: str, ws: Workspace, n: int) -> list[dict]:
+    """Raw holdout records (the served model's inputs, JSON values), as every client sends."""
+    fields = [
+        (f["name"], f["type"]) for f in httpx.get(f"{url}/model", timeout=10).json()["inputs"]
     ]
+    return json_records(load_split(ws).X_test.head(n), fields)
+
+
+def latest_processed_row(ws: Workspace) -> pd.Series:
+    """The row the prediction form is prefilled with."""
+    frame = pd.read_parquet(ws.processed_file)
+    return frame.sort_values(ws.config.time_column, kind="stable").iloc[-1]
+
+
+def champion_probability(ws: Workspace, record: dict) -> float:
+    """What the registered champion itself says about one raw record."""
+    import mlflow
+
+    mlflow.set_tracking_uri(ws.tracking_uri)
+    model = mlflow.sklearn.load_model(f"models:/{ws.config.model_name}@champion")
+    return float(model.predict_proba(pd.DataFrame([record]))[0, 1])
 
 
 def metric(at, label: str) -> str:
@@ -50,7 +68,7 @@ def served(trained_template, tmp_path_factory):
         for _ in range(3):
             resp = httpx.post(
                 f"{url}/predict",
-                json={"records": records(ws, 4)},
+                json={"records": records(url, ws, 4)},
                 headers={"X-API-Key": KEY},
                 timeout=30,
             )
@@ -118,30 +136,77 @@ def test_metrics_summary_counts_requests_with_latency_percentiles_and_variant_sp
 
 
 @pytest.mark.slow
-def test_try_a_prediction_prefilled_from_the_workspace_answers_with_version_1(serving_env):
+def test_try_a_prediction_is_a_raw_record_prefilled_from_the_processed_table(serving_env):
+    _, ws = serving_env
+    row = latest_processed_row(ws)
     at = page("serving")
-    assert at.text_input(key="serving_field_distance").value  # prefilled from the features
+
+    # raw fields with typed inputs, prefilled from the latest processed row (not features)
+    stamp = at.datetime_input(key="serving_field_time_hour")
+    assert stamp.label == "time_hour (UTC)"
+    assert stamp.value == row["time_hour"].tz_convert("UTC").to_pydatetime().replace(tzinfo=None)
+    assert at.number_input(key="serving_field_distance").value == row["distance"]
+    assert at.number_input(key="serving_field_sched_dep_time").value == row["sched_dep_time"]
+    assert at.selectbox(key="serving_field_carrier").value == row["carrier"]
+    assert row["carrier"] in at.selectbox(key="serving_field_carrier").options
+    gust = None if pd.isna(row["wind_gust"]) else row["wind_gust"]
+    assert at.number_input(key="serving_field_wind_gust").value == gust  # missing stays missing
+    assert not [w for w in at.text_input if w.key.startswith("serving_field_")]
+    assert not any("time_hour_" in w.label or "distance_bin" in w.label for w in at.number_input)
 
     at.button(key="serving_predict").click()
     at.run()
 
-    assert not at.exception
+    assert not at.exception and not at.error
     answer = " ".join(texts(at.success))
     assert "answered by **flights-delay v1**" in answer and "variant `champion`" in answer
-    assert "probability" in answer
+    served = float(re.search(r"probability (\d\.\d+)", answer).group(1))
+    raw = {k: (None if pd.isna(v) else v) for k, v in row.drop(ws.config.target).items()}
+    assert served == pytest.approx(champion_probability(ws, raw), abs=6e-4)
+
+
+@pytest.mark.slow
+def test_an_edited_record_is_sent_as_typed_utc_timestamp_and_missing_values(serving_env):
+    _, ws = serving_env
+    at = page("serving")
+    carrier = at.selectbox(key="serving_field_carrier")
+    other = next(c for c in carrier.options if c != carrier.value)
+    at.datetime_input(key="serving_field_time_hour").set_value(datetime(2013, 1, 3, 23, 0))
+    carrier.set_value(other)
+    at.multiselect(key="serving_missing").set_value(["temp"])  # sent as null: imputed
+    at.number_input(key="serving_field_visib").set_value(1.0)
+
+    at.button(key="serving_predict").click()
+    at.run()
+
+    assert not at.exception and not at.error
+    answer = " ".join(texts(at.success))
+    request_id = re.search(r"Request id `([^`]+)`", " ".join(texts(at.caption))).group(1)
+    deadline = time.time() + 30  # the log is flushed every 2 s
+    logged = pd.DataFrame()
+    while time.time() < deadline and logged.empty:
+        log = read_predictions(ws.predictions_dir)
+        logged = log[(log["request_id"] == request_id) & (log["variant"] == "champion")]
+        time.sleep(0.5)
+    inputs = json.loads(logged.iloc[0]["inputs_json"])
+    assert inputs["time_hour"] == "2013-01-03T23:00:00+00:00"
+    assert inputs["carrier"] == other and inputs["temp"] is None and inputs["visib"] == 1.0
+    served = float(re.search(r"probability (\d\.\d+)", answer).group(1))
+    assert served == pytest.approx(champion_probability(ws, inputs), abs=6e-4)
 
 
 @pytest.mark.slow
 def test_an_invalid_value_shows_the_apis_4xx_message_naming_the_field(serving_env):
     at = page("serving")
-    at.text_input(key="serving_field_distance").set_value("far")
+    at.number_input(key="serving_field_pressure").set_value(1e300)
 
     at.button(key="serving_predict").click()
     at.run()
 
     assert not at.exception
     assert texts(at.error) == [
-        "The API rejected the record (422): records[0]: field 'distance' must be long, got str"
+        "The API rejected the record (422): records[0]: field 'pressure' is out of range: "
+        "|value| must be at most 2^53 (9007199254740992)"
     ]
 
 
