@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import anyio
+import msgspec
 from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
@@ -21,6 +22,14 @@ from litestar.handlers import BaseRouteHandler
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.plugins import (
+    JsonRenderPlugin,
+    RapidocRenderPlugin,
+    RedocRenderPlugin,
+    StoplightRenderPlugin,
+    SwaggerRenderPlugin,
+    YamlRenderPlugin,
+)
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,6 +45,7 @@ from api.schemas import (
     PredictRequest,
     PredictResponse,
     ReadyStatus,
+    predict_request_schema,
 )
 from api.settings import ServeSettings
 from api.validation import Batch
@@ -86,8 +96,9 @@ _ERRORS = {
     403: "X-API-Key not valid (for /admin: not the admin key)",
     409: "the prediction log is disabled",
     413: "request body or batch larger than the configured limit",
-    422: "a record does not match the served model's inputs (GET /model): `extra` names the "
-    "record index and field",
+    422: "a record does not match the served model's inputs (GET /model): a field missing, "
+    "mistyped or unknown (`serving.unknown_fields: reject`); `extra` names the record index and "
+    "field",
     429: "rate limit exceeded (when `rate_limit_per_minute` is set)",
     503: "no model loaded yet",
 }
@@ -122,7 +133,9 @@ async def predict(request: Request, data: PredictRequest) -> PredictResponse:
     """Score records (or columns + rows) with the champion, or the challenger for the canary."""
     state, settings = _state(request), _state(request).settings
     model, variant = _pick(state, settings)  # this request keeps this model to the end
-    batch = Batch.of(data, model.fields, settings.max_batch)
+    batch = Batch.of(data, model.fields, settings.max_batch, settings.unknown_fields)
+    if batch.ignored:
+        _note_ignored(state, batch.ignored)
     started = time.perf_counter()
     preds, proba = await _score(state, model, batch)
     elapsed = time.perf_counter() - started
@@ -134,8 +147,29 @@ async def predict(request: Request, data: PredictRequest) -> PredictResponse:
     if shadowed and random.random() < settings.shadow_fraction:
         _shadow(state, request_id, batch)
     return PredictResponse(
-        preds, ModelRef(model.name, model.version, model.alias), request_id, variant, proba
+        preds,
+        ModelRef(model.name, model.version, model.alias),
+        request_id,
+        variant,
+        proba,
+        list(batch.ignored) if batch.ignored else msgspec.UNSET,
     )
+
+
+IGNORED_NAMES_LOGGED = 100
+"""Distinct ignored field names logged per process (request data: a bounded set)."""
+
+
+def _note_ignored(state, names: tuple[str, ...]) -> None:
+    """Log each field name ignored under `unknown_fields: ignore` the first time it is seen."""
+    seen: set[str] = state.ignored_fields
+    new = [n for n in names if n not in seen][: IGNORED_NAMES_LOGGED - len(seen)]
+    if new:
+        seen.update(new)
+        log.warning(
+            "ignoring request fields the served model does not take: %s",
+            ", ".join(repr(n[:80]) for n in new),
+        )
 
 
 async def _score(state, model: LoadedModel, batch: Batch) -> tuple[list, list | None]:
@@ -249,7 +283,7 @@ async def model_info(request: Request) -> ModelInfo:
         m.version,
         m.alias,
         m.loaded_at,
-        [InputField(n, t) for n, t in m.fields],
+        [InputField(n, t, nullable=True) for n, t in m.fields],
         None if store.challenger is None else store.challenger.version,
         m.path,
     )
@@ -394,6 +428,57 @@ def _metrics(settings: ServeSettings) -> Metrics:
     return metrics
 
 
+def served_openapi(request: Request, openapi_schema: dict) -> dict:
+    """The OpenAPI document with /predict's body typed from the champion being served.
+
+    Litestar builds the document once, from the route handlers, before any model is loaded; the
+    served inputs are known only after a load and change at each hot swap. So the document is
+    completed where it is served: its `PredictRequest` component is replaced by
+    `predict_request_schema` of the current champion's inputs, the batch limit and the
+    `unknown_fields` policy (free-form records while no model is loaded). It is kept per
+    champion version: a swap shows at the next fetch, and a fetch costs a lookup.
+    """
+    state = request.app.state
+    champion = state.store.champion
+    key = None if champion is None else (champion.name, champion.version)
+    if state.openapi is not None and state.openapi[0] == key:
+        return state.openapi[1]
+    settings = state.settings
+    body = predict_request_schema(
+        None if champion is None else champion.fields, settings.max_batch, settings.unknown_fields
+    )
+    components = openapi_schema["components"]
+    schemas = components["schemas"] | {"PredictRequest": body}
+    doc = openapi_schema | {"components": components | {"schemas": schemas}}
+    state.openapi = (key, doc)
+    return doc
+
+
+class _ServedJson(JsonRenderPlugin):
+    def render(self, request: Request, openapi_schema: dict) -> bytes:
+        return super().render(request, served_openapi(request, openapi_schema))
+
+
+class _ServedYaml(YamlRenderPlugin):
+    def render(self, request: Request, openapi_schema: dict) -> bytes:
+        return super().render(request, served_openapi(request, openapi_schema))
+
+
+def _openapi_plugins() -> list:
+    """Litestar's default documentation sites (ReDoc at /schema), the files typed per model.
+
+    The sites load `/schema/openapi.json`, so they show the served model's inputs too.
+    """
+    return [
+        RedocRenderPlugin(),
+        _ServedJson(),
+        _ServedYaml(),
+        SwaggerRenderPlugin(),
+        StoplightRenderPlugin(),
+        RapidocRenderPlugin(),
+    ]
+
+
 def create_app(settings: ServeSettings) -> Litestar:
     """Build the API; nothing is read from the environment here."""
     from core.predictions import PredictionLog
@@ -414,6 +499,7 @@ def create_app(settings: ServeSettings) -> Litestar:
             title="Workbench prediction API",
             version="1.0.0",
             path="/schema",
+            render_plugins=_openapi_plugins(),
             components=Components(
                 security_schemes={
                     "ApiKey": SecurityScheme(
@@ -433,6 +519,8 @@ def create_app(settings: ServeSettings) -> Litestar:
                 "log": log_,
                 "background": set(),
                 "batcher": MicroBatcher(),
+                "ignored_fields": set(),
+                "openapi": None,  # (champion name + version, document): `served_openapi`
             }
         ),
     )

@@ -5,18 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from msgspec import UNSET, UnsetType
+
+from api.validation import INTEGER_TYPES, MAX_ABS_NUMBER, NUMERIC_TYPES
+from core.config import UnknownFields
 
 
-class PredictRequest(msgspec.Struct):
+class PredictRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Records to score: `records` (mappings of field to value), or `columns` + `rows`.
 
     The columnar form names the fields once and sends each record as a list of values in
-    `columns` order; it is cheaper to parse for large batches.
+    `columns` order; it is cheaper to parse for large batches. A key is either absent or holds
+    its list (null is refused like any other wrong type), and no other key is allowed: the body
+    is exactly what `predict_request_schema` describes.
     """
 
-    records: list[dict[str, Any]] | None = None
-    columns: list[str] | None = None
-    rows: list[list[Any]] | None = None
+    records: list[dict[str, Any]] | UnsetType = UNSET
+    columns: list[str] | UnsetType = UNSET
+    rows: list[list[Any]] | UnsetType = UNSET
 
 
 class ModelRef(msgspec.Struct):
@@ -35,6 +41,9 @@ class PredictResponse(msgspec.Struct):
     request_id: str
     variant: str
     probabilities: list[float] | None = None
+    ignored_fields: list[str] | UnsetType = UNSET
+    """Fields of the request the model does not take, dropped (`serving.unknown_fields:
+    ignore`); absent when there were none."""
 
 
 class FeedbackRequest(msgspec.Struct):
@@ -62,10 +71,13 @@ class ReadyStatus(msgspec.Struct):
 
 
 class InputField(msgspec.Struct):
-    """One input column of the served model."""
+    """One input column of the served model (its MLflow signature); every record carries it."""
 
     name: str
     type: str
+    """MLflow type: `datetime` (an ISO-8601 string), `string`, `long`, `double`, `boolean`..."""
+    nullable: bool = True
+    """Whether null is accepted (a missing value: the model imputes it)."""
 
 
 class ModelInfo(msgspec.Struct):
@@ -79,3 +91,93 @@ class ModelInfo(msgspec.Struct):
     challenger_version: str | None = None
     prediction_path: str = "pandas"
     """`array` when the pipeline runs on numpy arrays (`core.inference`), else `pandas`."""
+
+
+def value_schema(kind: str, nullable: bool = True) -> dict:
+    """The JSON Schema of one input of MLflow type `kind`, as `api.validation` checks it.
+
+    `date-time` (RFC 3339) needs a zone; the API also takes zone-less ISO-8601 timestamps, so
+    the schema is the stricter of the two.
+    """
+    if kind in NUMERIC_TYPES:
+        kind_schema = {
+            "type": "integer" if kind in INTEGER_TYPES else "number",
+            "minimum": -MAX_ABS_NUMBER,
+            "maximum": MAX_ABS_NUMBER,
+        }
+    elif kind == "boolean":
+        kind_schema = {"type": "boolean"}
+    elif kind == "datetime":
+        kind_schema = {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO-8601; the API also takes it without a zone (read as UTC)",
+        }
+    else:
+        kind_schema = {"type": "string"}
+    if nullable:
+        kind_schema["type"] = [kind_schema["type"], "null"]
+    return kind_schema
+
+
+def predict_request_schema(
+    fields: list[tuple[str, str]] | None, max_batch: int, unknown: UnknownFields = "reject"
+) -> dict:
+    """The /predict body as JSON Schema: `records`, or `columns` + `rows`, never both.
+
+    `fields` are the served model's inputs ((name, MLflow type)); None (no model loaded) leaves
+    records free-form. Every input is present in every record; null stands for a missing value
+    (the model imputes it). Other properties are allowed only when `unknown` is `ignore`.
+    The columnar form is described with `columns` in the model's order so each row can be
+    typed by position; the API accepts them in any order.
+    """
+    batch = {"type": "array", "minItems": 1, "maxItems": max_batch}
+    if fields is None:
+        record: dict = {"type": "object"}
+        columns: dict = {"type": "array", "items": {"type": "string"}, "minItems": 1}
+        row: dict = {"type": "array", "minItems": 1}
+    else:
+        names = [name for name, _ in fields]
+        values = [value_schema(kind) for _, kind in fields]
+        record = {
+            "type": "object",
+            "properties": dict(zip(names, values, strict=True)),
+            "required": names,
+            "additionalProperties": unknown == "ignore",
+        }
+        columns = {
+            "type": "array",
+            "items": {"type": "string", "enum": names},
+            "const": names,
+            "description": "every input once; the API takes any order, this schema documents "
+            "the model's (GET /model)",
+        }
+        row = {
+            "type": "array",
+            "prefixItems": values,
+            "items": False,
+            "minItems": len(names),
+            "maxItems": len(names),
+        }
+
+    def form(title: str, description: str, properties: dict) -> dict:
+        return {
+            "title": title,
+            "description": description,
+            "type": "object",
+            "properties": properties,
+            "required": list(properties),
+            "additionalProperties": False,
+        }
+
+    records_form = {"records": batch | {"items": record}}
+    columnar_form = {"columns": columns, "rows": batch | {"items": row}}
+    return {
+        "title": "PredictRequest",
+        "description": "Raw records of the served model's inputs (GET /model): `records`, or "
+        "`columns` + `rows` (cheaper to parse for large batches), not both.",
+        "oneOf": [
+            form("records", "one mapping of field to value per record", records_form),
+            form("columns + rows", "field names once, one value list per record", columnar_form),
+        ],
+    }

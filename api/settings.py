@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator
 
+from core.config import UnknownFields
 from core.workspace import Workspace
 
 
@@ -39,6 +40,12 @@ class ServeSettings(BaseModel):
     """Most records one /predict request may carry."""
     max_body_bytes: int = Field(20_000_000, ge=1024)
     """Largest request body accepted."""
+    unknown_fields: UnknownFields = "reject"
+    """A /predict field the served model does not take (a typo, a new upstream column):
+    `reject` answers 422 naming the record index and field; `ignore` drops it before scoring and
+    before the prediction log, and lists it in the response's `ignored_fields`. Either way every
+    model input must be present, so a misspelt input is still refused (as missing). The OpenAPI
+    document follows: records allow other properties only under `ignore`."""
     freeze_heap: bool = False
     """Keep what is alive after a model load out of the garbage collector's full passes
     (`gc.freeze`): on for the server process (`api.main`), off where tests build many apps in

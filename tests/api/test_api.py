@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 from litestar.testing import TestClient
 from workspaces import copy_workspace, set_training
 
 from api.app import create_app
 from api.settings import ServeSettings
+from core.config import load_config
+from core.errors import ConfigError
 from core.predictions import read_feedback, read_predictions
 from core.registry.promotion import promote
 from core.training.data import load_split
@@ -40,12 +45,25 @@ def _settings(ws: Workspace, tmp_path, **kw) -> ServeSettings:
     return ServeSettings.from_workspace(ws, **(base | kw))
 
 
+def _as_records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as JSON records: timestamps as ISO-8601 strings, missing values as null."""
+    out = []
+    for row in frame.astype(object).to_dict(orient="records"):
+        out.append(
+            {
+                k: None if pd.isna(v) else v.isoformat() if isinstance(v, pd.Timestamp) else v
+                for k, v in row.items()
+            }
+        )
+    return out
+
+
 def _records(ws: Workspace, n: int = 20) -> list[dict]:
-    X = load_split(ws).X_test.head(n)
-    return [
-        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-        for r in X.astype(object).to_dict(orient="records")
-    ]
+    """Raw records as a client sends them: a held-back landing file's rows minus the target."""
+    path = sorted((ws.root / ".demo" / "holdback").glob("*.csv"))[0]
+    frame = pd.read_csv(path, nrows=n).drop(columns=[ws.config.target])
+    assert frame["time_hour"].map(type).eq(str).all()  # the file's ISO-8601 text, as sent
+    return _as_records(frame)
 
 
 def _post(client, records, key=KEY):
@@ -59,7 +77,7 @@ def test_predictions_equal_mlflow_pyfunc_on_the_demo_holdout(two_versions, tmp_p
     pyfunc = mlflow.pyfunc.load_model(f"models:/{ws.config.model_name}@champion")
     expected = np.asarray(pyfunc.predict(split.X_test)).tolist()
     with TestClient(create_app(_settings(ws, tmp_path))) as client:
-        resp = _post(client, _records(ws, len(split.X_test)))
+        resp = _post(client, _as_records(split.X_test))
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["predictions"] == expected
@@ -72,15 +90,79 @@ def test_predictions_equal_mlflow_pyfunc_on_the_demo_holdout(two_versions, tmp_p
         assert client.get("/model").json()["prediction_path"] == "array"  # not the pandas path
 
 
+RAW_FIELDS = {
+    "time_hour": "datetime",
+    **dict.fromkeys(["carrier", "origin", "dest"], "string"),
+    **dict.fromkeys(["distance", "sched_dep_time", "sched_arr_time"], "long"),
+    **dict.fromkeys(
+        ["temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure"]
+        + ["visib"],
+        "double",
+    ),
+}
+"""The flights demo's raw inputs (the landing files' columns minus `delayed`) and their types."""
+
+
+def _predict_body(doc: dict) -> dict:
+    """/predict's request body schema in an OpenAPI document."""
+    ref = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    return doc["components"]["schemas"][ref["schema"]["$ref"].rsplit("/", 1)[-1]]
+
+
+def _record_schema(doc: dict) -> dict:
+    """The schema of one record of /predict's `records` form."""
+    return _predict_body(doc)["oneOf"][0]["properties"]["records"]["items"]
+
+
 def test_health_ready_model_and_openapi(two_versions, tmp_path):
-    with TestClient(create_app(_settings(two_versions, tmp_path))) as client:
+    with TestClient(create_app(_settings(two_versions, tmp_path, max_batch=7))) as client:
         assert client.get("/health").json() == {"status": "ok"}
         ready = client.get("/ready")
         assert ready.status_code == 200 and ready.json()["model"] == "1"
         info = client.get("/model").json()
         assert info["version"] == "1" and info["alias"] == "champion" and info["loaded_at"]
-        assert {"name": "carrier", "type": "string"} in info["inputs"]
-        assert client.get("/schema/openapi.json").json()["paths"]["/predict"]
+        assert info["inputs"] == [
+            {"name": name, "type": kind, "nullable": True} for name, kind in RAW_FIELDS.items()
+        ]
+        body = _predict_body(client.get("/schema/openapi.json").json())
+    records, columnar = body["oneOf"]
+    assert records["required"] == ["records"] and records["additionalProperties"] is False
+    assert set(columnar["required"]) == {"columns", "rows"} == set(columnar["properties"])
+    assert columnar["additionalProperties"] is False
+    batch = records["properties"]["records"]
+    assert (batch["minItems"], batch["maxItems"]) == (1, 7)  # at least one, the batch limit
+    record = batch["items"]
+    assert record["required"] == list(RAW_FIELDS) and record["additionalProperties"] is False
+    fields = record["properties"]
+    assert fields["time_hour"]["type"] == ["string", "null"]
+    assert fields["time_hour"]["format"] == "date-time"
+    assert fields["carrier"] == {"type": ["string", "null"]}
+    bound = {"minimum": -(2**53), "maximum": 2**53}
+    assert fields["distance"] == {"type": ["integer", "null"], **bound}
+    assert fields["temp"] == {"type": ["number", "null"], **bound}
+    assert columnar["properties"]["columns"]["items"]["enum"] == list(RAW_FIELDS)
+    row = columnar["properties"]["rows"]["items"]
+    assert row["minItems"] == row["maxItems"] == len(RAW_FIELDS)
+    assert row["prefixItems"] == list(fields.values())
+
+
+def test_openapi_document_follows_the_served_model(two_versions, tmp_path):
+    """The document is completed when served: a hot swap (one assignment) shows at once."""
+    with TestClient(create_app(_settings(two_versions, tmp_path))) as client:
+        store = client.app.state.store
+        champion = store.champion
+        first = client.get("/schema/openapi.json").json()
+        assert _record_schema(first)["required"] == list(RAW_FIELDS)
+        store.champion = dataclasses.replace(champion, version="9", fields=champion.fields[:-1])
+        swapped = client.get("/schema/openapi.json").json()
+        record = _record_schema(swapped)
+        assert record["required"] == list(RAW_FIELDS)[:-1] and "visib" not in record["properties"]
+        assert swapped["paths"] == first["paths"]
+        as_yaml = yaml.safe_load(client.get("/schema/openapi.yaml").text)
+        assert _predict_body(as_yaml) == _predict_body(swapped)
+        assert "redoc" in client.get("/schema").text  # the documentation site loads the JSON
+        store.champion = None  # nothing loaded: the document still serves, records free-form
+        assert _record_schema(client.get("/schema/openapi.json").json()) == {"type": "object"}
 
 
 @pytest.mark.parametrize(
@@ -90,8 +172,19 @@ def test_health_ready_model_and_openapi(two_versions, tmp_path):
         (lambda r: r[1].update(colour="red"), 422, "colour", 1),
         (lambda r: r[2].update(distance="far"), 422, "distance", 2),
         (lambda r: r[0].update(carrier=12), 422, "carrier", 0),
+        (lambda r: r[4].update(distance=1598.5), 422, "distance", 4),
+        (lambda r: r[2].update(time_hour="yesterday"), 422, "time_hour", 2),
+        (lambda r: r[1].update(temp=2.0**60), 422, "temp", 1),
     ],
-    ids=["missing", "unknown", "mistyped-number", "mistyped-string"],
+    ids=[
+        "missing",
+        "unknown",
+        "mistyped-number",
+        "mistyped-string",
+        "fractional-integer",
+        "not-a-timestamp",
+        "out-of-range",
+    ],
 )
 def test_bad_records_get_4xx_naming_field_and_index(
     two_versions, tmp_path, mutate, status, field, index
@@ -104,6 +197,21 @@ def test_bad_records_get_4xx_naming_field_and_index(
     body = resp.json()
     assert body["extra"] == {"index": index, "field": field}
     assert f"records[{index}]" in body["detail"] and field in body["detail"]
+
+
+def test_integer_fields_take_integral_numbers_only(two_versions, tmp_path):
+    """`long` is JSON Schema's `integer`: 2359.0 is one, 2359.5 is not (small or large batch)."""
+    with TestClient(create_app(_settings(two_versions, tmp_path))) as client:
+        for n in (2, 20):  # checked value by value, and by column type sets
+            records = _records(two_versions, n)
+            expected = _post(client, records).json()["predictions"]
+            as_floats = [r | {"sched_dep_time": float(r["sched_dep_time"])} for r in records]
+            resp = _post(client, as_floats)
+            assert resp.status_code == 200 and resp.json()["predictions"] == expected
+            as_floats[-1]["sched_dep_time"] += 0.5
+            resp = _post(client, as_floats)
+            assert resp.status_code == 422
+            assert resp.json()["extra"] == {"index": n - 1, "field": "sched_dep_time"}
 
 
 def test_batch_and_body_limits_and_malformed_bodies(two_versions, tmp_path):
@@ -121,6 +229,14 @@ def test_batch_and_body_limits_and_malformed_bodies(two_versions, tmp_path):
         assert bad.status_code == 400
         wrong_type = client.post("/predict", json={"records": "x"}, headers={"X-API-Key": KEY})
         assert wrong_type.status_code == 400
+        # What the document does not allow: null for an absent form, another top-level key.
+        for body in (
+            {"records": [], "columns": [], "rows": None},
+            {"records": _records(two_versions, 1), "rows": None},
+            {"records": _records(two_versions, 1), "model": "2"},
+        ):
+            resp = client.post("/predict", json=body, headers={"X-API-Key": KEY})
+            assert resp.status_code == 400, (body, resp.text)
 
 
 def test_columnar_payload_equals_records_and_names_bad_fields(two_versions, tmp_path):
@@ -320,3 +436,59 @@ def test_rate_limit_per_client_returns_429_and_spares_health(two_versions, tmp_p
         codes = [_post(client, records).status_code for _ in range(4)]
         assert codes == [200, 200, 200, 429]
         assert all(client.get("/health").status_code == 200 for _ in range(5))
+
+
+def test_unknown_fields_are_refused_or_ignored_as_configured(trained_ws, tmp_path):
+    """`serving.unknown_fields`: `reject` (default) names the field; `ignore` drops it."""
+    ws = trained_ws
+    records = _records(ws, 3)
+    extra = [r | {"colour": "red", "gate": 7} for r in records]
+    columns = [*records[0], "colour"]
+    rows = [[*r.values(), "red"] for r in records]
+
+    def send(client, body):
+        return client.post("/predict", json=body, headers={"X-API-Key": KEY})
+
+    with TestClient(create_app(_settings(ws, tmp_path / "reject"))) as client:
+        plain = send(client, {"records": records}).json()
+        assert "ignored_fields" not in plain  # present only when something was ignored
+        refused = send(client, {"records": extra})
+        assert refused.status_code == 422 and refused.json()["extra"] == {
+            "index": 0,
+            "field": "colour",
+        }
+        refused = send(client, {"columns": columns, "rows": rows})
+        assert refused.status_code == 422 and refused.json()["extra"]["field"] == "colour"
+
+    config = ws.config_path.read_text()
+    ws.config_path.write_text(
+        config.replace("serving:\n", "serving:\n  unknown_fields: ignore\n", 1)
+    )
+    settings = _settings(Workspace.open(ws.root), tmp_path / "ignore")
+    assert settings.unknown_fields == "ignore"  # read from workbench.yaml
+    with TestClient(create_app(settings)) as client:
+        by_records = send(client, {"records": extra})
+        assert by_records.status_code == 200, by_records.text
+        assert by_records.json()["ignored_fields"] == ["colour", "gate"]
+        assert by_records.json()["predictions"] == plain["predictions"]
+        by_rows = send(client, {"columns": columns, "rows": rows})
+        assert by_rows.status_code == 200, by_rows.text
+        assert by_rows.json()["ignored_fields"] == ["colour"]
+        assert by_rows.json()["probabilities"] == plain["probabilities"]
+        # A misspelt input is not silently imputed: the real one is missing.
+        typo = [{("tmep" if k == "temp" else k): v for k, v in r.items()} for r in records]
+        missing = send(client, {"records": typo})
+        assert missing.status_code == 422 and missing.json()["extra"] == {
+            "index": 0,
+            "field": "temp",
+        }
+        record = _record_schema(client.get("/schema/openapi.json").json())
+        assert record["additionalProperties"] is True
+        client.app.state.log.flush()
+    logged = read_predictions(tmp_path / "ignore" / "predictions")
+    inputs = [json.loads(text) for text in logged["inputs_json"]]
+    assert len(inputs) == 6 and all(set(i) == set(RAW_FIELDS) for i in inputs)  # only the model's
+
+    ws.config_path.write_text(config.replace("serving:\n", "serving:\n  unknown_fields: drop\n", 1))
+    with pytest.raises(ConfigError, match="serving.unknown_fields must be one of reject, ignore"):
+        load_config(ws.config_path)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from servers import api_server
-from test_api import _records
+from test_api import _as_records
 from workspaces import copy_workspace
 
 from core.registry.promotion import promote, rollback
@@ -171,7 +171,7 @@ def _expected(ws: Workspace, records: list[dict]) -> dict[str, list[tuple]]:
 
 def test_ten_promotions_and_rollbacks_under_load_fail_no_request(two_versions_template, tmp_path):
     ws = Workspace.open(copy_workspace(two_versions_template, tmp_path / "ws"))
-    records = _records(ws, POOL)
+    records = _as_records(load_split(ws).X_test.head(POOL))  # raw: `_expected` checks pyfunc
     started = time.monotonic()
     with api_server(ws.root, poll_seconds=0.5, WORKBENCH_API_KEYS=KEY) as (url, proc):
         output = _drain(proc)
