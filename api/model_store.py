@@ -118,9 +118,12 @@ def _load(client, tracking_uri: str, name: str, alias: str, version: str) -> Loa
     return loaded
 
 
+_WARM = {"datetime": "2000-01-01T00:00:00Z"}  # timestamps warm up with a valid ISO-8601 value
+
+
 def _warm(loaded: LoadedModel) -> None:
     """Run one prediction so the first real request does not pay lazy initialisation."""
-    row = {c: (0.0 if _TYPES.get(t) in (int, float) else "") for c, t in loaded.fields}
+    row = {c: _WARM.get(t, 0.0 if _TYPES.get(t) in (int, float) else "") for c, t in loaded.fields}
     try:
         loaded.predict_records([row])
     except Exception as exc:  # noqa: BLE001 - warming is best effort, serving decides

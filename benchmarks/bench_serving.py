@@ -6,10 +6,10 @@ Litestar endpoint as the floor. Same machine, same load generator (wrk), one wor
 Without `--workspace` it builds a flights demo workspace in a temp folder and trains a LightGBM
 champion (the whole model: value cleaning, feature engineering, imputation, scaling, one-hot
 encoding, then the estimator). Both servers get the same raw records (the model's input fields,
-JSON values, as `workbench simulate` sends them), except that `mlflow models serve` gets the
-timestamps as naive UTC (its schema enforcement refuses ISO-8601 strings with a zone; the model
-reads naive timestamps as UTC, so the predictions are the same). Each server runs alone while
-wrk loads it:
+JSON values, as `workbench simulate` sends them); a zoned timestamp would reach `mlflow models
+serve` as naive UTC (its schema enforcement refuses ISO-8601 strings with a zone; the model reads
+naive timestamps as UTC, so the predictions are the same), the demo's are naive already.
+Each server runs alone while wrk loads it:
 
 - single-record requests at concurrency 32 (req/s, p50, p99);
 - 1,000-record batches at concurrency 4 (rows/s), ours both as `records` and as the columnar
@@ -109,7 +109,10 @@ def naive_utc(records: list[dict], fields: list[tuple[str, str]]) -> list[dict]:
     def naive(value):
         if value is None:
             return None
-        return pd.Timestamp(value).tz_convert("UTC").tz_localize(None).isoformat()
+        stamp = pd.Timestamp(value)
+        if stamp.tzinfo is not None:
+            stamp = stamp.tz_convert("UTC").tz_localize(None)
+        return stamp.isoformat()
 
     return [r | {name: naive(r[name]) for name in stamps} for r in records]
 
