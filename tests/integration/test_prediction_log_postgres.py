@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
@@ -107,10 +107,7 @@ def test_api_logs_to_postgres_and_closes_the_log_on_shutdown(trained_ws, tmp_pat
         api_keys=[],
     )
     X = load_split(trained_ws).X_test.head(7)
-    records = [
-        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-        for r in X.astype(object).to_dict(orient="records")
-    ]
+    records = json.loads(X.to_json(orient="records", date_format="iso", date_unit="s"))  # raw
     with TestClient(create_app(settings)) as client:
         resp = client.post("/predict", json={"records": records})
         assert resp.status_code == 200, resp.text
