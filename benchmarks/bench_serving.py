@@ -301,6 +301,10 @@ def main() -> int:
             tmp.cleanup()
     same = ours_pred == mlflow_pred
     print(f"\nsame prediction from both servers for the probe record: {same}")
+    silent = [r.name for r in (o_one, o_rec, o_col, m_one, m_batch, bare) if r.rps == 0]
+    if silent:  # wrk counted no answer in the window (e.g. every request timed out)
+        print(f"no answer within {args.seconds} s: {', '.join(silent)}; no ratio to print")
+        return 1
     single = o_one.rps / m_one.rps
     floor = o_one.rps / bare.rps
     batch_ratio = max(o_rec.rows_per_s, o_col.rows_per_s) / m_batch.rows_per_s
