@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.inference import CompiledModel, compile_model
+from core.inference import CompiledModel, compile_model, signature_fields
 from core.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def _load(client, tracking_uri: str, name: str, alias: str, version: str) -> Loa
     local = download_artifacts(artifact_uri=source, tracking_uri=tracking_uri)
     model = mlflow.sklearn.load_model(local)
     sig = Model.load(local).signature
-    fields = [(c.name, str(c.type).split(".")[-1].lower()) for c in sig.inputs.inputs]
+    fields = signature_fields(sig)
     classes = getattr(model, "classes_", None)
     loaded = LoadedModel(
         name,

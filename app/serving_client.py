@@ -19,6 +19,7 @@ import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.errors import WorkbenchError
+from core.records import is_missing
 from core.serving_stats import MetricsSnapshot
 from core.workspace import Workspace
 
@@ -221,7 +222,7 @@ def form_default(value: object, kind: str) -> object:
         value = pd.Timestamp(value)
     elif isinstance(value, np.generic):
         value = value.item()
-    if _missing(value):
+    if is_missing(value):
         return None
     if kind == "datetime":
         return _utc_naive(value)
@@ -232,16 +233,6 @@ def form_default(value: object, kind: str) -> object:
     if kind == "boolean":
         return value if isinstance(value, bool) else None
     return str(value)
-
-
-def _missing(value: object) -> bool:
-    """None, NaN, NaT or pd.NA."""
-    if value is None or isinstance(value, float) and not math.isfinite(value):
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # not a scalar
-        return False
 
 
 def _utc_naive(value: object) -> datetime | None:

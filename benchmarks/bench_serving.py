@@ -42,10 +42,11 @@ import yaml
 
 from core.bootstrap import init_workspace
 from core.data.pipeline import run_pipeline
+from core.inference import signature_fields
+from core.records import json_records
 from core.training.data import load_split
 from core.training.train import train
 from core.workspace import Workspace
-from scheduler.simulate.traffic import json_records
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -93,7 +94,7 @@ def model_fields(ws: Workspace) -> list[tuple[str, str]]:
 
     mlflow.set_tracking_uri(ws.tracking_uri)
     info = mlflow.models.get_model_info(f"models:/{ws.config.model_name}@champion")
-    return [(c.name, str(c.type).split(".")[-1].lower()) for c in info.signature.inputs.inputs]
+    return signature_fields(info.signature)
 
 
 def _records(ws: Workspace, fields: list[tuple[str, str]], n: int) -> list[dict]:

@@ -25,6 +25,9 @@ from core.schedules import SchedulesConfig
 
 Severity = Literal["fail", "warn"]
 DType = Literal["numeric", "integer", "float", "string", "bool", "datetime", "category"]
+BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False}
+"""What the `bool` cast reads (lower-cased text): the data pipeline, the model's cleaning, the
+array path and the simulated clients share it."""
 
 
 class _Strict(BaseModel):
@@ -211,6 +214,10 @@ class DatePartsFeature(_Strict):
     column: str
     parts: list[Literal["year", "month", "day", "dayofweek", "hour", "dayofyear", "is_weekend"]]
 
+    def output(self, part: str) -> str:
+        """The engineered column of one part (`time_hour_month`)."""
+        return f"{self.column}_{part}"
+
 
 class InteractionFeature(_Strict):
     """A product, ratio, sum or difference of two numeric columns."""
@@ -219,6 +226,15 @@ class InteractionFeature(_Strict):
     op: Literal["multiply", "divide", "add", "subtract"] = "multiply"
     name: str | None = None
 
+    @property
+    def output(self) -> str:
+        """The engineered column: `name`, else `<a>_<x|per|plus|minus>_<b>`."""
+        a, b = self.columns
+        return self.name or f"{a}_{_OP_SIGN[self.op]}_{b}"
+
+
+_OP_SIGN = {"multiply": "x", "divide": "per", "add": "plus", "subtract": "minus"}
+
 
 class BinningFeature(_Strict):
     """A numeric column cut at fixed edges into an ordinal bin number."""
@@ -226,6 +242,11 @@ class BinningFeature(_Strict):
     column: str
     edges: Annotated[list[float], Field(min_length=1)]
     name: str | None = None
+
+    @property
+    def output(self) -> str:
+        """The engineered column: `name`, else `<column>_bin`."""
+        return self.name or f"{self.column}_bin"
 
 
 class FeaturesConfig(_Strict):

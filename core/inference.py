@@ -54,6 +54,8 @@ from operator import itemgetter
 import numpy as np
 import pandas as pd
 
+from core.config import BOOL_TEXT
+
 log = logging.getLogger(__name__)
 
 NUMERIC_TYPES = frozenset({"long", "integer", "double", "float", "boolean"})
@@ -314,14 +316,11 @@ def _stamp_columns(values: list, pick: Callable) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- record front
-_BOOL = {"true": True, "false": False, "1": True, "0": False}
-
-
 def _as_bool(value):
     """`RecordCleaner`'s boolean cast of one value (True, False or None)."""
     if value is True or value is False:
         return value
-    return _BOOL.get(str(value).lower())
+    return BOOL_TEXT.get(str(value).lower())
 
 
 def _floats(columns: list[str], values: list) -> np.ndarray:
@@ -511,7 +510,7 @@ class _Node:
 def _graph(cleaner, builder, fields: list[tuple[str, str]]) -> tuple[list[_Node], dict]:
     """The columns the cleaner and the builder produce: nodes and the name -> node they end at."""
     from core.config import FeaturesConfig
-    from core.data.features import _OP_SIGN, _OPS
+    from core.data.features import _OPS
 
     nodes: list[_Node] = []
 
@@ -535,16 +534,14 @@ def _graph(cleaner, builder, fields: list[tuple[str, str]]) -> tuple[list[_Node]
         if source is None or nodes[source].kind not in {"datetime", "string"}:
             raise NotCompilable(f"date parts of {spec.column!r}: not a timestamp field")
         for part in spec.parts:
-            env[f"{spec.column}_{part}"] = add(_Node("float", "part", (source,), PARTS.index(part)))
+            env[spec.output(part)] = add(_Node("float", "part", (source,), PARTS.index(part)))
     for spec in cfg.interactions:
         a, b = spec.columns
-        name = spec.name or f"{a}_{_OP_SIGN[spec.op]}_{b}"
-        deps = (numeric(a, name), numeric(b, name))
-        env[name] = add(_Node("float", "interaction", deps, _OPS[spec.op]))
+        deps = (numeric(a, spec.output), numeric(b, spec.output))
+        env[spec.output] = add(_Node("float", "interaction", deps, _OPS[spec.op]))
     for spec in cfg.bins:
-        name = spec.name or f"{spec.column}_bin"
         edges = np.asarray(spec.edges, dtype="float64")
-        env[name] = add(_Node("float", "bin", (numeric(spec.column, name),), edges))
+        env[spec.output] = add(_Node("float", "bin", (numeric(spec.column, spec.output),), edges))
     for name in cfg.drop:
         env.pop(name, None)
     return nodes, env
@@ -742,6 +739,14 @@ def _getter(keys: list) -> Callable:
         key = keys[0]
         return lambda row: (row[key],)
     return itemgetter(*keys)
+
+
+def signature_fields(signature) -> list[tuple[str, str]]:
+    """(column, MLflow type name) of a model signature's inputs, in order.
+
+    `compile_model`'s `fields` and what `GET /model` lists: `[("time_hour", "datetime"), ...]`.
+    """
+    return [(c.name, str(c.type).split(".")[-1].lower()) for c in signature.inputs.inputs]
 
 
 def compile_model(pipeline, fields: list[tuple[str, str]]) -> CompiledModel | None:

@@ -20,7 +20,6 @@ _OPS = {
     "add": np.add,
     "subtract": np.subtract,
 }
-_OP_SIGN = {"multiply": "x", "divide": "per", "add": "plus", "subtract": "minus"}
 
 
 class FeatureBuilder(TransformerMixin, BaseEstimator):
@@ -62,20 +61,18 @@ def build_features(df: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
         stamp = _as_datetime(out[spec.column]).dt
         for part in spec.parts:
             values = stamp.dayofweek >= 5 if part == "is_weekend" else getattr(stamp, part)
-            out[f"{spec.column}_{part}"] = values.astype("float64")
+            out[spec.output(part)] = values.astype("float64")
     for spec in cfg.interactions:
         a, b = spec.columns
-        name = spec.name or f"{a}_{_OP_SIGN[spec.op]}_{b}"
         left = pd.to_numeric(out[a], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         right = pd.to_numeric(out[b], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         with np.errstate(divide="ignore", invalid="ignore"):
             values = _OPS[spec.op](left, right)
-        out[name] = np.where(np.isfinite(values), values, np.nan)
+        out[spec.output] = np.where(np.isfinite(values), values, np.nan)
     for spec in cfg.bins:
-        name = spec.name or f"{spec.column}_bin"
         values = pd.to_numeric(out[spec.column], errors="coerce").to_numpy(
             dtype="float64", na_value=np.nan
         )
         binned = np.digitize(values, np.asarray(spec.edges, dtype="float64")).astype("float64")
-        out[name] = np.where(np.isnan(values), np.nan, binned)
+        out[spec.output] = np.where(np.isnan(values), np.nan, binned)
     return out.drop(columns=[c for c in cfg.drop if c in out.columns])

@@ -30,7 +30,7 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from core.config import DType, PreprocessConfig, WorkbenchConfig
+from core.config import BOOL_TEXT, DType, PreprocessConfig, WorkbenchConfig
 
 
 def cast_column(series: pd.Series, dtype: DType) -> pd.Series:
@@ -42,9 +42,7 @@ def cast_column(series: pd.Series, dtype: DType) -> pd.Series:
     if dtype == "datetime":
         return pd.to_datetime(series, errors="coerce", utc=True, format="mixed")
     if dtype == "bool":
-        mapped = series.map(
-            lambda v: {"true": True, "false": False, "1": True, "0": False}.get(str(v).lower())
-        )
+        mapped = series.map(lambda v: BOOL_TEXT.get(str(v).lower()))
         return mapped.astype("boolean")
     if dtype == "category":
         return series.astype("string").astype("category")

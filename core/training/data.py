@@ -77,7 +77,7 @@ def split_frame(df: pd.DataFrame, cfg: WorkbenchConfig, version: DataVersion) ->
     tc = cfg.training
     if cfg.target not in df.columns:
         raise WorkbenchError(f"target column '{cfg.target}' is not in data version {version.id}")
-    df = df[df[cfg.target].notna()]
+    df = _naive_utc(df[df[cfg.target].notna()])
     time_ordered = bool(cfg.time_column and cfg.time_column in df.columns)
     if time_ordered:
         df = df.sort_values(cfg.time_column, kind="stable")
@@ -101,7 +101,6 @@ def split_frame(df: pd.DataFrame, cfg: WorkbenchConfig, version: DataVersion) ->
     if min(len(train), len(val), len(test)) < 5:
         raise WorkbenchError(f"data version {version.id} has too few rows ({len(df)}) to split")
     cols = feature_columns(df, cfg)
-    train, val, test = (_naive_utc(part[cols + [cfg.target]]) for part in (train, val, test))
     return Split(
         train[cols],
         train[cfg.target],

@@ -331,13 +331,13 @@ def train(
     return out
 
 
-def raw_signature(X, y, infer_signature):  # noqa: N803 - sklearn naming
+def raw_signature(X, y):  # noqa: N803 - sklearn naming
     """The model signature: the raw input schema (timestamps as `datetime`).
 
     A column is `required` only when the training rows never miss it; the model imputes the
     others, so a served record may carry null there (and `mlflow models serve` accepts it).
     """
-    from mlflow.models import ModelSignature
+    from mlflow.models import ModelSignature, infer_signature
     from mlflow.types.schema import ColSpec, Schema
 
     with warnings.catch_warnings():
@@ -385,7 +385,6 @@ class _Tracker:
 
     def __init__(self, ws: Workspace, split: Split) -> None:
         import mlflow
-        from mlflow.models import infer_signature
 
         self.ws, self.cfg, self.split = ws, ws.config, split
         self.mlflow = mlflow
@@ -395,7 +394,7 @@ class _Tracker:
         self.client = mlflow.MlflowClient()
         self.experiment_id = _experiment(self.client, ws)
         self.training_id = uuid.uuid4().hex[:12]
-        self.signature = raw_signature(split.X_train, split.y_train, infer_signature)
+        self.signature = raw_signature(split.X_train, split.y_train)
         self.requirements = pip_requirements()
         v = split.version
         self.tags = {

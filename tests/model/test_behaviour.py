@@ -21,11 +21,12 @@ from workspaces import set_training
 from core.bootstrap import init_workspace
 from core.data.pipeline import run_pipeline
 from core.data.readers import read_table
+from core.inference import signature_fields
+from core.records import json_records
 from core.training.data import load_split
 from core.training.metrics import compute_metrics
 from core.training.train import train
 from core.workspace import Workspace
-from scheduler.simulate.traffic import json_records
 
 pytestmark = pytest.mark.slow
 
@@ -42,8 +43,7 @@ class Champion:
         self.uri = f"models:/{ws.config.model_name}@champion"
         self.model = mlflow.sklearn.load_model(self.uri)
         self.pyfunc = mlflow.pyfunc.load_model(self.uri)  # what `mlflow models serve` runs
-        inputs = mlflow.models.get_model_info(self.uri).signature.inputs.inputs
-        self.fields = [(c.name, str(c.type).split(".")[-1].lower()) for c in inputs]
+        self.fields = signature_fields(mlflow.models.get_model_info(self.uri).signature)
         self.names = [name for name, _ in self.fields]
         self.split = load_split(ws)
 

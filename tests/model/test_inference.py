@@ -43,12 +43,11 @@ class Demo:
 
 
 def _signature_fields(split: Split) -> list[tuple[str, str]]:
-    from mlflow.models import infer_signature
-
+    from core.inference import signature_fields
     from core.training.train import raw_signature
 
-    sig = raw_signature(split.X_train, split.y_train, infer_signature)
-    return [(c.name, str(c.type).split(".")[-1].lower()) for c in sig.inputs.inputs]
+    sig = raw_signature(split.X_train, split.y_train)
+    return signature_fields(sig)
 
 
 def _json_like(frame: pd.DataFrame) -> list[dict]:

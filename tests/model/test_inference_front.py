@@ -91,12 +91,11 @@ def train(cfg):
 
 
 def _fields(X: pd.DataFrame, y: pd.Series) -> list[tuple[str, str]]:
-    from mlflow.models import infer_signature
-
+    from core.inference import signature_fields
     from core.training.train import raw_signature
 
-    sig = raw_signature(X, y, infer_signature)
-    return [(c.name, str(c.type).split(".")[-1].lower()) for c in sig.inputs.inputs]
+    sig = raw_signature(X, y)
+    return signature_fields(sig)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:

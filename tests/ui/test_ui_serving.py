@@ -17,9 +17,9 @@ from ui_helpers import FIRST_RUN_TIMEOUT, MAIN, app, page, texts
 from workspaces import copy_workspace, set_training
 
 from core.predictions import PredictionLog, PredictionRecord, read_predictions
+from core.records import json_records
 from core.training.data import load_split
 from core.workspace import Workspace
-from scheduler.simulate.traffic import json_records
 
 ADMIN = "admin-key"
 KEY = "k"
