@@ -100,11 +100,11 @@ def derived_names(derive: dict | None) -> list[str]:
     if not derive:
         return []
     cfg = _config(derive)
-    parts = {f"{s.column}_{p}" for s in cfg.date_parts for p in s.parts}
+    parts = [s.output(p) for s in cfg.date_parts for p in s.parts]
     sources = {s.column for s in cfg.date_parts} | {s.column for s in cfg.bins}
-    sources = (sources | {c for s in cfg.interactions for c in s.columns}) - parts
-    empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in sorted(sources)})
-    return [c for c in _build(empty, cfg).columns if c not in sources]
+    sources = (sources | {c for s in cfg.interactions for c in s.columns}) - set(parts)
+    names = parts + [s.output for s in cfg.interactions] + [s.output for s in cfg.bins]
+    return [c for c in dict.fromkeys(names) if c not in sources]
 
 
 def derive_columns(
@@ -133,7 +133,7 @@ def derive_columns(
         if spec.column in available:
             wanted["date_parts"].append(spec.model_dump())
             needed.add(spec.column)
-            available |= {f"{spec.column}_{p}" for p in spec.parts}
+            available |= {spec.output(p) for p in spec.parts}
     for spec in cfg.interactions:
         if set(spec.columns) <= available:
             wanted["interactions"].append(spec.model_dump())
