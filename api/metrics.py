@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -39,6 +40,26 @@ class Metrics:
             "Unix time of the last model swap",
             registry=r,
         )
+
+    @classmethod
+    def of_workspace(cls, workspace: Path | None) -> Metrics:
+        """The app's metrics, plus the workspace's latest drift and performance check."""
+        metrics = cls()
+        if workspace is not None:
+            from core.monitoring.prometheus import MonitoringCollector
+            from core.workspace import Workspace
+
+            metrics.registry.register(MonitoringCollector(Workspace(workspace)))
+        return metrics
+
+    def show_models(self, store) -> None:
+        """Export the loaded versions of a `ModelStore` and the time of its last swap."""
+        self.model.clear()
+        for loaded in (store.champion, store.challenger):
+            if loaded is not None:
+                self.model.labels(loaded.name, loaded.version, loaded.alias).set(1)
+        if store.last_reload:
+            self.last_reload.set(store.last_reload)
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

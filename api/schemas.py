@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from litestar.openapi.datastructures import ResponseSpec
 from msgspec import UNSET, UnsetType
 
+from api.errors import ERROR_KINDS
 from api.validation import INTEGER_TYPES, MAX_ABS_NUMBER, NUMERIC_TYPES
-from core.config import UnknownFields
+from core.config.serving import UnknownFields
 
 
 class PredictRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -59,6 +61,16 @@ class ErrorResponse(msgspec.Struct):
     status_code: int
     detail: str
     extra: dict[str, Any] | list[Any] | None = None
+
+
+def error_responses(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for a route's error answers (`ERROR_KINDS`), each an `ErrorResponse`."""
+    return {
+        code: ResponseSpec(
+            ErrorResponse, description=ERROR_KINDS[code].description, generate_examples=False
+        )
+        for code in codes
+    }
 
 
 class ReadyStatus(msgspec.Struct):

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
-from litestar.exceptions import HTTPException
 
-from core.config import UnknownFields
+from api.errors import Invalid, TooLarge
+from core.config.serving import UnknownFields
 
 NUMERIC_TYPES = frozenset({"long", "integer", "double", "float"})
 INTEGER_TYPES = frozenset({"long", "integer"})
@@ -23,9 +23,9 @@ finite values overflow inside models (a scaler's division gives inf, a naive Bay
 NaN), which would fail the request or answer a NaN probability."""
 
 
-def invalid(message: str, index: int | None = None, field: str | None = None) -> HTTPException:
+def invalid(message: str, index: int | None = None, field: str | None = None) -> Invalid:
     """A 422 whose JSON body names the record index and field."""
-    return HTTPException(status_code=422, detail=message, extra={"index": index, "field": field})
+    return Invalid(message, {"index": index, "field": field})
 
 
 def is_timestamp(value: str) -> bool:
@@ -62,11 +62,7 @@ def _too_many(n: int, max_batch: int, field: str) -> None:
     if not n:
         raise invalid(f"{field} is empty: send at least one record", field=field)
     if n > max_batch:
-        raise HTTPException(
-            status_code=413,
-            detail=f"{n} records exceed the batch limit of {max_batch}",
-            extra={"field": field},
-        )
+        raise TooLarge(f"{n} records exceed the batch limit of {max_batch}", {"field": field})
 
 
 def _check_value(where: str, i: int, name: str, kind: str, value) -> None:
@@ -140,7 +136,7 @@ def _columns_ok(columns: list[list], kinds: list[str]) -> bool:
     return True
 
 
-def _unknown(where: str, name: str, index: int | None = None) -> HTTPException:
+def _unknown(where: str, name: str, index: int | None = None) -> Invalid:
     return invalid(
         f"{where}: unknown field '{name}' (the served model's inputs: GET /model)", index, name
     )

@@ -1,8 +1,8 @@
 """Schemathesis with every check against a real `workbench serve`: nothing valid refused, no 5xx.
 
 The served `/schema/openapi.json` types /predict's body from the served model's inputs
-(`api.app.ServedOpenAPI`), so one run of the Schemathesis CLI over the document as served,
-`--checks all`, covers every operation: schema-valid bodies are accepted (records and
+(`api.routes.probes.served_openapi`), so one run of the Schemathesis CLI over the document as
+served, `--checks all`, covers every operation: schema-valid bodies are accepted (records and
 columns + rows reach the model), schema-invalid ones are refused, no 5xx, responses match the
 document, a missing or wrong key is not ignored. Its coverage, fuzzing and stateful phases send
 ~750 cases (`MAX_EXAMPLES` per operation and phase) in about half a minute; its JSON report,

@@ -1,0 +1,1 @@
+"""Route handlers by concern; `api.app.create_app` lists them."""

@@ -1,0 +1,52 @@
+"""Scoring and feedback: the keyed routes of clients."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Request, post
+
+from api.guards import API_KEY, api_key_required
+from api.schemas import (
+    FeedbackRequest,
+    ModelRef,
+    PredictRequest,
+    PredictResponse,
+    error_responses,
+)
+from api.service import PredictionService
+
+
+@post(
+    "/predict",
+    middleware=[api_key_required],
+    status_code=200,
+    security=API_KEY,
+    responses=error_responses(401, 403, 413, 422, 429, 503),
+)
+async def predict(request: Request, data: PredictRequest) -> PredictResponse:
+    """Score records (or columns + rows) with the champion, or the challenger for the canary."""
+    service: PredictionService = request.app.state.service
+    model, variant = service.pick()  # this request keeps this model to the end
+    batch = service.validate(data, model)
+    preds, proba, request_id = await service.predict(model, variant, batch)
+    return PredictResponse(
+        preds,
+        ModelRef(model.name, model.version, model.alias),
+        request_id,
+        variant,
+        proba,
+        list(batch.ignored) if batch.ignored else msgspec.UNSET,
+    )
+
+
+@post(
+    "/feedback",
+    middleware=[api_key_required],
+    status_code=202,
+    security=API_KEY,
+    responses=error_responses(401, 403, 409, 413, 429),
+)
+async def feedback(request: Request, data: FeedbackRequest) -> dict:
+    """Record the actual outcome of an earlier prediction by its request id."""
+    request.app.state.service.feedback(data.request_id, data.actual)
+    return {"request_id": data.request_id, "recorded": True}
