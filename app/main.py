@@ -1,16 +1,22 @@
 """Streamlit entry point: page config, the sidebar, and the page navigation.
 
 Run with `workbench ui --workspace DIR` (or `streamlit run app/main.py` with `WORKBENCH_HOME`).
-Page paths are relative to this file's directory, which is how `st.Page` resolves them.
+The pages are the `pages` package installed beside `app` (a source checkout has the same
+layout), so they are found by absolute path from this file, wherever the package is installed.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import streamlit as st
 
 from app import ui
 from core.errors import WorkbenchError
 from core.workspace import resolve_workspace
+
+PAGES = Path(__file__).resolve().parent.parent / "pages"
+"""The page scripts: `pages/` next to the `app` package."""
 
 
 def sidebar() -> None:
@@ -20,7 +26,7 @@ def sidebar() -> None:
         st.code(str(resolve_workspace()), language=None)
         try:
             ws = ui.open_workspace()
-        except WorkbenchError:
+        except WorkbenchError:  # the page itself shows the error and how to fix it
             st.caption(":red[not a workspace: see the page for how to create one]")
             return
         st.caption("MLflow tracking URI")
@@ -33,13 +39,13 @@ st.set_page_config(page_title="MLOps Workbench", layout="wide")
 sidebar()
 navigation = st.navigation(
     [
-        st.Page("../pages/overview.py", title="Overview", url_path="overview", default=True),
-        st.Page("../pages/data.py", title="Data", url_path="data"),
-        st.Page("../pages/experiments.py", title="Experiments", url_path="experiments"),
-        st.Page("../pages/models.py", title="Models", url_path="models"),
-        st.Page("../pages/serving.py", title="Serving", url_path="serving"),
-        st.Page("../pages/drift.py", title="Drift", url_path="drift"),
-        st.Page("../pages/jobs.py", title="Jobs", url_path="jobs"),
+        st.Page(PAGES / "overview.py", title="Overview", url_path="overview", default=True),
+        st.Page(PAGES / "data.py", title="Data", url_path="data"),
+        st.Page(PAGES / "experiments.py", title="Experiments", url_path="experiments"),
+        st.Page(PAGES / "models.py", title="Models", url_path="models"),
+        st.Page(PAGES / "serving.py", title="Serving", url_path="serving"),
+        st.Page(PAGES / "drift.py", title="Drift", url_path="drift"),
+        st.Page(PAGES / "jobs.py", title="Jobs", url_path="jobs"),
     ]
 )
 navigation.run()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -17,10 +19,10 @@ import streamlit as st
 
 from core.alerts import read_alerts
 from core.data import profile
-from core.data.pipeline import PipelineResult, list_quarantine, list_runs
+from core.data.pipeline import list_quarantine, list_runs
 from core.data.validation import ValidationReport, load_report, render_html
 from core.data.versioning import DataVersion, list_versions, read_version_file
-from core.errors import WorkbenchError
+from core.errors import WorkbenchError, one_line
 from core.experiments import load_runs
 from core.experiments import run_plots as _load_run_plots
 from core.workspace import CONFIG_NAME, Workspace, resolve_workspace
@@ -31,6 +33,8 @@ TTL = 300
 """Seconds a cached read may live; signatures (mtimes) invalidate it earlier."""
 RUNS_TTL = 30
 """Seconds the experiment's runs are cached (MLflow has no cheap change signature)."""
+FLASH = "workbench_flash"
+"""Session key of the message shown once after a page action reruns the script."""
 INIT_HINT = (
     "Create one with `workbench init --demo --workspace DIR`, then open the UI with "
     "`workbench ui --workspace DIR` (or set `WORKBENCH_HOME`)."
@@ -53,6 +57,49 @@ def mtime(path: Path) -> int:
         return path.stat().st_mtime_ns
     except OSError:
         return 0
+
+
+# --- errors and messages ---------------------------------------------------------------------
+
+
+def show_error(exc: BaseException, action: str | None = None) -> None:
+    """Show an exception as one error line, never a traceback.
+
+    A `WorkbenchError` shows its message; anything else is logged with its traceback and
+    shown as `<action> failed: <Type>: <message>` (without `action`: `<Type>: <message>`).
+    """
+    if isinstance(exc, WorkbenchError):
+        st.error(one_line(exc))
+        return
+    log.error("%s failed", action or "a page action", exc_info=exc)
+    st.error(f"{action} failed: {one_line(exc)}" if action else one_line(exc))
+
+
+@contextmanager
+def shown_errors(action: str | None = None, *, stop: bool = False) -> Iterator[None]:
+    """Run a block; an exception in it becomes one error line (`show_error`).
+
+    Args:
+        action: what the block does, named in the line of an unexpected failure.
+        stop: stop the script after the error (the rest of the page needs the block's result).
+    """
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - the one place the UI turns any failure into a line
+        show_error(exc, action)
+        if stop:
+            st.stop()
+
+
+def flash(text: str, level: str = "success") -> None:
+    """Keep a message to show once on the next run (call `st.rerun()` after)."""
+    st.session_state[FLASH] = (level, text)
+
+
+def show_flash() -> None:
+    """Show the message a previous run kept with `flash`, once."""
+    if kept := st.session_state.pop(FLASH, None):
+        getattr(st, kept[0])(kept[1])
 
 
 # --- the workspace ---------------------------------------------------------------------------
@@ -294,64 +341,3 @@ def status_table(df: pd.DataFrame, columns: tuple[str, ...] = ("status",), **kwa
     subset = [c for c in columns if c in df.columns]
     data = df.style.map(_status_css, subset=subset) if subset and not df.empty else df
     st.dataframe(data, hide_index=True, width="stretch", **kwargs)
-
-
-def show_run_result(result: PipelineResult) -> None:
-    """Show the run's one-line message: success, warning (partial), error or info (no-op)."""
-    show = {"ok": st.success, "partial": st.warning, "failed": st.error}.get(result.status, st.info)
-    show(result.message)
-
-
-def results_frame(reports: list[tuple[str, ValidationReport]]) -> pd.DataFrame:
-    """One row per rule result of the given (batch name, report) pairs."""
-    rows = [
-        {
-            "batch": name,
-            "rule": r.rule,
-            "column": r.column or "",
-            "severity": r.severity,
-            "status": r.status,
-            "observed": "" if r.observed is None else str(r.observed),
-            "threshold": r.threshold,
-            "failing rows": r.failing_count,
-            "message": r.message,
-        }
-        for name, rep in reports
-        for r in rep.results
-    ]
-    columns = [
-        "batch",
-        "rule",
-        "column",
-        "severity",
-        "status",
-        "observed",
-        "threshold",
-        "failing rows",
-        "message",
-    ]
-    frame = pd.DataFrame(rows, columns=columns)
-    order = frame["status"].map({"fail": 0, "warn": 1}).fillna(2)
-    return frame.iloc[order.argsort(kind="stable")].reset_index(drop=True)
-
-
-def failing_rows_expanders(reports: list[tuple[str, ValidationReport]]) -> None:
-    """One expander per failing or warning result, holding its sample of offending rows."""
-    for name, rep in reports:
-        for r in rep.results:
-            if r.status == "pass":
-                continue
-            where = f" on `{r.column}`" if r.column else ""
-            label = f"{r.status.upper()} · {name} · {r.rule}{where}: {r.failing_count} row(s)"
-            with st.expander(label):
-                st.caption(r.message)
-                if r.failing_rows:
-                    frame = pd.DataFrame(r.failing_rows).rename(columns={"_row": "row"})
-                    st.dataframe(frame.astype(str), hide_index=True, width="stretch")
-                else:
-                    st.caption("No row sample (the rule is about the table as a whole).")
-
-
-def version_label(version: DataVersion) -> str:
-    """`<id> · <date> · <rows> rows` for selectboxes."""
-    return f"{version.id} · {when(version.date)} · {version.rows:,} rows"

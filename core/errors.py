@@ -57,3 +57,9 @@ class GateFailed(PromotionRefused):
 
 class NotAnApprover(PromotionRefused):
     """Authentication is configured and the signed-in user lacks the approver role."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: domain errors by message, others with their type."""
+    text = str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}"
+    return (text.strip().splitlines() or [type(exc).__name__])[0][:1000]

@@ -33,6 +33,16 @@ RUN if ls /wheelhouse/*.whl >/dev/null 2>&1; then \
       /opt/venv/bin/pip install -r /build/requirements.txt; \
     fi
 
+# ---- package: the workbench itself as a wheel, pages included (rebuilt on source changes) ------
+FROM deps AS package
+COPY pyproject.toml README.md /src/
+COPY core /src/core
+COPY api /src/api
+COPY app /src/app
+COPY scheduler /src/scheduler
+COPY pages /src/pages
+RUN /opt/venv/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /dist /src
+
 # ---- runtime ---------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}
 LABEL org.opencontainers.image.title="workbench" \
@@ -49,19 +59,14 @@ RUN apt-get update \
       --shell /usr/sbin/nologin workbench \
     && mkdir /workspace \
     && chown workbench:workbench /workspace
+# Dependencies and package in separate layers: a source change leaves the large one cached. The
+# pages ship in the wheel (the UI finds them beside the installed `app`); the Streamlit settings
+# are the user's global ones, so they apply whatever the working directory.
 COPY --from=deps /opt/venv /opt/venv
-# The UI registers its pages by path (../pages next to app/), so the package is installed in
-# editable mode over its source folder.
-WORKDIR /opt/workbench
-COPY pyproject.toml README.md ./
-COPY .streamlit/config.toml ./.streamlit/config.toml
-COPY core ./core
-COPY api ./api
-COPY app ./app
-COPY scheduler ./scheduler
-COPY pages ./pages
-RUN /opt/venv/bin/pip install --no-deps --no-build-isolation --no-cache-dir -e . \
-    && chown -R workbench:workbench /opt/workbench
+COPY --from=package /dist/ /tmp/dist/
+RUN /opt/venv/bin/pip install --no-deps --no-index --no-cache-dir /tmp/dist/*.whl \
+    && rm -rf /tmp/dist
+COPY --chown=workbench:workbench .streamlit/config.toml /home/workbench/.streamlit/config.toml
 ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -69,6 +74,7 @@ ENV PATH=/opt/venv/bin:${PATH} \
     GIT_AUTHOR_NAME=workbench GIT_AUTHOR_EMAIL=workbench@localhost \
     GIT_COMMITTER_NAME=workbench GIT_COMMITTER_EMAIL=workbench@localhost
 USER 10001:10001
+WORKDIR /home/workbench
 EXPOSE 8501
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"]

@@ -2,51 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from app import ui
-from core.data import profile
-from core.data.pipeline import STAGES, latest_batch_run, run_pipeline, validate_table
+from app.views import data as view
+from core.data.pipeline import STAGES, latest_batch_run, validate_table
 from core.data.readers import read_bytes_table
 from core.data.validation import render_html
-from core.errors import WorkbenchError
-
-log = logging.getLogger("workbench.ui")
-
-
-def run_pipeline_now(ws) -> None:
-    bar = st.progress(0.0, text="starting the data pipeline")
-    try:
-        result = run_pipeline(ws, progress=lambda frac, msg: bar.progress(min(frac, 1.0), msg))
-    except WorkbenchError as exc:
-        st.error(f"Pipeline failed: {exc}")
-    except Exception as exc:  # noqa: BLE001 - git/DVC/disk failures must reach the user as one line
-        log.exception("data pipeline crashed")
-        st.error(f"Pipeline failed: {type(exc).__name__}: {exc}")
-    else:
-        ui.show_run_result(result)
-    finally:
-        bar.empty()
-        ui.clear_caches()
-
-
-def stage_reports(run: dict, stage: str) -> list[tuple[str, object, str]]:
-    """(batch name, report, json path) for each batch of the run that reached `stage`."""
-    out = []
-    for batch in run["batches"]:
-        path = batch.get("reports", {}).get(stage)
-        if not path:
-            continue
-        try:
-            out.append((batch["name"], ui.report(path), path))
-        except (OSError, ValueError, KeyError) as exc:
-            st.warning(f"{batch['name']}: the {stage} report cannot be read ({exc})")
-    return out
 
 
 def validation_tab(ws, runs: list[dict]) -> None:
@@ -63,35 +27,19 @@ def validation_tab(ws, runs: list[dict]) -> None:
         f"**Run `{run['run_id']}`** · {ui.when(run['started_at'])} · "
         f"**{run['status']}**: {run['message']}"
     )
-    batches = pd.DataFrame(
-        [
-            {
-                "batch": b["name"],
-                "status": b["status"],
-                "rows": b.get("rows", 0),
-                "warnings": b.get("warnings", 0),
-                "rejected at": b.get("stage") or "",
-                "reason": b.get("reason") or "",
-            }
-            for b in run["batches"]
-        ]
-    )
-    ui.status_table(batches)
+    ui.status_table(view.batches_frame(run))
     viewable = []
     for stage in STAGES:
-        reports = stage_reports(run, stage)
+        reports = view.stage_reports(run, stage)
         if not reports:
             continue
         pairs = [(name, rep) for name, rep, _ in reports]
-        counts = {
-            s: sum(r.status == s for _, rep in pairs for r in rep.results)
-            for s in ("pass", "warn", "fail")
-        }
+        counts = view.status_counts(pairs)
         st.subheader(
             f"{stage}: {counts['pass']} pass · {counts['warn']} warn · {counts['fail']} fail"
         )
-        ui.status_table(ui.results_frame(pairs))
-        ui.failing_rows_expanders(pairs)
+        ui.status_table(view.results_frame(pairs))
+        view.failing_rows_expanders(pairs)
         viewable += [(f"{name} · {stage} ({rep.status})", rep, path) for name, rep, path in reports]
     report_viewer(viewable)
 
@@ -107,7 +55,7 @@ def report_viewer(viewable: list[tuple[str, object, str]]) -> None:
     st.download_button(
         "Download HTML report",
         html,
-        file_name=f"{Path(path).parent.name}_{Path(path).stem}.html",
+        file_name=view.report_file_name(path),
         mime="text/html",
         on_click="ignore",
     )
@@ -120,44 +68,18 @@ def quarantine_tab(ws) -> None:
         st.success("No quarantined batches.")
         return
     st.caption(f"Rejected batches are kept with their report in `{ws.quarantine}`.")
-    table = pd.DataFrame(
-        [
-            {
-                "quarantined": ui.when(q.get("quarantined_at")),
-                "file": q.get("name"),
-                "stage": q.get("stage"),
-                "reason": q.get("reason"),
-                "batch id": q.get("batch_id"),
-            }
-            for q in items
-        ]
-    )
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(view.quarantine_frame(items), hide_index=True, width="stretch")
 
 
 def versions_tab(versions) -> None:
     if not versions:
         st.info("No data version yet: run the data pipeline.")
         return
-    table = pd.DataFrame(
-        [
-            {
-                "version": v.id,
-                "created": ui.when(v.date),
-                "rows": v.rows,
-                "batches": len(v.batches),
-                "last batch": v.batches[-1] if v.batches else "",
-                "commit": v.short,
-                "message": v.message,
-            }
-            for v in versions
-        ]
-    )
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(view.versions_frame(versions), hide_index=True, width="stretch")
 
 
 def pick_version(versions, label: str, index: int = 0, key: str | None = None):
-    labels = [ui.version_label(v) for v in versions]
+    labels = [view.version_label(v) for v in versions]
     chosen = st.selectbox(label, labels, index=min(index, len(labels) - 1), key=key)
     return versions[labels.index(chosen)]
 
@@ -178,12 +100,8 @@ def profile_tab(ws, versions) -> None:
     sample = ui.plot_sample(ws, version, which)
     if len(sample) < version.rows:
         st.caption(f"Plotted on a random sample of {len(sample):,} of {version.rows:,} rows.")
-    if summary.loc[column, "kind"] == "categorical":
-        counts = profile.category_counts(sample[column])
-        fig = px.bar(counts, x="value", y="count", title=f"{column}: top values")
-    else:
-        fig = px.histogram(sample, x=column, nbins=50, title=column)
-    st.plotly_chart(fig, width="stretch")
+    categorical = summary.loc[column, "kind"] == "categorical"
+    st.plotly_chart(view.distribution_figure(sample, column, categorical), width="stretch")
 
 
 def _share_columns(names: list[str]) -> dict:
@@ -233,17 +151,14 @@ def validate_file_tab(ws) -> None:
     upload = st.file_uploader("CSV or Parquet file", type=["csv", "parquet", "pq"])
     if upload is None:
         return
-    try:
+    with ui.shown_errors(stop=True):
         frame = read_bytes_table(upload.getvalue(), upload.name)
         rep = validate_table(ws, frame, stage, upload.name)
-    except WorkbenchError as exc:
-        st.error(str(exc))
-        return
     show = {"pass": st.success, "warn": st.warning}.get(rep.status, st.error)
     show(rep.summary_line())
     pairs = [(upload.name, rep)]
-    ui.status_table(ui.results_frame(pairs))
-    ui.failing_rows_expanders(pairs)
+    ui.status_table(view.results_frame(pairs))
+    view.failing_rows_expanders(pairs)
     st.download_button(
         "Download HTML report",
         render_html(rep),
@@ -257,13 +172,10 @@ st.title("Data")
 ws = ui.workspace_or_stop()
 head, button = st.columns([5, 1], vertical_alignment="center")
 if button.button("Run pipeline", type="primary", width="stretch"):
-    run_pipeline_now(ws)
-try:
+    view.run_pipeline_now(ws)
+with ui.shown_errors(stop=True):
     versions = ui.versions(ws)
     runs = ui.runs(ws)
-except WorkbenchError as exc:
-    st.error(str(exc))
-    st.stop()
 latest = versions[0] if versions else None
 head.caption(
     (f"Latest data version **{latest.id}** · {latest.rows:,} rows · " if latest else "")
@@ -281,8 +193,5 @@ sections = {
 tabs = st.tabs(list(sections), key="tab", bind="query-params")  # lazy: only the open tab runs
 for tab, render in zip(tabs, sections.values(), strict=True):
     if tab.open:
-        with tab:
-            try:
-                render()
-            except WorkbenchError as exc:
-                st.error(str(exc))
+        with tab, ui.shown_errors():
+            render()

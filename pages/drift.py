@@ -2,59 +2,21 @@
 
 from __future__ import annotations
 
-import logging
-
 import pandas as pd
 import streamlit as st
 
-from app import drift_ui as dui
 from app import ui
-from core.errors import WorkbenchError
+from app.views import drift as view
 from core.monitoring import history as hist
-from core.monitoring.check import report_folder, report_for, run_check
-from core.monitoring.trigger import pending_request, request_retrain
+from core.monitoring.check import report_folder
+from core.monitoring.trigger import pending_request
 from core.monitoring.views import overlay
-from core.registry.promotion import default_actor
 
-log = logging.getLogger("workbench.ui")
-FLASH = "drift_flash"
-
-
-def guarded(action: str):
-    """Run a page action; domain errors and crashes become one line, never a traceback."""
-
-    def wrap(fn):
-        def run(*args, **kwargs):
-            try:
-                return fn(*args, **kwargs)
-            except WorkbenchError as exc:
-                st.error(str(exc))
-            except Exception as exc:  # noqa: BLE001 - any failure: one line on the page
-                log.exception("%s failed", action)
-                st.error(f"{action} failed: {type(exc).__name__}: {exc}")
-            return None
-
-        return run
-
-    return wrap
-
-
-@guarded("The check")
-def check_now(ws, window: str, report: bool) -> None:
-    with st.spinner(f"Checking the last {window} of the prediction log"):
-        result = run_check(ws, window, report=report)
-    if result.skipped:
-        st.session_state[FLASH] = ("warning", result.skipped)
-    else:
-        state = "dataset drift" if result.drift.dataset_drift else "no dataset drift"
-        extra = f"; {', '.join(result.fired)}" if result.fired else ""
-        note = f" Report not written: {result.report_error}" if result.report_error else ""
-        st.session_state[FLASH] = (
-            "success",
-            f"Checked {result.window.label}: {state}{extra}.{note}",
-        )
-    dui.clear()
-    st.rerun()
+REPORT_FILES = {
+    "Data drift": "report.html",
+    "Model performance (labelled predictions)": "performance.html",
+}
+FORMAT = st.column_config.NumberColumn(format="%.4g")
 
 
 def controls(ws) -> str:
@@ -67,7 +29,7 @@ def controls(ws) -> str:
     )
     report = mid.checkbox("with the Evidently report", key="drift_with_report")
     if right.button("Run check now", type="primary", key="drift_run", width="stretch"):
-        check_now(ws, window.strip(), report)
+        view.check_now(ws, window.strip(), report)
     return window.strip()
 
 
@@ -95,7 +57,7 @@ def summary(record: dict) -> None:
         )
     else:
         cols[3].metric("Performance", "no labels", border=True)
-    st.caption(f"Latest check: {dui.check_label(record)}")
+    st.caption(f"Latest check: {view.check_label(record)}")
 
 
 def history_section(records: list[dict], drift_share: float) -> None:
@@ -105,13 +67,13 @@ def history_section(records: list[dict], drift_share: float) -> None:
     if frame.empty:
         st.caption("Every check so far was skipped (too few predictions in its window).")
         return
-    st.plotly_chart(dui.share_chart(frame, drift_share), width="stretch")
+    st.plotly_chart(view.share_chart(frame, drift_share), width="stretch")
     field = st.radio(
         "Heatmap colour", ["psi", "drifted"], horizontal=True, key="drift_heatmap_field"
     )
     matrix = hist.feature_matrix(records, field)
     if not matrix.empty:
-        st.plotly_chart(dui.heatmap(matrix, field), width="stretch")
+        st.plotly_chart(view.heatmap(matrix, field), width="stretch")
 
 
 def columns_section(records: list[dict]) -> None:
@@ -122,16 +84,12 @@ def columns_section(records: list[dict]) -> None:
     picked = st.selectbox(
         "Check",
         range(len(checks)),
-        format_func=lambda i: dui.check_label(checks[i]),
+        format_func=lambda i: view.check_label(checks[i]),
         key="drift_check",
     )
     ui.status_table(
-        dui.verdict_frame(checks[picked]),
-        column_config={
-            "score": st.column_config.NumberColumn(format="%.4g"),
-            "threshold": st.column_config.NumberColumn(format="%.4g"),
-            "PSI": st.column_config.NumberColumn(format="%.4g"),
-        },
+        view.verdict_frame(checks[picked]),
+        column_config={"score": FORMAT, "threshold": FORMAT, "PSI": FORMAT},
     )
     st.caption(
         "Score: p-value for ks / chisquare / z (drift below the threshold), distance for "
@@ -139,14 +97,13 @@ def columns_section(records: list[dict]) -> None:
     )
 
 
-@guarded("Reading the window")
 def distributions_section(ws, window: str, champion: dict | None) -> None:
     st.subheader("Reference vs current")
     if champion is None:
         st.info("No champion yet: train a model to get a reference profile.")
         return
-    profile = dui.reference(ws, champion["version"])
-    frame, label = dui.window_frame(ws, window)
+    profile = view.reference(ws, champion["version"])
+    frame, label = view.window_frame(ws, window)
     if frame.empty:
         st.info(f"No predictions in the {label}.")
         return
@@ -154,7 +111,7 @@ def distributions_section(ws, window: str, champion: dict | None) -> None:
     column = st.selectbox("Feature", shown, key="drift_feature")
     ref = profile.columns[column]
     st.plotly_chart(
-        dui.overlay_chart(overlay(ref, frame[column]), column, ref.kind == "numeric"),
+        view.overlay_chart(overlay(ref, frame[column]), column, ref.kind == "numeric"),
         width="stretch",
     )
     st.caption(
@@ -164,33 +121,17 @@ def distributions_section(ws, window: str, champion: dict | None) -> None:
     performance_section(ws, frame, profile)
 
 
-@guarded("The import")
-def import_labels_now(ws, upload) -> None:
-    import tempfile
-    from pathlib import Path
-
-    from core.monitoring.labels import import_labels
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / Path(upload.name).name  # the file's name shows in any error
-        path.write_bytes(upload.getvalue())
-        done = import_labels(ws, path)
-    st.session_state[FLASH] = ("success", done.summary().replace(str(path), upload.name))
-    dui.clear()
-    st.rerun()
-
-
 def labels_import(ws) -> None:
     with st.expander("Import labels (request_id, actual[, time])"):
         upload = st.file_uploader("Labels file", type=["csv", "parquet"], key="drift_labels_file")
         if st.button("Import", key="drift_labels_import", disabled=upload is None):
-            import_labels_now(ws, upload)
+            view.import_labels_now(ws, upload)
 
 
 def performance_section(ws, frame: pd.DataFrame, profile) -> None:
     st.subheader("Performance over time")
     labels_import(ws)
-    series, metric = dui.performance_series(frame, ws)
+    series, metric = view.performance_series(frame, ws)
     if series.empty:
         st.caption(
             "No labels yet: send actuals with POST /feedback, `workbench labels FILE`, or the "
@@ -198,34 +139,19 @@ def performance_section(ws, frame: pd.DataFrame, profile) -> None:
         )
         return
     baseline = (profile.performance or {}).get(metric)
-    st.plotly_chart(dui.performance_chart(series, metric, baseline), width="stretch")
-
-
-REPORT_FILES = {
-    "Data drift": "report.html",
-    "Model performance (labelled predictions)": "performance.html",
-}
-
-
-@guarded("The report")
-def write_reports_now(ws, check_id: str) -> None:
-    with st.spinner("Writing the Evidently reports of this check"):
-        result = report_for(ws, check_id)
-    note = f" Not written: {result.report_error}" if result.report_error else ""
-    st.session_state[FLASH] = ("success", f"Reports of check {check_id} written.{note}")
-    st.rerun()
+    st.plotly_chart(view.performance_chart(series, metric, baseline), width="stretch")
 
 
 def report_section(records: list[dict], ws) -> None:
     st.subheader("Evidently report")
-    checks = [r for r in reversed(records) if r.get("source") == "log" and not r.get("skipped")]
+    checks = view.log_checks(records)
     if not checks:
         st.caption("No check of the prediction log yet: run one above.")
         return
     picked = st.selectbox(
         "Check",
         range(len(checks)),
-        format_func=lambda i: dui.check_label(checks[i]),
+        format_func=lambda i: view.check_label(checks[i]),
         key="drift_report",
     )
     folder = report_folder(ws, checks[picked]["id"])
@@ -233,7 +159,7 @@ def report_section(records: list[dict], ws) -> None:
     if not kinds:
         st.caption("This check has no report yet.")
         if st.button("Write its Evidently reports", key="drift_report_write"):
-            write_reports_now(ws, checks[picked]["id"])
+            view.write_reports_now(ws, checks[picked]["id"])
         return
     kind = st.radio("Show", list(kinds), horizontal=True, key="drift_report_kind")
     html = kinds[kind].read_text(encoding="utf-8")
@@ -244,31 +170,11 @@ def report_section(records: list[dict], ws) -> None:
 
 def alerts_section(ws) -> None:
     st.subheader("Alerts")
-    alerts = [a for a in ui.alerts(ws, limit=50)]
-    if not alerts:
+    alerts = ui.alerts(ws, limit=50)
+    if alerts:
+        ui.status_table(view.alerts_frame(alerts), columns=())
+    else:
         st.caption("No alerts.")
-        return
-    frame = pd.DataFrame(alerts)
-    frame["time"] = frame["time"].map(ui.when)
-    frame["delivery"] = [
-        (a.get("delivery") or {}).get("suppressed")
-        or ", ".join(f"{k} {v}" for k, v in ((a.get("delivery") or {}).get("sent") or {}).items())
-        for a in alerts
-    ]
-    shown = [c for c in ("time", "severity", "kind", "message", "delivery") if c in frame]
-    ui.status_table(frame[shown], columns=())
-
-
-@guarded("The retrain request")
-def request_now(ws, reason: str) -> None:
-    decision = request_retrain(
-        ws, "manual", reason or "requested from the Drift page", by=default_actor()
-    )
-    level = "success" if decision["requested"] else "warning"
-    text = "Retraining requested" if decision["requested"] else "Not requested"
-    st.session_state[FLASH] = (level, f"{text}: {decision['reason']}")
-    dui.clear()
-    st.rerun()
 
 
 def retrain_section(ws) -> None:
@@ -282,26 +188,19 @@ def retrain_section(ws) -> None:
     left, right = st.columns([4, 1], vertical_alignment="bottom")
     reason = left.text_input("Reason", key="drift_retrain_reason")
     if right.button("Retrain now", key="drift_retrain", width="stretch"):
-        request_now(ws, reason.strip())
-    decisions = dui.decisions(ws)
+        view.request_now(ws, reason.strip())
+    decisions = view.decisions(ws)
     if decisions:
-        frame = pd.DataFrame(decisions[::-1])
-        frame["time"] = frame["time"].map(ui.when)
-        shown = [c for c in ("time", "requested", "trigger", "by", "reason") if c in frame]
-        st.dataframe(frame[shown], hide_index=True, width="stretch")
+        st.dataframe(view.decisions_frame(decisions), hide_index=True, width="stretch")
 
 
 st.title("Drift")
 ws = ui.workspace_or_stop()
-if flash := st.session_state.pop(FLASH, None):
-    getattr(st, flash[0])(flash[1])
+ui.show_flash()
 window = controls(ws)
-try:
-    records = dui.history(ws)
+with ui.shown_errors(stop=True):
+    records = view.history(ws)
     champion = ui.current_champion(ws)
-except WorkbenchError as exc:
-    st.error(str(exc))
-    st.stop()
 if records:
     summary(records[-1])
 else:
@@ -317,7 +216,7 @@ with history_tab:
         history_section(records, ws.config.monitoring.drift.share)
 with columns_tab:
     columns_section(records)
-with dist_tab:
+with dist_tab, ui.shown_errors("Reading the window"):
     distributions_section(ws, window, champion)
 with report_tab:
     report_section(records, ws)

@@ -12,26 +12,18 @@ changes outside the table, so the table is rebuilt with the new selection as its
 from __future__ import annotations
 
 import functools
-import zlib
 
 import pandas as pd
-import plotly.express as px
-import plotly.graph_objects as go
 import streamlit as st
 
 from app import ui
+from app.views import experiments as view
+from app.views.experiments import widget_key as _key
 from core import experiments as ex
-from core.errors import WorkbenchError
 
 PAGE_SIZE = 50
 MAX_PLOT_RUNS = 12
 NEWEST = "newest first"
-BEST_CSS = "background-color: #dafbe1; color: #1a7f37; font-weight: 600"
-DIFF_CSS = "background-color: #fff8c5"
-
-
-def _key(prefix: str, items) -> str:
-    return f"{prefix}_{zlib.crc32(','.join(map(str, items)).encode()):08x}"
 
 
 def _bump_epoch() -> None:
@@ -69,25 +61,12 @@ def filters(runs: pd.DataFrame, optimised: str) -> tuple[pd.DataFrame, str | Non
     return shown, column or default
 
 
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
-
-
 def selection_note(runs: pd.DataFrame, optimised: str | None) -> None:
     """How the newest training chose its winner: on validation; test only reported."""
     sel = ex.latest_selection(runs, optimised)
     if sel is None:
         return
-    text = (
-        f"**Latest training** (data version `{sel['data_version']}`): chosen on validation "
-        f"`{sel['metric']}`: **{sel['candidate']}** `{sel['run_id'][:8]}` "
-        f"(val {_num(sel['val'])}, test {_num(sel['test'])})"
-    )
-    if sel["refit"]:
-        text += f", refit on train+validation and registered (refit test {_num(sel['refit_test'])})"
-    else:
-        text += ", registered as fitted on train"
-    st.markdown(text)
+    st.markdown(view.selection_text(sel))
     st.caption(
         "Each training picks its winner by the validation metric only. The test split is an "
         "untouched holdout: reported for every candidate, never used to choose; the promotion "
@@ -99,11 +78,7 @@ def runs_table(shown: pd.DataFrame, metric: str | None, selected: list[str]) -> 
     """One page of runs, the best one starred; selecting rows sets the compared runs."""
     best = ex.best_run(shown, metric) if metric else None
     if best:
-        row = shown.set_index("run_id").loc[best]
-        st.markdown(
-            f"★ Best by `{ex.short(metric)}` among the shown runs: "
-            f"**{row['candidate'] or row['run_name']}** `{best[:8]}` = {row[metric]:.4f}"
-        )
+        st.markdown(view.best_text(shown, best, metric))
     number, pages = 1, ex.page_of(shown, 1, PAGE_SIZE)[1]
     if pages > 1:
         label = f"Page (of {pages})"
@@ -112,11 +87,8 @@ def runs_table(shown: pd.DataFrame, metric: str | None, selected: list[str]) -> 
     table = ex.runs_table(rows, best, metric)
     page_ids = list(table.index)
     key = _key(f"exp_table_{st.session_state.get('exp_epoch', 0)}", page_ids)
-    data = table.style.apply(
-        lambda r: [BEST_CSS if r.name == best else ""] * len(r), axis=1
-    ).format(precision=4)
     st.dataframe(
-        data,
+        view.style_runs(table, best),
         key=key,
         on_select=functools.partial(_table_selected, key, page_ids),
         selection_mode="multi-row",
@@ -142,10 +114,7 @@ def runs_table(shown: pd.DataFrame, metric: str | None, selected: list[str]) -> 
 
 
 def metrics_section(runs: pd.DataFrame, selected: list[str], metric: str | None) -> None:
-    table = ex.metric_table(runs, selected, metric)
-    mask = ex.best_cells(table)
-    styled = table.style.apply(lambda _: mask.map(lambda best: BEST_CSS if best else ""), axis=None)
-    st.dataframe(styled.format(precision=4, na_rep="—"), width="stretch")
+    st.dataframe(view.style_metrics(ex.metric_table(runs, selected, metric)), width="stretch")
     st.caption(
         "Best value per metric highlighted (lower is better for errors and costs). `val_*` "
         "chose each training's winner; `test_*` is the untouched holdout; `refit_test_*` is "
@@ -157,29 +126,12 @@ def params_section(runs: pd.DataFrame, selected: list[str]) -> None:
     diff = ex.param_diff(runs, selected)
     only = st.toggle("Only parameters that differ", key="exp_only_diff")
     shown = diff[diff["differs"]] if only else diff
-    differs = shown["differs"]
-    styled = shown.drop(columns="differs").style.apply(
-        lambda r: [DIFF_CSS if differs[r.name] else ""] * len(r), axis=1
-    )
-    st.dataframe(styled, width="stretch")
+    st.dataframe(view.style_params(shown), width="stretch")
     st.caption(f"{int(diff['differs'].sum())} of {len(diff)} parameters differ (highlighted).")
 
 
 def parallel_chart(runs: pd.DataFrame, selected: list[str], metric: str) -> None:
-    par = ex.parallel_frame(runs, selected, metric)
-    dims = []
-    for name in par.frame.columns:
-        dim = {"label": name, "values": par.frame[name]}
-        if name in par.ticks:
-            dim |= {"tickvals": list(range(len(par.ticks[name]))), "ticktext": par.ticks[name]}
-        dims.append(dim)
-    values = par.frame[ex.short(metric)]
-    line = {"color": values, "colorscale": "Viridis", "showscale": True}
-    if values.isna().all():
-        line = {"color": "#1f77b4"}
-    fig = go.Figure(go.Parcoords(line=line, dimensions=dims))
-    fig.update_layout(margin={"l": 60, "r": 60, "t": 60, "b": 30}, height=420)
-    st.plotly_chart(fig, width="stretch")
+    st.plotly_chart(view.parallel_figure(runs, selected, metric), width="stretch")
 
 
 def scatter_chart(
@@ -194,18 +146,7 @@ def scatter_chart(
     if frame.empty:
         st.caption(f"No shown run logged both `{param}` and `{y}`.")
         return
-    fig = px.scatter(
-        frame,
-        x=param,
-        y=y,
-        color="candidate",
-        symbol="selected",
-        symbol_map={True: "star", False: "circle"},
-        hover_data=["run_name", "run_id"],
-        labels={"selected": "compared"},
-    )
-    fig.update_traces(marker={"size": 9})
-    st.plotly_chart(fig, width="stretch")
+    st.plotly_chart(view.scatter_figure(frame, param, y), width="stretch")
     st.caption("Shown and compared runs that logged the parameter; compared runs are stars.")
 
 
@@ -262,10 +203,8 @@ def comparison(
         del sections["Parallel coordinates"], sections["Metric vs parameter"]
     for title, render in sections.items():
         st.subheader(title)
-        try:
+        with ui.shown_errors():
             render()
-        except WorkbenchError as exc:
-            st.error(str(exc))
 
 
 st.title("Experiments")
@@ -273,11 +212,8 @@ ws = ui.workspace_or_stop()
 head, button = st.columns([5, 1], vertical_alignment="center")
 if button.button("Refresh", width="stretch", help="Read the runs from MLflow again"):
     ui.refresh_experiment_runs()
-try:
+with ui.shown_errors(stop=True):
     runs = ui.experiment_runs(ws)
-except WorkbenchError as exc:
-    st.error(str(exc))
-    st.stop()
 if runs.empty:
     st.info(
         f"No candidate runs in the MLflow experiment **{ws.config.project}** yet. Train "

@@ -2,35 +2,25 @@
 
 from __future__ import annotations
 
-import logging
+import time
 from datetime import timedelta
 
 import pandas as pd
 import streamlit as st
 
-from app import serving_ui as sui
 from app import ui
-from app.deploy_ui import deployment_section
-from app.serving_client import (
-    ApiRejected,
-    ApiUnreachable,
-    ServingClient,
-    form_text,
-    record_value,
-)
-from core.errors import WorkbenchError
-from core.serving_stats import percentiles, request_rate, scrape_history, variant_split
-
-log = logging.getLogger("workbench.ui")
+from app.serving_client import form_text, parse_metrics
+from app.views import serving as view
+from app.views.deployment import deployment_section
+from app.views.serving_stats import percentiles, request_rate, scrape_history, variant_split
+from core.config.edit import update_section
+from core.serving.client import ApiRejected, ApiUnreachable, ServingClient
 
 REFRESH_SECONDS = 5
+LATENCY_HELP = "Since the API started (histogram buckets)"
 COLUMNS = 4
 INTEGRAL = {"long", "integer"}
 NUMERIC = {"double", "float"}
-
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
 
 
 def status_section(ws, api: ServingClient) -> bool:
@@ -40,7 +30,7 @@ def status_section(ws, api: ServingClient) -> bool:
         api.health()
     except ApiUnreachable as exc:
         st.info(
-            f"The prediction API is not running or not reachable: {exc}.\n\n{sui.start_hint(ws)}"
+            f"The prediction API is not running or not reachable: {exc}.\n\n{view.start_hint(ws)}"
         )
         return False
     except ApiRejected as exc:
@@ -82,8 +72,8 @@ def reload_button(api: ServingClient) -> None:
 
 def metrics_section(api: ServingClient) -> None:
     st.subheader("Live metrics")
-    snapshot = api.metrics()
-    scrapes = sui.remember(snapshot, api.target.url)
+    snapshot = parse_metrics(api.metrics_text(), time.time())
+    scrapes = view.remember(snapshot, api.target.url)
     rate = request_rate(scrapes[-2], snapshot) if len(scrapes) > 1 else None
     marks = percentiles(snapshot.buckets)
     row = st.columns(4)
@@ -96,10 +86,12 @@ def metrics_section(api: ServingClient) -> None:
     records = sum(snapshot.predictions.values())
     row[2].metric("Predicted records", f"{records:,.0f}")
     mean = snapshot.latency_sum / snapshot.latency_count if snapshot.latency_count else None
-    row[3].metric("Mean latency", _ms(mean))
+    row[3].metric("Mean latency", view.ms(mean))
     row = st.columns(4)
     for col, (name, value) in zip(row, marks.items(), strict=False):
-        col.metric(f"{name} latency", _ms(value), help="Since the API started (histogram buckets)")
+        col.metric(
+            f"{name} latency", view.ms(value), help="Since the API started (histogram buckets)"
+        )
     row = st.columns(4)
     row[0].metric("Rejected (4xx)", f"{snapshot.requests_total('/predict', '4'):,.0f}")
     row[1].metric("Server errors (5xx)", f"{snapshot.requests_total(status='5'):,.0f}")
@@ -111,7 +103,7 @@ def metrics_section(api: ServingClient) -> None:
     split = variant_split(snapshot)
     left, right = st.columns(2)
     if not split.empty:
-        left.plotly_chart(sui.split_figure(split), width="stretch")
+        left.plotly_chart(view.split_figure(split), width="stretch")
         left.dataframe(
             split,
             hide_index=True,
@@ -121,36 +113,25 @@ def metrics_section(api: ServingClient) -> None:
     else:
         left.caption("No predictions yet: the variant split appears with the first one.")
     if snapshot.latency_count:
-        right.plotly_chart(sui.latency_figure(snapshot, marks), width="stretch")
+        right.plotly_chart(view.latency_figure(snapshot, marks), width="stretch")
     history = scrape_history(scrapes)
     if len(history) > 1:
-        st.plotly_chart(sui.history_figure(history), width="stretch")
+        st.plotly_chart(view.history_figure(history), width="stretch")
     else:
         st.caption(
             "The rate and latency trend need a few scrapes: press **Refresh** or turn on "
             "auto-refresh."
         )
     if snapshot.requests:
-        st.plotly_chart(sui.requests_figure(snapshot), width="stretch")
+        st.plotly_chart(view.requests_figure(snapshot), width="stretch")
 
 
 def live_section(ws, api: ServingClient) -> None:
     """Status and metrics, refreshed on their own (a fragment)."""
     st.button("Refresh", key="serving_refresh")
-    if guarded(status_section, ws, api):
-        guarded(metrics_section, api)
-
-
-def guarded(section, *args):
-    """Run a section; a failure is one error line, never a traceback."""
-    try:
-        return section(*args)
-    except WorkbenchError as exc:
-        st.error(str(exc))
-    except Exception as exc:  # noqa: BLE001 - a broken read or an odd answer: one line
-        log.exception("the Serving page failed in %s", section.__name__)
-        st.error(f"{type(exc).__name__}: {exc}")
-    return None
+    with ui.shown_errors():
+        if status_section(ws, api):
+            metrics_section(api)
 
 
 def prediction_section(ws, api: ServingClient) -> None:
@@ -164,7 +145,7 @@ def prediction_section(ws, api: ServingClient) -> None:
         st.caption("No model loaded yet.")
         return
     fields = [(f["name"], f["type"]) for f in info["inputs"]]
-    prefill = sui.prefill(ws, fields)
+    prefill = view.prefill(ws, fields)
     with st.form("serving_predict_form"):
         cols = st.columns(COLUMNS)
         values = {
@@ -186,9 +167,7 @@ def prediction_section(ws, api: ServingClient) -> None:
     )
     if not submitted:
         return
-    record = {
-        name: None if name in missing else record_value(values[name], kind) for name, kind in fields
-    }
+    record = view.record(values, fields, missing)
     try:
         body = api.predict([record])
     except ApiRejected as exc:
@@ -197,7 +176,7 @@ def prediction_section(ws, api: ServingClient) -> None:
     show_prediction(body)
 
 
-def field_widget(col, name: str, kind: str, prefill: sui.Prefill):
+def field_widget(col, name: str, kind: str, prefill: view.Prefill):
     """The input of one raw field, by its type in `GET /model`; returns the widget's value."""
     key, default = f"serving_field_{name}", prefill.values.get(name)
     if kind == "datetime":
@@ -230,18 +209,15 @@ def field_widget(col, name: str, kind: str, prefill: sui.Prefill):
 
 
 def show_prediction(body: dict) -> None:
-    model, probas = body["model"], body.get("probabilities")
-    proba = f" · probability {probas[0]:.3f}" if probas else ""
-    st.success(
-        f"Prediction **{body['predictions'][0]}**{proba} · answered by **{model['name']} "
-        f"v{model['version']}** (alias `{model['alias']}`, variant `{body['variant']}`)"
-    )
+    st.success(view.prediction_text(body))
     st.caption(f"Request id `{body['request_id']}` (use it to send feedback).")
 
 
 def settings_section(ws) -> None:
     st.subheader("Canary and shadow")
-    current = sui.current_settings(ws)
+    current = ws.config.serving.model_dump(
+        include={"canary_fraction", "shadow_fraction", "poll_seconds"}
+    )
     with st.form("serving_settings_form"):
         cols = st.columns(3)
         new = {
@@ -283,27 +259,24 @@ def settings_section(ws) -> None:
     if not changed:
         st.info("Nothing changed.")
         return
-    try:
-        sui.save_settings(ws, changed)
-    except WorkbenchError as exc:
-        st.error(str(exc))
-        return
-    st.success(
-        "Saved " + ", ".join(f"`{k}: {v:g}`" for k, v in changed.items()) + ". Restart the API "
-        f"(`workbench serve --workspace {ws.root}` or `make api`) to apply."
-    )
+    with ui.shown_errors():
+        update_section(ws.config_path, "serving", changed)  # validated: errors name the key
+        st.success(
+            "Saved " + ", ".join(f"`{k}: {v:g}`" for k, v in changed.items()) + ". Restart the API "
+            f"(`workbench serve --workspace {ws.root}` or `make api`) to apply."
+        )
 
 
 def agreement_section(ws) -> None:
     st.subheader("Shadow vs served agreement")
-    pairs = sui.agreement_pairs(ws)
+    pairs = view.agreement_pairs(ws)
     if pairs.empty:
         st.info(
             "No shadow predictions in the log yet. Register a challenger, set a shadow fraction "
             "above, restart the API: each shadowed request is also scored by the challenger."
         )
         return
-    summary, over_time = sui.agreement_tables(pairs)
+    summary, over_time = view.agreement_tables(pairs)
     diff = pairs["probability_diff"].mean()
     cols = st.columns(3)
     cols[0].metric("Shadowed records", f"{len(pairs):,}")
@@ -315,7 +288,7 @@ def agreement_section(ws) -> None:
         width="stretch",
         column_config={"agreement": st.column_config.NumberColumn(format="percent")},
     )
-    st.plotly_chart(sui.agreement_figure(over_time), width="stretch")
+    st.plotly_chart(view.agreement_figure(over_time), width="stretch")
     misses = pairs[pairs["agree"] == 0].tail(20)
     with st.expander(f"Latest disagreements ({int((pairs['agree'] == 0).sum()):,})"):
         st.dataframe(misses.iloc[::-1].astype(str), hide_index=True, width="stretch")
@@ -323,11 +296,15 @@ def agreement_section(ws) -> None:
 
 st.title("Serving")
 ws = ui.workspace_or_stop()
-api = sui.client(ws)
+api = view.client(ws)
 st.caption(f"Prediction API at `{api.target.url}`")
 auto = st.toggle(f"Auto-refresh status and metrics every {REFRESH_SECONDS} s", key="serving_auto")
 st.fragment(run_every=REFRESH_SECONDS if auto else None)(live_section)(ws, api)
-guarded(prediction_section, ws, api)
-guarded(settings_section, ws)
-guarded(agreement_section, ws)
-guarded(deployment_section, ws)
+for section, args in (
+    (prediction_section, (ws, api)),
+    (settings_section, (ws,)),
+    (agreement_section, (ws,)),
+    (deployment_section, (ws,)),
+):
+    with ui.shown_errors():
+        section(*args)

@@ -1,8 +1,12 @@
-"""Drift page helpers: cached reads of the monitoring state and the page's Plotly charts."""
+"""The Drift page's view: cached monitoring reads, its frames and charts, and its actions.
+
+Each action (a check, a labels import, the reports of a check, a retrain request) shows a
+failure as one line, or keeps a message for the next run and reruns the page.
+"""
 
 from __future__ import annotations
 
-import logging
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -10,14 +14,16 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.ui import TTL, mtime
+from app import ui
+from app.ui import TTL, mtime, when
 from core.monitoring import history as hist
 from core.monitoring import performance as perf
 from core.monitoring import trigger
+from core.monitoring.check import report_for, run_check
 from core.monitoring.reference import ReferenceProfile
+from core.registry.promotion import default_actor
 from core.workspace import Workspace
 
-log = logging.getLogger("workbench.ui")
 WINDOW_TTL = 60
 """Seconds a decoded window of the prediction log is cached (new parts also invalidate it)."""
 
@@ -118,12 +124,96 @@ def verdict_frame(record: dict) -> pd.DataFrame:
 
 def check_label(record: dict) -> str:
     """`2024-05-01 10:00 UTC · last 24h · 812 rows · drift 45%`."""
-    from app.ui import when
-
     drift = record.get("drift") or {}
     share = "skipped" if record.get("skipped") else f"drift {drift.get('share', 0):.0%}"
     rows = record.get("rows")
     return f"{when(record.get('time'))} · {record.get('label')} · {rows} rows · {share}"
+
+
+def delivery_text(alert: dict) -> str:
+    """How an alert was delivered: the suppression reason, or `sink status` pairs."""
+    delivery = alert.get("delivery") or {}
+    sent = delivery.get("sent") or {}
+    return delivery.get("suppressed") or ", ".join(f"{k} {v}" for k, v in sent.items())
+
+
+def alerts_frame(alerts: list[dict]) -> pd.DataFrame:
+    """Alert events, newest first: time, severity, kind, message, delivery."""
+    frame = pd.DataFrame(alerts)
+    frame["time"] = frame["time"].map(when)
+    frame["delivery"] = [delivery_text(a) for a in alerts]
+    return frame[[c for c in ("time", "severity", "kind", "message", "delivery") if c in frame]]
+
+
+def decisions_frame(decisions: list[dict]) -> pd.DataFrame:
+    """Retrain decisions, newest first: time, requested, trigger, by, reason."""
+    frame = pd.DataFrame(decisions[::-1])
+    frame["time"] = frame["time"].map(when)
+    return frame[[c for c in ("time", "requested", "trigger", "by", "reason") if c in frame]]
+
+
+def check_message(result) -> tuple[str, str]:
+    """(text, level) of a finished check: why it was skipped (warning), or its verdict."""
+    if result.skipped:
+        return result.skipped, "warning"
+    state = "dataset drift" if result.drift.dataset_drift else "no dataset drift"
+    extra = f"; {', '.join(result.fired)}" if result.fired else ""
+    note = f" Report not written: {result.report_error}" if result.report_error else ""
+    return f"Checked {result.window.label}: {state}{extra}.{note}", "success"
+
+
+def log_checks(records: list[dict]) -> list[dict]:
+    """Checks of the prediction log that ran (not skipped), newest first: those with reports."""
+    return [r for r in reversed(records) if r.get("source") == "log" and not r.get("skipped")]
+
+
+# --- actions -----------------------------------------------------------------------------------
+
+
+def check_now(ws: Workspace, window: str, report: bool) -> None:
+    """Check a window of the prediction log now; flash the verdict and rerun."""
+    with ui.shown_errors("The check"):
+        with st.spinner(f"Checking the last {window} of the prediction log"):
+            result = run_check(ws, window, report=report)
+        ui.flash(*check_message(result))
+        clear()
+        st.rerun()
+
+
+def import_labels_now(ws: Workspace, upload) -> None:
+    """Import an uploaded labels file; flash its summary (naming the upload) and rerun."""
+    from core.monitoring.labels import import_labels
+
+    with ui.shown_errors("The import"):
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / Path(upload.name).name  # the file's name shows in any error
+            path.write_bytes(upload.getvalue())
+            done = import_labels(ws, path)
+        ui.flash(done.summary().replace(str(path), upload.name))
+        clear()
+        st.rerun()
+
+
+def write_reports_now(ws: Workspace, check_id: str) -> None:
+    """Write the Evidently reports of a past check; flash and rerun."""
+    with ui.shown_errors("The report"):
+        with st.spinner("Writing the Evidently reports of this check"):
+            result = report_for(ws, check_id)
+        note = f" Not written: {result.report_error}" if result.report_error else ""
+        ui.flash(f"Reports of check {check_id} written.{note}")
+        st.rerun()
+
+
+def request_now(ws: Workspace, reason: str) -> None:
+    """Ask for a retraining by hand; flash the decision and rerun."""
+    with ui.shown_errors("The retrain request"):
+        decision = trigger.request_retrain(
+            ws, "manual", reason or "requested from the Drift page", by=default_actor()
+        )
+        text = "Retraining requested" if decision["requested"] else "Not requested"
+        ui.flash(f"{text}: {decision['reason']}", "success" if decision["requested"] else "warning")
+        clear()
+        st.rerun()
 
 
 # --- charts ------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Helpers of the Jobs page and the Overview's loop section: reads, frames, the timeline.
+"""The Jobs page's view: the scheduler database, its frames, the timeline, the queue flow.
 
 The scheduler database is read fresh on every run (a few small queries): the page follows
 running jobs live, so nothing here is cached longer than a refresh.
@@ -6,14 +6,14 @@ running jobs live, so nothing here is cached longer than a refresh.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
 
 from app import ui
 from core.jobs import JobsDB, jobs_overview, run_text
+from core.registry.promotion import default_actor
 from core.workspace import Workspace
 
 HISTORY_LIMIT = 300
@@ -152,95 +152,35 @@ def elapsed(started_at: str, now: datetime | None = None) -> str:
     return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60} s"
 
 
-# --- the loop at a glance (Overview) ----------------------------------------------------------
-
-
-@st.cache_data(ttl=ui.TTL, show_spinner=False)
-def _check(root: str, sig: int) -> dict | None:
-    from core.monitoring.history import latest_check
-
-    return latest_check(Workspace(Path(root))) if sig else None
-
-
-def _latest_check(ws: Workspace) -> dict | None:
-    from core.monitoring.history import history_path
-
-    return _check(str(ws.root), ui.mtime(history_path(ws)))
-
-
-def _model_cards(ws: Workspace) -> list[tuple[str, str, str | None]]:
-    from app import registry_ui as reg
-    from core.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
-
-    rows, metric = reg.versions(ws), ws.config.metric
-    by_alias = {a: r for r in rows for a in r["aliases"]}
-    champion, challenger = by_alias.get(ALIAS_CHAMPION), by_alias.get(ALIAS_CHALLENGER)
-    cards = [
-        (
-            f"Champion test {metric}",
-            reg.show(champion["test_metric"]) if champion else "-",
-            f"v{champion['version']} · data {champion['data_version']}" if champion else None,
-        ),
-        (
-            "Challenger",
-            f"v{challenger['version']}" if challenger else "none",
-            f"{metric} {reg.show(challenger['test_metric'])} · gates {challenger['gates']}"
-            if challenger
-            else "no pending challenger",
-        ),
-    ]
-    records = reg.audit(ws)
-    last = records[0] if records else None
-    cards.append(
-        (
-            "Last promotion",
-            f"v{last['from_version'] or '-'} → v{last['to_version']}" if last else "none",
-            f"{ui.when(last['time'])} · {last['action']}" if last else None,
-        )
+def progress_text(run: dict, now: datetime | None = None) -> str:
+    """The label of a running job's progress bar."""
+    return (
+        f"**{run['job']}** · run {run['id']} ({run['trigger']}) · "
+        f"{elapsed(run['started_at'], now)} · {run['message'] or 'starting'}"
     )
-    return cards
 
 
-def _drift_card(ws: Workspace) -> tuple[str, str, str | None]:
-    check = _latest_check(ws)
-    if not check:
-        return "Drift", "not checked", "no check yet"
-    if check.get("skipped"):
-        return "Drift", "skipped", f"{ui.when(check['time'])}: too few predictions"
-    drift, perf = check.get("drift") or {}, check.get("performance") or {}
-    value = "YES" if drift.get("dataset_drift") else "no"
-    share = f"{drift['share']:.0%} drifted · " if drift.get("share") is not None else ""
-    extra = f" · {perf['metric']} {perf['value']:.3f}" if perf.get("value") is not None else ""
-    return "Drift", value, f"{share}checked {ui.when(check['time'])}{extra}"
-
-
-def _schedule_card(ws: Workspace) -> tuple[str, str, str | None]:
-    db = database(ws)
-    holder = db.holder()
-    upcoming = sorted(
-        (r for r in jobs_overview(db, ws) if r["next_run"] and r["state"] == "active"),
-        key=lambda r: r["next_run"],
-    )
-    state = "scheduler running" if holder and holder["live"] else "scheduler not running"
-    if not upcoming:
-        return "Next scheduled run", "-", state
-    nxt, later = upcoming[0], upcoming[1:]
-    then = "".join(f" · then {r['job']} {ui.when(r['next_run'])}" for r in later)
-    return "Next scheduled run", nxt["job"], f"{ui.when(nxt['next_run'])}{then} · {state}"
-
-
-def _alerts_card(ws: Workspace) -> tuple[str, str, str | None]:
-    since = datetime.now(UTC) - timedelta(hours=24)
-    recent = [
-        a
-        for a in ui.alerts(ws, limit=500)
-        if a.get("severity") in ("warning", "error")
-        and datetime.fromisoformat(a["time"]).astimezone(UTC) >= since
+def filter_runs(runs: list[dict], jobs: list[str], statuses: list[str]) -> list[dict]:
+    """The runs of the chosen jobs and statuses (an empty choice keeps every one)."""
+    return [
+        r
+        for r in runs
+        if (not jobs or r["job"] in jobs) and (not statuses or r["status"] in statuses)
     ]
-    errors = sum(1 for a in recent if a.get("severity") == "error")
-    return "Open alerts (24 h)", str(len(recent)), f"{errors} error(s)" if recent else None
 
 
-def loop_cards(ws: Workspace) -> list[tuple[str, str, str | None]]:
-    """(label, value, caption) cards: models, last promotion, drift, next run, open alerts."""
-    return [*_model_cards(ws), _drift_card(ws), _schedule_card(ws), _alerts_card(ws)]
+def run_caption(run: dict) -> str:
+    """One run's details: job, status, trigger, start, duration, owner."""
+    took = f"{run['duration_s']:.1f} s" if run["duration_s"] is not None else "running"
+    return (
+        f"Run {run['id']}: **{run['job']}** {run['status']} · {run['trigger']} · started "
+        f"{ui.when(run['started_at'])} · {took} · by `{run['owner']}`"
+    )
+
+
+def queue(db: JobsDB, job: str, action: str, params: dict | None = None) -> None:
+    """Queue a command for the scheduler; flash what was queued and rerun."""
+    with ui.shown_errors(f"{action} {job}"):
+        command = db.enqueue(job, action, params, by=default_actor())
+        ui.flash(f"{action.capitalize()} {job}: queued (command {command}).")
+        st.rerun()

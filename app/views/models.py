@@ -1,4 +1,4 @@
-"""Cached model-registry reads and the tables of the Models page.
+"""The Models page's view: cached registry reads, its tables, and the promotion flows.
 
 Reads are keyed on the tracking URI plus the modification times of the audit log and of the
 embedded MLflow store, so a promotion, a gate evaluation or a new training invalidates them; the
@@ -14,11 +14,19 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from app import auth, ui
 from app.ui import STATUS_COLOURS, mtime, when
+from core.errors import GateFailed
 from core.registry import store
 from core.registry.audit import read_audit
-from core.registry.gates import GateReport, GateResult, load_gate_report
-from core.registry.promotion import list_models, previous_champion
+from core.registry.gates import GateReport, GateResult, evaluate_gates, load_gate_report
+from core.registry.promotion import (
+    list_models,
+    previous_champion,
+    promote,
+    require_approver,
+    rollback,
+)
 from core.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
 from core.training.metrics import better
 from core.workspace import Workspace
@@ -29,6 +37,10 @@ ROW_COLOURS = {
     ALIAS_CHAMPION: "background-color: #dafbe1; font-weight: bold",
     ALIAS_CHALLENGER: "background-color: #ddf4ff",
 }
+PENDING = "models_pending"
+"""Session key of the action waiting for its second click (the confirmation)."""
+CLEAR_REASONS = "models_clear_reasons"
+REASON_KEYS = ("promote_reason", "rollback_reason")
 BETTER_COLOURS = {
     "challenger": "color: #1a7f37; font-weight: bold",
     "champion": "color: #cf222e; font-weight: bold",
@@ -266,3 +278,147 @@ def change_text(record: dict) -> str:
     """`v1 → v2` (or `→ v1` for the first champion)."""
     before = record.get("from_version")
     return f"{'v' + str(before) if before else ''} → v{record.get('to_version')}".strip()
+
+
+def version_label(rows: list[dict], version: str) -> str:
+    """`v3 · challenger · gates pass` for the version picker."""
+    row = next(r for r in rows if r["version"] == version)
+    aliases = f" · {', '.join(row['aliases'])}" if row["aliases"] else ""
+    return f"v{version}{aliases} · gates {row['gates']}"
+
+
+def default_version(rows: list[dict], champion: str | None) -> str:
+    """The challenger, else the newest version that is not the champion, else the champion."""
+    challenger = alias_version(rows, ALIAS_CHALLENGER)
+    others = [r["version"] for r in rows if r["version"] != champion]
+    return challenger or (others[0] if others else rows[0]["version"])
+
+
+def comparison_inputs(
+    ws: Workspace, rows: list[dict], version: str, champion: str
+) -> tuple[dict, dict, str]:
+    """Challenger and champion metrics to compare, and a sentence saying where they come from.
+
+    Both scored on the same holdout when a gate report against this champion exists, else
+    each run's own test split.
+    """
+    report = gate_report(ws, version)
+    if report and report.champion_version == champion and report.metrics.get("champion"):
+        source = (
+            f"Both scored on the same holdout: data version `{report.data_version}`, "
+            f"{report.holdout_rows:,} rows, when the gates ran ({when(report.evaluated_at)})."
+        )
+        return report.metrics.get("challenger") or {}, report.metrics["champion"], source
+    by_version = {r["version"]: r for r in rows}
+    source = (
+        "Each run's own test split (no gate report against this champion: press "
+        "**Evaluate gates** to score both on the same holdout)."
+    )
+    return (
+        test_metrics(ws, by_version[version]["run_id"]),
+        test_metrics(ws, by_version[champion]["run_id"]),
+        source,
+    )
+
+
+def gates_summary(report: GateReport) -> str:
+    """The verdict line of a gate report: status, gates passed, when, against what."""
+    passed = len(report.gates) - len(report.failed)
+    against = f"champion v{report.champion_version}" if report.champion_version else "no champion"
+    return (
+        f"**{report.status.upper()}**: {passed} of {len(report.gates)} gates passed "
+        f"(evaluated {when(report.evaluated_at)} against {against})."
+    )
+
+
+def audit_label(record: dict) -> str:
+    """The expander label of one audit record."""
+    forced = " · forced" if record.get("forced") else ""
+    return (
+        f"{when(record.get('time'))} · {record.get('action')} {change_text(record)} · "
+        f"{record.get('actor')}{forced}"
+    )
+
+
+# --- flows -------------------------------------------------------------------------------------
+
+
+def run_evaluation(ws: Workspace, version: str) -> None:
+    """Evaluate a version's gates against the champion; flash the status and rerun."""
+    with ui.shown_errors("Gate evaluation"):
+        with st.spinner(f"Scoring v{version} and the champion on the holdout"):
+            report = evaluate_gates(ws, ws.config.model_name, version)
+        ui.flash(f"Gates of v{version} evaluated: {report.status}.")
+        ui.clear_caches()
+        st.rerun()
+
+
+def ask(reason: str, pending: dict) -> None:
+    """First click: check the reason, then ask for confirmation."""
+    if not reason.strip():
+        st.session_state.pop(PENDING, None)
+        st.error("A reason is required: it is stored in the audit log.")
+        return
+    st.session_state[PENDING] = {**pending, "reason": reason.strip(), "failed": None}
+
+
+def confirm(ws: Workspace, user: auth.User, pending: dict, champion: str | None) -> None:
+    """The confirmation box of a pending action (or its failed gates, with a forced option)."""
+    name, v = ws.config.model_name, pending["version"]
+    verb = "Roll back" if pending["action"] == "rollback" else "Promote"
+    with st.container(border=True):
+        if pending["failed"]:
+            st.error(f"v{v} failed {len(pending['failed'])} gate(s):")
+            ui.status_table(gates_frame(pending["failed"]))
+            label, force = "Promote anyway (forced, recorded)", True
+        else:
+            st.warning(
+                f"{verb} **{name}** to champion **v{v}**"
+                f"{f' (replacing v{champion})' if champion else ''}? "
+                f"Reason: “{pending['reason']}”"
+            )
+            label, force = f"Confirm: {verb.lower()} to v{v}", pending["force"]
+        yes, no = st.columns(2)
+        if yes.button(label, type="primary", key="confirm", disabled=not user.can_approve):
+            run_action(ws, user, {**pending, "force": force})
+        if no.button("Cancel", key="cancel"):
+            st.session_state.pop(PENDING, None)
+            st.rerun()
+
+
+def run_action(ws: Workspace, user: auth.User, pending: dict) -> None:
+    """Second click: promote or roll back as the signed-in approver; rerun on success.
+
+    Failed gates keep the action pending with them (the box then offers a forced promotion);
+    any other failure drops it and shows one line.
+    """
+    try:
+        require_approver(user.name, auth.roles_by_user())
+        with st.spinner("Checking gates and moving the champion alias"):
+            if pending["action"] == "rollback":
+                record = rollback(ws, pending["reason"], user.name)
+            else:
+                record = promote(
+                    ws, pending["version"], pending["reason"], user.name, force=pending["force"]
+                )
+    except GateFailed as exc:
+        st.session_state[PENDING] = {**pending, "failed": exc.failed}
+        ui.clear_caches()  # promote may have re-evaluated the gates
+        st.rerun()
+    except Exception as exc:  # noqa: BLE001 - registry failures reach the user as one line
+        st.session_state.pop(PENDING, None)
+        ui.show_error(exc, pending["action"])
+        return
+    forced = " (forced past failed gates)" if record.forced else ""
+    ui.flash(f"{record.model}: champion {change_text(record.to_dict())}{forced} by {record.actor}.")
+    st.session_state.pop(PENDING, None)
+    st.session_state[CLEAR_REASONS] = True
+    ui.clear_caches()
+    st.rerun()
+
+
+def clear_reasons_after_action() -> None:
+    """Empty the reason inputs after a done action (before the widgets are drawn)."""
+    if st.session_state.pop(CLEAR_REASONS, False):
+        for key in REASON_KEYS:
+            st.session_state[key] = ""

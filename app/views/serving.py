@@ -1,0 +1,245 @@
+"""The Serving page's view: the cached API client, scrape history, cached log reads, charts.
+
+Live API calls are never cached (the page shows the API as it is now); the client is a cached
+resource, the prediction log and the form's prefill are cached on their files' signatures.
+The statistics behind the charts are in `app.views.serving_stats`; the `serving:` settings the
+page edits go through `core.config.edit.update_section` (the typed `serving:` section).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import pyarrow.parquet as pq
+import streamlit as st
+
+from app import ui
+from app.serving_client import form_default, record_value
+from app.views.serving_stats import (
+    MetricsSnapshot,
+    agreement_over_time,
+    agreement_summary,
+    reset_between,
+    shadow_pairs,
+    with_agreement,
+)
+from core.predictions import is_url, prediction_log_source, read_predictions
+from core.serving.client import ApiTarget, ServingClient, resolve_target
+from core.workspace import Workspace
+
+HISTORY = "serving_scrapes"
+HISTORY_MAX = 120
+LOG_TTL = 30
+"""Seconds a prediction log read from a database is reused."""
+MAX_CHOICES = 300
+"""Options of a text field's select box: its most frequent values (others can be typed)."""
+
+
+# --- the API -------------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _client(url: str, api_key: str | None, admin_key: str | None) -> ServingClient:
+    return ServingClient(ApiTarget(url, api_key, admin_key))
+
+
+def client(ws: Workspace) -> ServingClient:
+    """The API client of the workspace (see `core.serving.client.resolve_target`)."""
+    t = resolve_target(ws)
+    return _client(t.url, t.api_key, t.admin_key)
+
+
+def start_hint(ws: Workspace) -> str:
+    """How to start the API for this workspace."""
+    return (
+        f"Start it with `workbench serve --workspace {ws.root}` (or `make api`); set "
+        "`serving.url` in `workbench.yaml` or `WORKBENCH_API_URL` if it runs elsewhere."
+    )
+
+
+def remember(snapshot: MetricsSnapshot, url: str) -> list[MetricsSnapshot]:
+    """Append a scrape to this session's history of that URL (restart = new history)."""
+    history = st.session_state.get(HISTORY)
+    if not history or history[0] != url or reset_between(history[1][-1], snapshot):
+        history = (url, [])
+    scrapes = [*history[1], snapshot][-HISTORY_MAX:]
+    st.session_state[HISTORY] = (url, scrapes)
+    return scrapes
+
+
+def ms(seconds: float | None) -> str:
+    """Seconds as `12.3 ms` (`-` when unknown)."""
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def record(values: dict, fields: list[tuple[str, str]], missing: list[str]) -> dict:
+    """The raw record the form sends: each field's widget value, None for the missing ones."""
+    return {
+        name: None if name in missing else record_value(values[name], kind) for name, kind in fields
+    }
+
+
+def prediction_text(body: dict) -> str:
+    """The answer of `POST /predict` for one record, as one line."""
+    model, probas = body["model"], body.get("probabilities")
+    proba = f" · probability {probas[0]:.3f}" if probas else ""
+    return (
+        f"Prediction **{body['predictions'][0]}**{proba} · answered by **{model['name']} "
+        f"v{model['version']}** (alias `{model['alias']}`, variant `{body['variant']}`)"
+    )
+
+
+# --- cached workspace reads -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prefill:
+    """Initial values of the prediction form, from the workspace's latest processed table."""
+
+    values: dict = field(default_factory=dict)
+    """Field -> widget value (`form_default`): the latest row, raw as the API takes it."""
+    choices: dict = field(default_factory=dict)
+    """Text field -> its most frequent values in the table (the options of its select box)."""
+
+
+@st.cache_data(ttl=ui.TTL, show_spinner=False, max_entries=4)
+def _prefill(path: str, fields: tuple[tuple[str, str], ...], sort_by: str | None, sig: int):
+    names = set(pq.read_schema(path).names)
+    wanted = [c for c in dict.fromkeys((*(n for n, _ in fields), sort_by)) if c in names]
+    frame = pd.read_parquet(path, columns=wanted)
+    if sort_by in frame.columns:
+        frame = frame.sort_values(sort_by, kind="stable")
+    if frame.empty:
+        return Prefill()
+    row = frame.iloc[-1]
+    values = {n: form_default(row[n], kind) for n, kind in fields if n in frame.columns}
+    choices = {
+        n: sorted(frame[n].dropna().astype(str).value_counts().index[:MAX_CHOICES])
+        for n, kind in fields
+        if kind == "string" and n in frame.columns
+    }
+    return Prefill(values, choices)
+
+
+def prefill(ws: Workspace, fields: list[tuple[str, str]]) -> Prefill:
+    """Initial values of the prediction form for the served model's `fields` (name, type).
+
+    The latest row of the workspace's processed table (raw values, as the API takes them, not
+    model features) and the seen values of each text field; empty when there is no table.
+    """
+    path = ws.processed_file
+    if not path.is_file():
+        return Prefill()
+    return _prefill(str(path), tuple(fields), ws.config.time_column, ui.mtime(path))
+
+
+@st.cache_data(ttl=ui.TTL, show_spinner="Reading the prediction log")
+def _agreement(source: str, task: str, sig: tuple) -> pd.DataFrame:
+    return with_agreement(shadow_pairs(read_predictions(source)), task)
+
+
+def agreement_pairs(ws: Workspace) -> pd.DataFrame:
+    """Shadow vs served pairs of the prediction log with `agree` and `probability_diff`.
+
+    The log is the workspace's Parquet folder (cached until a new part lands) or its database
+    (`serving.prediction_log_url`, re-read at most every `LOG_TTL` seconds).
+    """
+    source = prediction_log_source(ws)
+    if is_url(source):
+        sig: tuple = ("url", int(time.time() // LOG_TTL))
+    else:
+        parts = sorted(p.name for p in Path(source).glob("part-*.parquet"))
+        sig = (len(parts), parts[-1] if parts else "", ui.mtime(Path(source)))
+    return _agreement(str(source), ws.config.task, sig)
+
+
+# --- charts --------------------------------------------------------------------------------------
+
+
+def latency_figure(snapshot: MetricsSnapshot, marks: dict[str, float | None]) -> go.Figure:
+    """Predict requests per latency bucket, with the percentiles as vertical lines."""
+    rows, below = [], 0.0
+    for bound, cumulative in snapshot.buckets:
+        label = "> 2500" if bound == float("inf") else f"≤ {bound * 1000:g}"
+        rows.append({"latency (ms)": label, "requests": cumulative - below})
+        below = cumulative
+    fig = px.bar(pd.DataFrame(rows), x="latency (ms)", y="requests", title="Predict latency")
+    for name, value in marks.items():
+        if value is not None:
+            fig.add_annotation(
+                text=f"{name} {value * 1000:.1f} ms",
+                xref="paper",
+                yref="paper",
+                showarrow=False,
+                x=1,
+                y=1 - 0.08 * list(marks).index(name),
+                xanchor="right",
+            )
+    return fig
+
+
+def split_figure(split: pd.DataFrame) -> go.Figure:
+    """Predicted records by version, coloured by variant."""
+    frame = split.assign(version="v" + split["version"].astype(str))
+    return px.bar(
+        frame,
+        x="version",
+        y="records",
+        color="variant",
+        barmode="group",
+        title="Predicted records by version and variant",
+    )
+
+
+def requests_figure(snapshot: MetricsSnapshot) -> go.Figure:
+    """Requests by route, stacked by status."""
+    rows = [{"route": r, "status": s, "requests": n} for (r, s), n in snapshot.requests.items()]
+    frame = pd.DataFrame(rows, columns=["route", "status", "requests"]).sort_values("status")
+    return px.bar(frame, x="route", y="requests", color="status", title="Requests by route")
+
+
+def history_figure(history: pd.DataFrame) -> go.Figure:
+    """Predict request rate and window p95 latency over this session's scrapes."""
+    fig = go.Figure()
+    fig.add_scatter(
+        x=history["time"], y=history["rate"], name="predict requests/s", mode="lines+markers"
+    )
+    fig.add_scatter(
+        x=history["time"],
+        y=history["p95_ms"],
+        name="p95 latency (ms)",
+        yaxis="y2",
+        mode="lines+markers",
+    )
+    fig.update_layout(
+        title="Since this page opened",
+        yaxis={"title": "requests/s", "rangemode": "tozero"},
+        yaxis2={"title": "p95 ms", "overlaying": "y", "side": "right", "rangemode": "tozero"},
+    )
+    return fig
+
+
+def agreement_figure(over_time: pd.DataFrame) -> go.Figure:
+    """Agreement rate and mean |probability difference| per time bucket."""
+    fig = go.Figure()
+    fig.add_scatter(
+        x=over_time["time"], y=over_time["agreement"], name="agreement", mode="lines+markers"
+    )
+    fig.add_scatter(
+        x=over_time["time"],
+        y=over_time["mean_probability_diff"],
+        name="mean |Δ probability|",
+        mode="lines+markers",
+    )
+    fig.update_layout(title="Shadow vs served over time", yaxis={"range": [0, 1.05]})
+    return fig
+
+
+def agreement_tables(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The per-version summary and the time series of `agreement_pairs` output."""
+    return agreement_summary(pairs), agreement_over_time(pairs)
