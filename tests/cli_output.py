@@ -39,8 +39,8 @@ def wide_env(env: Mapping[str, str]) -> dict[str, str]:
 
 @contextlib.contextmanager
 def wide_console(columns: int = WIDE) -> Iterator[None]:
-    """Render the CLI's consoles (`app.cli.out` and `.err`) at `columns` columns in this block."""
-    from app.cli import err, out
+    """Render the CLI's consoles (`app.cli.common` `out`, `err`) at `columns` columns here."""
+    from app.cli.common import err, out
 
     consoles = (out, err)
     before = [console._width for console in consoles]  # None: follow $COLUMNS or the terminal

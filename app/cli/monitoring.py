@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Annotated
@@ -10,12 +9,23 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-# Defined before importing app.cli: app.cli imports this module at its end (see cli_models).
+from app.cli.common import (
+    JsonOpt,
+    WorkspaceOpt,
+    err,
+    fail_cleanly,
+    open_workspace,
+    out,
+    pick,
+    print_json,
+    print_table,
+)
+
 monitoring_app = typer.Typer(help="Monitoring: drift, performance, alerts.")
 
-from app.cli import WorkspaceOpt, _fail_cleanly, _open, err, out  # noqa: E402 - see above
 
 FileOpt = Annotated[Path | None, typer.Option(dir_okay=False, help="A CSV or Parquet file.")]
+ALERT_KEYS = ("time", "severity", "kind", "message", "delivery")
 
 
 def _num(value: float | None) -> str:
@@ -132,10 +142,11 @@ def drift_cmd(
     ] = None,
 ) -> None:
     """Check the prediction log (or a file) for drift and performance against the reference."""
+    from core.files import atomic_write_json
     from core.monitoring.check import run_check
 
-    with _fail_cleanly():
-        ws = _open(workspace)
+    with fail_cleanly():
+        ws = open_workspace(workspace)
         result = run_check(
             ws,
             window,
@@ -148,8 +159,7 @@ def drift_cmd(
         )
     _print_result(result)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result.to_json(), indent=2, default=str) + "\n")
+        atomic_write_json(json_out, result.to_json())
         out.print(f"JSON: {json_out}", highlight=False)
     if fail_on_drift and result.fired:
         err.print(f"drift found ({', '.join(result.fired)}): exit 1", highlight=False)
@@ -162,28 +172,60 @@ def drift_report_cmd(
         str | None, typer.Argument(help="A check id (none: list the recent checks).")
     ] = None,
     workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write the Evidently reports of an earlier check of the prediction log."""
     from core.monitoring.check import report_for
     from core.monitoring.history import read_history
 
-    with _fail_cleanly():
-        ws = _open(workspace)
+    with fail_cleanly():
+        ws = open_workspace(workspace)
         if check_id is None:
-            table = Table("check id", "time", "window", "rows", "drift share")
-            for r in reversed(read_history(ws, limit=10)):
-                share = (r.get("drift") or {}).get("share")
-                table.add_row(
-                    r["id"], r["time"], r.get("label") or "", str(r.get("rows")), _num(share)
-                )
-            out.print(table)
+            _print_checks(list(reversed(read_history(ws, limit=10))), as_json)
             return
         result = report_for(ws, check_id)
+    if as_json:
+        print_json(
+            {
+                "check_id": check_id,
+                "report": result.report,
+                "performance_report": result.performance_report,
+                "report_error": result.report_error,
+            }
+        )
+        return
     for path in (result.report, result.performance_report):
         if path:
             out.print(f"report: {path}", highlight=False)
     if result.report_error:
         err.print(f"[yellow]not written: {result.report_error}[/yellow]", highlight=False)
+
+
+def _print_checks(records: list[dict], as_json: bool) -> None:
+    """The recent checks, newest first: a table, or JSON rows."""
+    if as_json:
+        print_json([_check_row(r) for r in records])
+        return
+    table = Table("check id", "time", "window", "rows", "drift share")
+    for r in records:
+        share = (r.get("drift") or {}).get("share")
+        table.add_row(r["id"], r["time"], r.get("label") or "", str(r.get("rows")), _num(share))
+    print_table(table)
+
+
+def _check_row(record: dict) -> dict:
+    drift = record.get("drift") or {}
+    return {
+        "id": record["id"],
+        "time": record["time"],
+        "window": record.get("label"),
+        "rows": record.get("rows"),
+        "skipped": record.get("skipped"),
+        "dataset_drift": drift.get("dataset_drift"),
+        "drift_share": drift.get("share"),
+        "report": record.get("report"),
+        "performance_report": record.get("performance_report"),
+    }
 
 
 @monitoring_app.command("labels")
@@ -196,8 +238,8 @@ def labels_cmd(
     """Import actual outcomes into the feedback log (as POST /feedback would record them)."""
     from core.monitoring.labels import import_labels
 
-    with _fail_cleanly():
-        done = import_labels(_open(workspace), file)
+    with fail_cleanly():
+        done = import_labels(open_workspace(workspace), file)
     out.print(done.summary(), highlight=False)
 
 
@@ -205,13 +247,23 @@ def labels_cmd(
 def alerts_cmd(
     workspace: WorkspaceOpt = None,
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    as_json: JsonOpt = False,
 ) -> None:
     """List the newest alerts (data pipeline and monitoring) and where they were sent."""
     from core.alerts import read_alerts
 
-    with _fail_cleanly():
-        ws = _open(workspace)
+    with fail_cleanly():
+        ws = open_workspace(workspace)
         alerts = read_alerts(ws.alerts_path, limit)
+    if as_json:
+        print_json(
+            [
+                pick(a, ALERT_KEYS)
+                | {"details": {k: v for k, v in a.items() if k not in ALERT_KEYS}}
+                for a in alerts
+            ]
+        )
+        return
     if not alerts:
         out.print("no alerts yet")
         return
@@ -222,4 +274,9 @@ def alerts_cmd(
             f"{k} {v}" for k, v in (delivery.get("sent") or {}).items()
         )
         table.add_row(a.get("time", ""), a.get("severity", ""), a["kind"], a["message"], sent)
-    out.print(table)
+    print_table(table)
+
+
+def _alert_row(alert: dict) -> dict:
+    details = {k: v for k, v in alert.items() if k not in ALERT_KEYS}
+    return pick(alert, ALERT_KEYS) | {"details": details}

@@ -1,4 +1,4 @@
-"""`workbench scheduler`, `workbench jobs ...` and `workbench simulate`.
+"""`workbench jobs ...`: list, run now, pause, resume and the run history.
 
 `jobs` commands never import APScheduler: they read the run history and the mirrored schedule
 from the scheduler database and queue commands that the running scheduler applies within
@@ -7,31 +7,59 @@ from the scheduler database and queue commands that the running scheduler applie
 
 from __future__ import annotations
 
-import contextlib
 import getpass
-import logging
-import os
-import signal
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-# Defined before importing app.cli: app.cli imports this module at its end (see cli_models).
-jobs_cli = typer.Typer(help="Scheduler, jobs and the simulated month.")
+from app.cli.common import (
+    SCHEDULER_DB,
+    JsonOpt,
+    WorkspaceOpt,
+    err,
+    fail,
+    fail_cleanly,
+    open_workspace,
+    out,
+    pick,
+    print_json,
+    print_table,
+)
+from core.config.schedules import JOB_NAMES
+from core.errors import WorkbenchError
+from core.jobs import run_text
+
 jobs_app = typer.Typer(
     help="Scheduled jobs: list, run now, pause, resume, history.", no_args_is_help=True
 )
-jobs_cli.add_typer(jobs_app, name="jobs")
-
-from app.cli import WorkspaceOpt, _fail_cleanly, _open, err, out  # noqa: E402 - see above
-from core.errors import WorkbenchError  # noqa: E402 - after jobs_cli, see above
-from core.jobs import run_text  # noqa: E402 - after jobs_cli, see above
-from core.schedules import JOB_NAMES  # noqa: E402 - after jobs_cli, see above
 
 NameArg = Annotated[str, typer.Argument(help=f"Job name: {', '.join(JOB_NAMES)}.")]
+LIST_KEYS = (
+    "job",
+    "schedule",
+    "state",
+    "next_run",
+    "last_status",
+    "last_started",
+    "last_duration_s",
+    "last_error",
+    "progress",
+    "sla_minutes",
+)
+HISTORY_KEYS = (
+    "id",
+    "job",
+    "trigger",
+    "status",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "attempt",
+    "summary",
+    "error",
+)
 COLOURS = {
     "ok": "green",
     "running": "cyan",
@@ -42,23 +70,10 @@ COLOURS = {
 }
 
 
-@contextlib.contextmanager
-def _cleanly():
-    """`_fail_cleanly`, and an unreachable scheduler database as one line too."""
-    import sqlalchemy as sa
-
-    with _fail_cleanly():
-        try:
-            yield
-        except sa.exc.SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise WorkbenchError(f"the scheduler database cannot be used: {reason}") from None
-
-
 def _db(workspace):
     from core.jobs import JobsDB
 
-    ws = _open(workspace)
+    ws = open_workspace(workspace)
     return ws, JobsDB.for_workspace(ws)
 
 
@@ -97,50 +112,18 @@ def scheduler_line(holder: dict | None) -> str:
     return "no scheduler is running: queued commands apply when `workbench scheduler` starts"
 
 
-def _quiet_mlflow() -> None:
-    """Jobs train and register models: keep MLflow's per-model notices out of the output."""
-    import warnings
-
-    warnings.filterwarnings("ignore", module="mlflow")
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-
-
-# --------------------------------------------------------------------------- the scheduler
-@jobs_cli.command("scheduler")
-def scheduler_cmd(workspace: WorkspaceOpt = None) -> None:
-    """Run the scheduler (data 02:00, training 04:00, hourly drift); a second one stands by."""
-    from scheduler.app import validate_triggers
-    from scheduler.service import SchedulerService
-    from scheduler.settings import SchedulerSettings
-
-    with _cleanly():
-        ws = _open(workspace)
-        settings = SchedulerSettings.from_workspace(ws)
-        validate_triggers(settings)
-        service = SchedulerService(settings)
-    logging.getLogger("workbench.scheduler").setLevel(logging.INFO)
-    _quiet_mlflow()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: service.stop())
-    out.print(
-        f"scheduler {service.owner} for {ws.root} (database {service.db}); Ctrl-C stops it",
-        highlight=False,
-    )
-    service.serve()
-    out.print("scheduler stopped", highlight=False)
-    if not service.runner.wait_idle(0):
-        os._exit(0)  # job threads past the stop grace were recorded as interrupted
-
-
-# --------------------------------------------------------------------------- jobs
 @jobs_app.command("list")
-def list_cmd(workspace: WorkspaceOpt = None) -> None:
+def list_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Jobs with their schedule, state, next run and last run."""
     from core.jobs import jobs_overview
 
-    with _cleanly():
+    with fail_cleanly(SCHEDULER_DB):
         ws, db = _db(workspace)
         rows, holder = jobs_overview(db, ws), db.holder()
+    if as_json:
+        print_json([pick(r, LIST_KEYS) for r in rows])
+        err.print(scheduler_line(holder), highlight=False)
+        return
     table = Table("job", "schedule", "state", "next run (UTC)", "last run", "status", "took", "SLA")
     for r in rows:
         running = r["progress"] is not None
@@ -155,12 +138,12 @@ def list_cmd(workspace: WorkspaceOpt = None) -> None:
             _seconds(r["last_duration_s"]),
             f"{r['sla_minutes']:g} min" if r["sla_minutes"] else "",
         )
-    out.print(table)
+    print_table(table)
     out.print(scheduler_line(holder), highlight=False)
 
 
 def _queue(workspace, name: str, action: str, params: dict | None = None):
-    with _cleanly():
+    with fail_cleanly(SCHEDULER_DB):
         ws, db = _db(workspace)
         command_id = db.enqueue(_check_job(name), action, params, by=_actor())
         holder = db.holder()
@@ -206,14 +189,9 @@ def _wait_for_run(db, command_id: int, timeout: float) -> dict:
             return runs[0]
         command = db.command(command_id) or {}
         if (command.get("result") or "").startswith("error"):
-            raise typer.Exit(_fail(command["result"]))
+            fail(command["result"])
         time.sleep(0.5)
-    raise typer.Exit(_fail(f"the run did not finish within {timeout:g} s"))
-
-
-def _fail(message: str) -> int:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    return 1
+    fail(f"the run did not finish within {timeout:g} s")
 
 
 def _print_run(row: dict) -> None:
@@ -245,11 +223,15 @@ def history_cmd(
     job: Annotated[str | None, typer.Option(help="Only this job.")] = None,
     status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    as_json: JsonOpt = False,
 ) -> None:
     """Past runs: job, trigger, start, duration, status, summary or error."""
-    with _cleanly():
+    with fail_cleanly(SCHEDULER_DB):
         _, db = _db(workspace)
         runs = db.runs(job=_check_job(job) if job else None, limit=limit, status=status)
+    if as_json:
+        print_json([pick(r, HISTORY_KEYS) | {"text": r["error"] or run_text(r)} for r in runs])
+        return
     if not runs:
         out.print("no job runs yet")
         return
@@ -264,59 +246,4 @@ def history_cmd(
             _status(r["status"]),
             r["error"] or run_text(r),
         )
-    out.print(table)
-
-
-# --------------------------------------------------------------------------- simulate
-@jobs_cli.command("simulate")
-def simulate_cmd(
-    days: Annotated[int, typer.Option("--days", min=1, help="Simulated days to run.")] = 14,
-    workspace: Annotated[
-        Path | None,
-        typer.Option(
-            "--workspace",
-            "-w",
-            help="Start from this workspace (copied unless --in-place) [default: a new demo].",
-        ),
-    ] = None,
-    out_dir: Annotated[
-        Path | None,
-        typer.Option("--out", help="Folder of the simulated workspace [default: a temp folder]."),
-    ] = None,
-    in_place: Annotated[
-        bool, typer.Option("--in-place", help="Run on --workspace itself, not a copy.")
-    ] = False,
-) -> None:
-    """Fast-forward the loop through demo days: data, training, promotion, traffic, drift."""
-    from scheduler.simulate import print_summary, simulate
-
-    _quiet_mlflow()
-    with _cleanly():
-        summary = simulate(days, workspace, out_dir, in_place, echo=out.print)
-    print_summary(summary, out)
-
-
-def scheduler_in_background(ws, api_url: str) -> None:
-    """Start `workbench scheduler` detached (for `workbench up`); a running one stays leader.
-
-    Args:
-        ws: The workspace.
-        api_url: Where `up` started the API (the deploy step reloads it), unless
-            `serving.url` or `WORKBENCH_API_URL` says otherwise.
-    """
-    import subprocess
-    import sys
-
-    log_path = ws.state / "scheduler.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env.setdefault("WORKBENCH_API_URL", api_url)
-    with log_path.open("a") as log_file:
-        subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "scheduler", "-w", str(ws.root)],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=env,
-        )
-    out.print(f"scheduler started (log: {log_path}; `workbench jobs list`)", highlight=False)
+    print_table(table)

@@ -7,23 +7,57 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-# Defined before importing app.cli: app.cli imports this module at its end, and under
-# `python -m app.cli` that import re-runs app.cli as a module which needs `models_app` to exist.
+from app.cli.common import (
+    JsonOpt,
+    WorkspaceOpt,
+    err,
+    fail_cleanly,
+    open_workspace,
+    out,
+    pick,
+    print_json,
+    print_table,
+)
+from core.errors import ModelNotFound
+
 models_app = typer.Typer(
     help="Registered models: gates, promotion, rollback, audit history.", no_args_is_help=True
 )
 
-from app.cli import WorkspaceOpt, _fail_cleanly, _open, err, out  # noqa: E402 - see above
-from core.errors import ModelNotFound  # noqa: E402 - after models_app, see above
-
 NameArg = Annotated[str, typer.Argument(help="Registered model name (the workspace's project).")]
 VersionArg = Annotated[str, typer.Argument(help="Model version number.")]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (stored in the audit log).")]
+LIST_KEYS = (
+    "version",
+    "aliases",
+    "created",
+    "data_version",
+    "gates",
+    "metric",
+    "test_metric",
+    "candidate",
+    "run_id",
+    "promoted_by",
+    "promoted_at",
+)
+HISTORY_KEYS = (
+    "id",
+    "time",
+    "action",
+    "model",
+    "from_version",
+    "to_version",
+    "actor",
+    "forced",
+    "reason",
+    "gates",
+    "metrics",
+)
 
 
 def _open_model(workspace, name: str | None):
     """The workspace, after checking that `name` is its registered model."""
-    ws = _open(workspace)
+    ws = open_workspace(workspace)
     expected = ws.config.model_name
     if name is not None and name != expected:
         raise ModelNotFound(f"unknown model '{name}': this workspace's model is '{expected}'")
@@ -43,13 +77,16 @@ def _show(value) -> str:
 
 
 @models_app.command("list")
-def list_cmd(workspace: WorkspaceOpt = None) -> None:
+def list_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """List the versions of the workspace's model: aliases, gates, test metric."""
     from core.registry.promotion import list_models
 
-    with _fail_cleanly():
+    with fail_cleanly():
         ws = _open_model(workspace, None)
         rows = list_models(ws)
+    if as_json:
+        print_json([pick(r, LIST_KEYS) for r in rows])
+        return
     name = ws.config.model_name
     if not rows:
         out.print(f"no registered versions of {name} yet: run `workbench train`", highlight=False)
@@ -75,7 +112,7 @@ def list_cmd(workspace: WorkspaceOpt = None) -> None:
             _show(r["test_metric"]),
             r["promoted_by"] or "",
         )
-    out.print(table)
+    print_table(table)
 
 
 @models_app.command("gates")
@@ -83,14 +120,14 @@ def gates_cmd(name: NameArg, version: VersionArg, workspace: WorkspaceOpt = None
     """(Re)evaluate the promotion gates of a version against the champion and print them."""
     from core.registry.gates import evaluate_gates
 
-    with _fail_cleanly():
+    with fail_cleanly():
         ws = _open_model(workspace, name)
         report = evaluate_gates(ws, name, version)
     table = Table("gate", "result", "observed", "threshold", "reason")
     for g in report.gates:
         mark = "[green]pass[/green]" if g.passed else "[red]fail[/red]"
         table.add_row(g.name, mark, _show(g.observed), _show(g.threshold), g.reason)
-    out.print(table)
+    print_table(table)
     against = f"champion v{report.champion_version}" if report.champion_version else "no champion"
     out.print(
         f"{name} v{report.version}: gates {report.status} (vs {against}, holdout of "
@@ -116,7 +153,7 @@ def promote_cmd(
     """Make a version the champion (refused when a gate failed, unless --force)."""
     from core.registry.promotion import default_actor, promote
 
-    with _fail_cleanly():
+    with fail_cleanly():
         ws = _open_model(workspace, name)
         record = promote(ws, version, reason, actor or default_actor(), force=force)
     was = f"was v{record.from_version}" if record.from_version else "first champion"
@@ -143,7 +180,7 @@ def rollback_cmd(
     """Return the previous champion (the one the current champion replaced)."""
     from core.registry.promotion import default_actor, rollback
 
-    with _fail_cleanly():
+    with fail_cleanly():
         ws = _open_model(workspace, name)
         record = rollback(ws, reason, actor or default_actor())
     out.print(
@@ -154,13 +191,16 @@ def rollback_cmd(
 
 
 @models_app.command("history")
-def history_cmd(name: NameArg, workspace: WorkspaceOpt = None) -> None:
+def history_cmd(name: NameArg, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Show the promotion / rollback audit log of the model, newest first."""
     from core.registry.audit import read_audit
 
-    with _fail_cleanly():
+    with fail_cleanly():
         ws = _open_model(workspace, name)
         records = read_audit(ws, name)
+    if as_json:
+        print_json([pick(r, HISTORY_KEYS) for r in records])
+        return
     if not records:
         out.print(f"no promotions of {name} yet", highlight=False)
         return
@@ -175,4 +215,4 @@ def history_cmd(name: NameArg, workspace: WorkspaceOpt = None) -> None:
             "yes" if r.get("forced") else "",
             r["reason"],
         )
-    out.print(table)
+    print_table(table)

@@ -7,13 +7,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-# Defined before importing app.cli, as in app.cli_models (app.cli imports this module last).
+from app.cli.common import WorkspaceOpt, err, fail_cleanly, open_workspace, out, print_table
+
 deploy_app = typer.Typer(
     help="Docker: build images, roll out the API blue/green, roll back, status and logs.",
     no_args_is_help=True,
 )
 
-from app.cli import WorkspaceOpt, _fail_cleanly, _open, err, out  # noqa: E402 - see above
 
 NameOpt = Annotated[str, typer.Option("--name", help="Deployment name (containers wb-NAME-*).")]
 PortOpt = Annotated[
@@ -52,7 +52,7 @@ def build(
     """Build an image (legacy builder; dependencies cached in their own layer)."""
     from core.deploy.images import build_image
 
-    with _fail_cleanly():
+    with fail_cleanly():
         built = build_image(role, tag, base_image, wheelhouse, None if quiet else _say)
     out.print(
         f"built {built.tag} ({built.id[7:19]}) in {built.seconds:.0f} s, "
@@ -71,7 +71,7 @@ def base_image_cmd(
     """Make a Debian bookworm + Python base image with debootstrap (no registry needed)."""
     from core.deploy.base import ensure_base_image
 
-    with _fail_cleanly():
+    with fail_cleanly():
         out.print(ensure_base_image(tag, force=force, on_line=_say), highlight=False)
 
 
@@ -80,7 +80,7 @@ def engine() -> None:
     """Start a private dockerd when no engine answers (root, Debian's docker.io)."""
     from core.deploy.engine import LOCAL_SOCKET, EngineUnavailable, connect, start_local_engine
 
-    with _fail_cleanly():
+    with fail_cleanly():
         try:
             connect().close()
             out.print("a Docker engine already answers", highlight=False)
@@ -110,11 +110,11 @@ def rollout(
     from core.deploy.rollout import ApiSpec
     from core.errors import ConfigError
 
-    with _fail_cleanly():
+    with fail_cleanly():
         pairs = [e.partition("=") for e in env or []]
         if any(not sep or not key for key, sep, _ in pairs):
             raise ConfigError("--env takes KEY=VALUE")
-        root = _open(workspace).root if mount else None
+        root = open_workspace(workspace).root if mount else None
         spec = ApiSpec.for_workspace(image, root, {k: v for k, _, v in pairs})
         done = _deployment(name, port).rollout(spec, _say, timeout)
     out.print(
@@ -127,7 +127,7 @@ def rollout(
 @deploy_app.command("rollback")
 def rollback(name: NameOpt = "workbench", timeout: TimeoutOpt = 300) -> None:
     """Switch traffic back to the previous API container."""
-    with _fail_cleanly():
+    with fail_cleanly():
         done = _deployment(name).rollback(_say, timeout)
     out.print(
         f"rolled back: {done.live} serves {done.url} ({done.image}); {done.previous} stopped",
@@ -140,7 +140,7 @@ def status(name: NameOpt = "workbench") -> None:
     """The entry point and the API containers: status, health, image, which one is live."""
     from core.deploy.engine import engine_info
 
-    with _fail_cleanly():
+    with fail_cleanly():
         deployment = _deployment(name)
         state = deployment.status()
         info = engine_info(deployment.client)
@@ -155,7 +155,7 @@ def status(name: NameOpt = "workbench") -> None:
     if not state["entry"] and not state["containers"]:
         out.print("nothing deployed yet: `workbench deploy build` then `workbench deploy rollout`")
         return
-    out.print(table)
+    print_table(table)
 
 
 @deploy_app.command("logs")
@@ -167,7 +167,7 @@ def logs(
     name: NameOpt = "workbench",
 ) -> None:
     """Recent log lines of a container of the deployment."""
-    with _fail_cleanly():
+    with fail_cleanly():
         text = _deployment(name).logs(target, tail)
     out.print(text, highlight=False, markup=False, end="")
 
@@ -175,6 +175,6 @@ def logs(
 @deploy_app.command("down")
 def down(name: NameOpt = "workbench") -> None:
     """Remove the deployment's containers and network (images stay)."""
-    with _fail_cleanly():
+    with fail_cleanly():
         _deployment(name).remove()
     out.print(f"deployment {name} removed", highlight=False)

@@ -1,0 +1,115 @@
+"""What every `workbench` command shares: consoles, options, the one error wrapper, output.
+
+Command modules import from here (top-down); nothing here imports a command module or the
+`app.cli` package, so there is no import cycle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.measure import Measurement
+
+from core.errors import WorkbenchError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from rich.table import Table
+
+    from core.workspace import Workspace
+
+out = Console()
+err = Console(stderr=True)
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        envvar="WORKBENCH_HOME",
+        help="Workspace directory [default: ./workspace].",
+    ),
+]
+JsonOpt = Annotated[
+    bool,
+    typer.Option("--json", help="Print the rows as JSON (stable keys, see the README)."),
+]
+SCHEDULER_DB = "the scheduler database"
+"""`fail_cleanly(SCHEDULER_DB)`: how a failing job store is named in the one error line."""
+_UNBOUNDED = 100_000  # columns: wider than any table, so measuring never shrinks a cell
+
+
+@contextlib.contextmanager
+def fail_cleanly(database: str | None = None) -> Iterator[None]:
+    """Turn a domain error into one line on stderr and exit code 1 (never a traceback).
+
+    Args:
+        database: What to call a database that fails with a SQLAlchemy error (e.g. "the
+            scheduler database"); such errors then become one line too. None: they propagate.
+    """
+    try:
+        yield
+    except WorkbenchError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        sa = sys.modules.get("sqlalchemy")  # never imported just to be checked
+        if database is None or sa is None or not isinstance(exc, sa.exc.SQLAlchemyError):
+            raise
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        fail(f"{database} cannot be used: {reason}")
+
+
+def fail(message: str) -> None:
+    """Print `error: message` on stderr and exit 1."""
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1) from None
+
+
+def open_workspace(workspace: Path | None) -> Workspace:
+    """The workspace at `workspace` (or the default), its config validated now.
+
+    Validating here makes a config error name the file and key before any work starts.
+    """
+    from core.workspace import Workspace
+
+    ws = Workspace.open(workspace)
+    ws.config  # noqa: B018 - validate the config now so errors name the file and key
+    return ws
+
+
+def print_table(table: Table) -> None:
+    """Print `table` on `out`: fitted to a terminal, whole rows when piped or redirected.
+
+    rich shrinks a table to the console width and cuts cells ("data_pi…"); when stdout is not
+    a terminal (a pipe, a file, a test runner) no column wraps and the table is rendered as
+    wide as its longest row, so `workbench jobs list | grep data_pipeline` finds the row.
+    """
+    if out.is_terminal:
+        out.print(table)
+        return
+    for column in table.columns:
+        column.no_wrap = True
+    options = out.options.update_width(_UNBOUNDED)
+    needed = Measurement.get(out, options, table).maximum
+    before = out._width  # None: follow $COLUMNS or the terminal
+    out.width = max(needed, out.width)
+    try:
+        out.print(table)
+    finally:
+        out._width = before
+
+
+def print_json(data: object) -> None:
+    """Print `data` as indented JSON on stdout (no markup, no wrapping)."""
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def pick(row: dict, keys: tuple[str, ...]) -> dict:
+    """`row` reduced to `keys` (missing ones as None): the stable keys of a `--json` row."""
+    return {key: row.get(key) for key in keys}

@@ -1,0 +1,91 @@
+"""`workbench up` twice starts one set of servers; `workbench down` stops what `up` started."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from servers import free_port
+
+from app.cli.processes import (
+    SERVICES,
+    Service,
+    is_alive,
+    pid_path,
+    record,
+    running,
+    running_services,
+    stop,
+)
+from core.bootstrap import init_workspace
+from core.workspace import Workspace
+
+CLI = [sys.executable, "-m", "app.cli"]
+TIMEOUT = 120  # seconds any one command may take on a busy machine
+
+
+@pytest.fixture
+def ws(tmp_path):
+    """A workspace without data: `up` starts the servers but no training."""
+    root = tmp_path / "ws"
+    init_workspace(root)
+    workspace = Workspace.open(root)
+    yield workspace
+    # whatever a failed test left running
+    stop(workspace, list(running_services(workspace).values()), timeout=5)
+
+
+def _run(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=TIMEOUT)
+
+
+def _wait_for(predicate, what: str, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_a_pid_file_of_another_process_is_stale_and_removed(ws):
+    record(ws, Service("api", os.getpid(), ["not", "this", "command"], "2024-01-01T00:00:00"))
+
+    assert running(ws, "api") is None
+    assert not pid_path(ws, "api").exists()
+
+
+@pytest.mark.slow
+def test_up_twice_starts_one_set_and_down_stops_it(ws):
+    env = dict(os.environ, WORKBENCH_HOME=str(ws.root))
+    ports = ["--port", str(free_port()), "--api-port", str(free_port())]
+    first = subprocess.Popen(  # the UI in the foreground, as `make up` runs it
+        [*CLI, "up", *ports], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        _wait_for(lambda: running(ws, "ui") is not None or first.poll() is not None, "the UI")
+        assert first.poll() is None, first.stdout.read()
+        started = {name: running(ws, name) for name in ("api", "scheduler", "ui")}
+        assert all(started.values()), started
+
+        again = _run("up", "--detach", *ports, env=env)
+
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "already running" in again.stdout
+        for service in started.values():
+            assert f"pid {service.pid}" in again.stdout
+        assert {n: running(ws, n) for n in started} == started  # nothing new was started
+
+        down = _run("down", env=env)
+
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert "stopped" in down.stdout
+        assert first.wait(timeout=TIMEOUT) == 0  # its UI was stopped: `up` ends cleanly
+        assert not any(is_alive(s) for s in started.values())
+        assert not any(pid_path(ws, name).exists() for name in SERVICES)
+        assert "nothing started by `workbench up`" in _run("down", env=env).stdout
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
