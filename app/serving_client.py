@@ -1,141 +1,25 @@
-"""A small HTTP client of the prediction API, for the UI (no Streamlit calls in here).
+"""What the Serving page makes of the API's answers (no Streamlit calls in here).
 
-It raises `ApiUnreachable` when nothing answers and `ApiRejected` (with the API's own message,
-which names the offending field) on a 4xx/5xx, and parses `/metrics` into a
-`core.serving_stats.MetricsSnapshot`.
+`/metrics` text parsed into a `MetricsSnapshot`, and the "Try a prediction" form's value
+conversions (stored value -> widget value -> the raw JSON record /predict takes). The HTTP
+client itself is `core.serving.client.ServingClient`.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import time
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-import httpx
 import numpy as np
 import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.errors import WorkbenchError
+from app.views.serving_stats import MetricsSnapshot
 from core.records import is_missing
-from core.serving_stats import MetricsSnapshot
-from core.workspace import Workspace
 
-DEFAULT_URL = "http://127.0.0.1:8000"
 _NUMERIC = {"long", "integer", "double", "float"}
 _INTEGRAL = {"long", "integer"}
 _MISSING = {"", "none", "null", "nan"}
-
-
-class ApiUnreachable(WorkbenchError):
-    """Nothing answers at the API's address."""
-
-
-class ApiRejected(WorkbenchError):
-    """The API answered with an error status; the message is the API's own."""
-
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(f"{status}: {message}")
-        self.status, self.detail, self.field = status, message, field
-
-
-@dataclass(frozen=True)
-class ApiTarget:
-    """Where the API is and the keys to use."""
-
-    url: str
-    api_key: str | None = None
-    admin_key: str | None = None
-
-
-def resolve_target(ws: Workspace) -> ApiTarget:
-    """The API of a workspace: `serving.url`, else `WORKBENCH_API_URL`, else port 8000 locally.
-
-    The key is the first of `serving.api_keys` and `WORKBENCH_API_KEYS`; the admin key is
-    `WORKBENCH_ADMIN_KEY`, else `serving.admin_key` (as the API reads them).
-    """
-    serving = dict(ws.config.serving or {})
-    url = serving.get("url") or os.environ.get("WORKBENCH_API_URL") or DEFAULT_URL
-    keys = [str(k) for k in serving.get("api_keys") or []]
-    keys += [k.strip() for k in os.environ.get("WORKBENCH_API_KEYS", "").split(",") if k.strip()]
-    admin = os.environ.get("WORKBENCH_ADMIN_KEY") or serving.get("admin_key")
-    return ApiTarget(str(url).rstrip("/"), keys[0] if keys else None, admin or None)
-
-
-def _error(resp: httpx.Response) -> ApiRejected:
-    try:
-        body = resp.json()
-    except ValueError:
-        return ApiRejected(resp.status_code, resp.text.strip()[:300] or resp.reason_phrase)
-    if not isinstance(body, dict):
-        return ApiRejected(resp.status_code, str(body)[:300])
-    extra = body.get("extra")
-    field = extra.get("field") if isinstance(extra, dict) else None
-    detail = str(body.get("detail") or resp.reason_phrase)
-    if isinstance(extra, list) and extra:  # request-body validation: a list of problems
-        detail += ": " + "; ".join(str(e.get("message", e)) for e in extra if isinstance(e, dict))
-    return ApiRejected(resp.status_code, detail, field)
-
-
-class ServingClient:
-    """Calls of the prediction API with the configured keys.
-
-    Args:
-        target: URL and keys.
-        timeout: Seconds to wait for an answer (connecting fails fast).
-        transport: An httpx transport (tests may pass one; default: the network).
-    """
-
-    def __init__(self, target: ApiTarget, timeout: float = 10.0, transport=None) -> None:
-        self.target = target
-        self._http = httpx.Client(
-            base_url=target.url,
-            timeout=httpx.Timeout(timeout, connect=2.0),
-            transport=transport,
-        )
-
-    def _call(self, method: str, path: str, ok=(200,), **kwargs) -> httpx.Response:
-        try:
-            resp = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise ApiUnreachable(
-                f"the prediction API at {self.target.url} does not answer: "
-                f"{type(exc).__name__}: {exc}"
-            ) from None
-        if resp.status_code not in ok:
-            raise _error(resp)
-        return resp
-
-    def health(self) -> dict:
-        """`GET /health`: the process answers."""
-        return self._call("GET", "/health").json()
-
-    def ready(self) -> dict:
-        """`GET /ready`: `ready`, `degraded`, `model`, `challenger` (503 = not ready, no error)."""
-        return self._call("GET", "/ready", ok=(200, 503)).json()
-
-    def model(self) -> dict | None:
-        """`GET /model`: name, version, alias, loaded_at, inputs; None while no model is loaded."""
-        resp = self._call("GET", "/model", ok=(200, 503))
-        return resp.json() if resp.status_code == 200 else None
-
-    def metrics(self) -> MetricsSnapshot:
-        """`GET /metrics`, parsed."""
-        return parse_metrics(self._call("GET", "/metrics").text, time.time())
-
-    def predict(self, records: list[dict]) -> dict:
-        """`POST /predict` with the API key; `ApiRejected` carries the API's message."""
-        headers = {"X-API-Key": self.target.api_key} if self.target.api_key else {}
-        return self._call("POST", "/predict", json={"records": records}, headers=headers).json()
-
-    def reload(self) -> dict:
-        """`POST /admin/reload` with the admin key: check the aliases now."""
-        if not self.target.admin_key:
-            raise ApiRejected(401, "no admin key: set WORKBENCH_ADMIN_KEY or serving.admin_key")
-        headers = {"X-API-Key": self.target.admin_key}
-        return self._call("POST", "/admin/reload", headers=headers).json()
 
 
 def parse_metrics(text: str, taken_at: float) -> MetricsSnapshot:

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.files import append_jsonl
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from core.workspace import Workspace
 
@@ -30,9 +32,7 @@ def _event(kind: str, message: str, severity: str, details: dict) -> dict:
 
 
 def _append(path: Path, event: dict) -> dict:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(event, default=str) + "\n")
+    append_jsonl(path, event)
     log.warning("alert %s", json.dumps(event, default=str))
     return event
 

@@ -82,5 +82,5 @@ def init_workspace(root: Path, demo: str | None = None, initial: int | None = No
 
 def cfg_keys(config_path: Path) -> str | None:
     """The first API key in a workspace config (the demo key), or None."""
-    keys = (load_config(config_path).serving or {}).get("api_keys") or []
+    keys = load_config(config_path).serving.api_keys
     return keys[0] if keys else None

@@ -47,7 +47,7 @@ def model_versions(ws: Workspace) -> dict:
     from core.registry import store
     from core.tracking import ALIAS_CHAMPION, TAG_DATA_VERSION, TAG_GATES_STATUS
 
-    if ws.tracking_uri.startswith("sqlite:") and not (ws.root / "mlflow.db").is_file():
+    if ws.tracking_uri.startswith("sqlite:") and not ws.mlflow_db.is_file():
         return {"champion": None, "newest": None}  # never create an empty store
     client = store.registry_client(ws)
     name = ws.config.model_name

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import uuid
 from contextlib import closing
@@ -35,6 +34,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from core.files import atomic_write, utc_now_iso
 
 try:  # the API's JSON library; the log falls back to `json` without it
     import msgspec as _msgspec
@@ -59,10 +60,6 @@ PREDICTION_COLUMNS = [
 ]
 FEEDBACK_COLUMNS = ["request_id", "actual", "time"]
 _STAMP = "%Y%m%dT%H%M%S%fZ"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 @dataclass
@@ -110,7 +107,6 @@ class PredictionRecord:
 PREDICTIONS_TABLE = "predictions"
 FEEDBACK_TABLE = "prediction_feedback"
 _COLUMNS = {"predictions": PREDICTION_COLUMNS, "feedback": FEEDBACK_COLUMNS}
-_URL_ENV = "WORKBENCH_PREDICTION_LOG_URL"
 
 
 def is_url(destination: Path | str) -> bool:
@@ -170,7 +166,7 @@ class PredictionLog:
         """
         if time is not None:
             _utc(time)
-        row = {"request_id": request_id, "actual": actual, "time": time or _now()}
+        row = {"request_id": request_id, "actual": actual, "time": time or utc_now_iso()}
         with self._lock:
             self._feedback.append(row)
 
@@ -435,12 +431,7 @@ def _write_part(rows: list[dict], folder: Path, columns: list[str]) -> Path:
     table = pa.table(data)
     folder.mkdir(parents=True, exist_ok=True)
     name = f"part-{datetime.now(UTC).strftime(_STAMP)}-{uuid.uuid4().hex[:8]}.parquet"
-    tmp = folder / f".{name}.tmp"
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, folder / name)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(folder / name, lambda tmp: pq.write_table(table, tmp))
     return folder / name
 
 
@@ -511,8 +502,7 @@ def prediction_log_url(ws: Workspace) -> str | None:
 
     `WORKBENCH_PREDICTION_LOG_URL` wins over the config's `serving.prediction_log_url`.
     """
-    serving = ws.config.serving or {}
-    return os.environ.get(_URL_ENV) or serving.get("prediction_log_url") or None
+    return ws.config.serving.resolved().prediction_log_url
 
 
 def prediction_log_source(ws: Workspace) -> Path | str:

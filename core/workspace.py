@@ -130,10 +130,15 @@ class Workspace:
         return self.root / ".demo" / "holdback"
 
     @property
+    def mlflow_db(self) -> Path:
+        """The embedded MLflow store (SQLite) used when no `WORKBENCH_TRACKING_URI` is set."""
+        return self.root / "mlflow.db"
+
+    @property
     def tracking_uri(self) -> str:
         """MLflow tracking URI: `WORKBENCH_TRACKING_URI` (scale path) or the workspace's SQLite.
 
         Deliberately not `MLFLOW_TRACKING_URI`: `mlflow.set_tracking_uri` exports that variable,
         which would leak one workspace's store into the next in the same process or its children.
         """
-        return os.environ.get("WORKBENCH_TRACKING_URI") or f"sqlite:///{self.root / 'mlflow.db'}"
+        return os.environ.get("WORKBENCH_TRACKING_URI") or f"sqlite:///{self.mlflow_db}"

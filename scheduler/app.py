@@ -33,9 +33,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from core.config.schedules import JOB_NAMES, JobSchedule
 from core.errors import ConfigError
 from core.jobs import JobsDB, engine_for
-from core.schedules import JOB_NAMES, JobSchedule
 from scheduler.runner import JobRunner, run_job
 from scheduler.settings import SchedulerSettings
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core import lifecycle
-from core.reload import reload_api
+from core.serving.reload import reload_api
 from core.workspace import Workspace
 
 

@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from core.alerts import raise_alert
-from core.errors import WorkbenchError
+from core.config.schedules import JOB_NAMES
+from core.errors import one_line
 from core.jobs import JobsDB
-from core.schedules import JOB_NAMES
 from core.workspace import Workspace
 from scheduler.jobs import JOBS, JobContext
 from scheduler.settings import SchedulerSettings
@@ -41,12 +41,6 @@ def run_job(root: str, name: str, **kwargs) -> dict:
     if runner is None:
         raise RuntimeError(f"no scheduler runs jobs for {root} in this process")
     return runner.run(name, **kwargs)
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line: domain errors by message, others with their type."""
-    text = str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}"
-    return (text.strip().splitlines() or [type(exc).__name__])[0][:1000]
 
 
 class _Progress:

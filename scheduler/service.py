@@ -15,8 +15,8 @@ import threading
 
 from apscheduler.jobstores.base import JobLookupError
 
+from core.config.schedules import JOB_NAMES
 from core.jobs import JobsDB, new_owner
-from core.schedules import JOB_NAMES
 from scheduler.app import build_scheduler, signature
 from scheduler.runner import RUNNERS, JobRunner
 from scheduler.settings import SchedulerSettings

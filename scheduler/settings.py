@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.config.schedules import SchedulesConfig
 from core.jobs import jobs_url
-from core.schedules import SchedulesConfig
 from core.workspace import Workspace
 
 

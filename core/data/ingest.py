@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import stat
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +18,11 @@ import pandas as pd
 
 from core.config import SQLSource
 from core.errors import DataReadError
+from core.files import atomic_write, atomic_write_bytes, atomic_write_text
 from core.workspace import Workspace
+
+_READ_ONLY = 0o444
+"""Raw copies are immutable."""
 
 
 @dataclass
@@ -81,21 +83,13 @@ class Manifest:
         return max(accepted, key=lambda e: e.get("ingested_at", ""))["watermark"]
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.entries, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, json.dumps(self.entries, indent=1, sort_keys=True))
 
 
 def _freeze_copy(src: Path, dest: Path) -> None:
     """Copy to `dest` via a temp name, then make it read-only (raw copies are immutable)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.exists():
-        return
-    tmp = dest.with_name(dest.name + ".part")
-    shutil.copyfile(src, tmp)
-    os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    os.replace(tmp, dest)
+    if not dest.exists():
+        atomic_write(dest, lambda tmp: shutil.copyfile(src, tmp), mode=_READ_ONLY)
 
 
 def _batch_id(sha: str) -> str:
@@ -159,11 +153,7 @@ def _sql_batch(ws: Workspace, manifest: Manifest, src: SQLSource) -> Batch | Non
         return None
     batch_id = _batch_id(sha)
     raw = ws.raw / f"{batch_id}__{name}"
-    raw.parent.mkdir(parents=True, exist_ok=True)
-    tmp = raw.with_name(raw.name + ".part")
-    tmp.write_bytes(payload)
-    os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    os.replace(tmp, raw)
+    atomic_write_bytes(raw, payload, mode=_READ_ONLY)
     return Batch(batch_id, name, f"sql:{src.name}", sha, str(raw), len(df), mark)
 
 

@@ -11,13 +11,11 @@ import contextlib
 import fcntl
 import json
 import logging
-import os
 import shutil
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +26,7 @@ from core.data.ingest import Batch, Manifest, discover_landing, discover_sql
 from core.data.readers import read_table
 from core.data.validation import ValidationReport, validate_frame, write_report
 from core.errors import DataReadError, PipelineBusy, WorkbenchError
+from core.files import atomic_write, atomic_write_json, utc_now_iso
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -73,10 +72,6 @@ class PipelineResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _noop(_: float, __: str) -> None:
@@ -127,7 +122,7 @@ def _previous_max(meta: dict) -> dict[str, pd.Timestamp]:
 
 def _run(ws: Workspace, progress: Progress) -> PipelineResult:
     started = time.perf_counter()
-    result = PipelineResult(run_id=uuid.uuid4().hex[:12], started_at=_now())
+    result = PipelineResult(run_id=uuid.uuid4().hex[:12], started_at=utc_now_iso("seconds"))
     manifest = Manifest(ws.manifest_path)
     progress(0.02, "looking for new batches")
     batches = discover_landing(ws, manifest) + discover_sql(ws, manifest)
@@ -173,7 +168,7 @@ def _manifest_fields(batch: Batch, outcome: BatchOutcome) -> dict:
         "status": outcome.status,
         "reason": outcome.reason,
         "rows": outcome.rows,
-        "ingested_at": _now(),
+        "ingested_at": utc_now_iso("seconds"),
         "watermark": batch.watermark,
     }
 
@@ -233,7 +228,7 @@ def _reject(
     shutil.copyfile(batch.raw_path, target / batch.name)
     if report is not None:
         write_report(report, target, f"report_{stage}")
-    _atomic_json(
+    atomic_write_json(
         target / "reason.json",
         {
             "batch_id": batch.batch_id,
@@ -241,7 +236,7 @@ def _reject(
             "source": batch.source,
             "stage": stage,
             "reason": reason,
-            "quarantined_at": _now(),
+            "quarantined_at": utc_now_iso("seconds"),
             "reports": outcome.reports,
         },
     )
@@ -258,10 +253,7 @@ def _reject(
 
 
 def _atomic_parquet(df: pd.DataFrame, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:6]}.tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, dest)
+    atomic_write(dest, lambda tmp: df.to_parquet(tmp, index=False))
 
 
 def _version(ws: Workspace, result: PipelineResult, frames: list, meta: dict) -> dict:
@@ -285,7 +277,7 @@ def _version(ws: Workspace, result: PipelineResult, frames: list, meta: dict) ->
             for c in features.columns
             if pd.api.types.is_datetime64_any_dtype(features[c])
         },
-        "created_at": _now(),
+        "created_at": utc_now_iso("seconds"),
     }
     listed = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
     try:
@@ -321,18 +313,11 @@ def _summarise(result: PipelineResult) -> None:
 
 
 def _finish(ws: Workspace, result: PipelineResult, started: float) -> PipelineResult:
-    result.finished_at = _now()
+    result.finished_at = utc_now_iso("seconds")
     result.duration_s = round(time.perf_counter() - started, 3)
     path = ws.runs_dir / f"{result.started_at.replace(':', '')}_{result.run_id}.json"
-    _atomic_json(path, result.to_dict())
+    atomic_write_json(path, result.to_dict())
     return result
-
-
-def _atomic_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _read_records(paths: list[Path]) -> list[dict]:

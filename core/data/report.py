@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,8 @@ from typing import Any
 import jinja2
 import numpy as np
 import pandas as pd
+
+from core.files import atomic_write_text
 
 
 def json_safe(value: Any) -> Any:
@@ -189,17 +189,6 @@ def render_html(report: ValidationReport) -> str:
     return _HTML.render(report=report, tables=tables, summary=report.summary_line())
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(report: ValidationReport, directory: Path, stem: str) -> tuple[Path, Path]:
     """Write `stem.json` and `stem.html` into `directory` atomically.
 
@@ -214,8 +203,8 @@ def write_report(report: ValidationReport, directory: Path, stem: str) -> tuple[
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     json_path, html_path = directory / f"{stem}.json", directory / f"{stem}.html"
-    _atomic_write(json_path, json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n")
-    _atomic_write(html_path, render_html(report))
+    atomic_write_text(json_path, json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n")
+    atomic_write_text(html_path, render_html(report))
     return json_path, html_path
 
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from core.config.schedules import JOB_NAMES
+from core.files import utc_now
 from core.jobs.lease import LeaseMixin
 from core.jobs.tables import (
     ACTIONS,
@@ -18,14 +20,12 @@ from core.jobs.tables import (
     _dump,
     _iso,
     _load,
-    _now,
     _run_row,
     _utc,
     engine_for,
     jobs_url,
     metadata,
 )
-from core.schedules import JOB_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from core.workspace import Workspace
@@ -100,7 +100,7 @@ class JobsDB(LeaseMixin):
                     job=job,
                     trigger=trigger,
                     status="running",
-                    started_at=_now(),
+                    started_at=utc_now(),
                     attempt=attempt,
                     owner=owner,
                     command_id=command_id,
@@ -129,7 +129,7 @@ class JobsDB(LeaseMixin):
             started = conn.execute(
                 sa.select(RUNS.c.started_at).where(RUNS.c.id == run_id)
             ).scalar_one()
-            now = _now()
+            now = utc_now()
             values = {
                 "status": status,
                 "finished_at": now,
@@ -234,7 +234,7 @@ class JobsDB(LeaseMixin):
                     job=job,
                     action=action,
                     params=_dump(params or {}),
-                    created_at=_now(),
+                    created_at=utc_now(),
                     created_by=by,
                 )
             )
@@ -247,7 +247,7 @@ class JobsDB(LeaseMixin):
             conn.execute(
                 COMMANDS.update()
                 .where(COMMANDS.c.taken_at.is_(None))
-                .values(taken_at=_now(), taken_by=owner)
+                .values(taken_at=utc_now(), taken_by=owner)
             )
             rows = conn.execute(
                 sa.select(COMMANDS)
@@ -281,7 +281,7 @@ class JobsDB(LeaseMixin):
     # ----------------------------------------------------------------------------- schedule
     def save_schedule(self, rows: list[dict], owner: str) -> None:
         """Replace the mirrored view of every job (one transaction)."""
-        now = _now()
+        now = utc_now()
         with self.engine.begin() as conn:
             conn.execute(SCHEDULE.delete())
             if rows:

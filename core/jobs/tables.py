@@ -86,10 +86,6 @@ LOCK = sa.Table(
 )
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _utc(value: datetime | None) -> datetime | None:
     """Aware UTC (SQLite hands back naive datetimes; they were written as UTC)."""
     if value is None:

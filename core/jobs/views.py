@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.config.schedules import JOB_NAMES
 from core.jobs.tables import EVENT_TRIGGERS
-from core.schedules import JOB_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from core.jobs.store import JobsDB

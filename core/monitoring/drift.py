@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as pdt
 
+from core.config.monitoring import METHODS_BY_KIND, DriftConfig, MethodOverride
 from core.errors import ConfigError, WorkbenchError
 from core.monitoring import stats
 from core.monitoring.reference import (
@@ -26,7 +27,6 @@ from core.monitoring.reference import (
     category_counts,
     numeric_values,
 )
-from core.monitoring.settings import METHODS_BY_KIND, DriftConfig, MethodOverride
 
 OTHER = "__other__"
 

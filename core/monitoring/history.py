@@ -5,11 +5,11 @@ The Drift page draws its charts from it; `latest_gauges` exports its newest reco
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
+from core.files import append_jsonl, read_jsonl
 from core.workspace import Workspace
 
 
@@ -21,40 +21,6 @@ def monitoring_dir(ws: Workspace) -> Path:
 def history_path(ws: Workspace) -> Path:
     """`.workbench/monitoring/checks.jsonl`."""
     return monitoring_dir(ws) / "checks.jsonl"
-
-
-def append_jsonl(path: Path, record: dict) -> None:
-    """Append one JSON line (the file and its folder are created when missing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, default=str, allow_nan=False) + "\n")
-
-
-def _tail(path: Path, limit: int, block: int = 1 << 16) -> list[str]:
-    """The last `limit` lines of a file, read backwards in blocks (the file may be large)."""
-    with path.open("rb") as fh:
-        end = fh.seek(0, 2)
-        data, pos = b"", end
-        while pos > 0 and data.count(b"\n") <= limit:
-            step = min(block, pos)
-            pos -= step
-            fh.seek(pos)
-            data = fh.read(step) + data
-    return data.decode("utf-8", errors="replace").splitlines()[-limit:]
-
-
-def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
-    """The last `limit` records of a JSON-lines file, oldest first (torn lines skipped)."""
-    if not path.is_file():
-        return []
-    lines = _tail(path, limit) if limit else path.read_text(encoding="utf-8").splitlines()
-    out = []
-    for line in lines:
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line being written by another process
-    return out
 
 
 def record_check(ws: Workspace, record: dict) -> None:

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from core.config import LOWER_IS_BETTER
+from core.config.monitoring import PerformanceConfig
 from core.monitoring.reference import PREDICTION, PROBABILITY, canonical
-from core.monitoring.settings import PerformanceConfig
 
 
 @dataclass

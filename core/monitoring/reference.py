@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as pdt
 
+from core.config.monitoring import ReferenceConfig
 from core.monitoring import stats
-from core.monitoring.settings import ReferenceConfig
 
 PROFILE_FILE = "reference_profile.json"
 SAMPLE_FILE = "reference_sample.parquet"

@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
-from core.monitoring.settings import EmailSink, LogSink, WebhookSink
+from core.config.monitoring import EmailSink, LogSink, WebhookSink
+from core.files import atomic_write_text
 from core.workspace import Workspace
 
 log = logging.getLogger("workbench.alerts")
@@ -37,10 +38,7 @@ def _read_state(path: Path) -> dict[str, str]:
 
 
 def _write_state(path: Path, state: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(state, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(state, indent=1, sort_keys=True))
 
 
 def in_cooldown(ws: Workspace, key: str, now: datetime | None = None) -> str | None:

@@ -162,17 +162,15 @@ def _install(folder: Path, cache: Path) -> ReferenceProfile:
 
 def champion_version(ws: Workspace) -> str:
     """The champion's version number, or `ModelNotFound` saying how to get one."""
-    from core.registry import store
-    from core.tracking import ALIAS_CHAMPION
+    from core.registry.store import champion
 
-    client = store.registry_client(ws)
-    version = store.alias_version(client, ws.config.model_name, ALIAS_CHAMPION)
-    if version is None:
+    mv = champion(ws)
+    if mv is None:
         raise ModelNotFound(
             f"no champion of '{ws.config.model_name}' yet: run `workbench train`, "
             "or compare two files with --reference FILE --current FILE"
         )
-    return version
+    return str(mv.version)
 
 
 def load_reference(ws: Workspace, version: str | None = None) -> ReferenceProfile:

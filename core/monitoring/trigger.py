@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
-from core.monitoring.history import append_jsonl, monitoring_dir, read_jsonl
+from core.files import append_jsonl, atomic_write_text, read_jsonl, utc_now_iso
+from core.monitoring.history import monitoring_dir
 from core.workspace import Workspace
 
 
@@ -27,10 +27,6 @@ def decisions_path(ws: Workspace) -> Path:
     return monitoring_dir(ws) / "retrain_decisions.jsonl"
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def pending_request(ws: Workspace) -> dict | None:
     """The pending retrain request, or None."""
     try:
@@ -41,7 +37,7 @@ def pending_request(ws: Workspace) -> dict | None:
 
 def record_decision(ws: Workspace, requested: bool, reason: str, **details) -> dict:
     """Append one decision (`requested`, `reason`, details) and return it."""
-    decision = {"time": _now(), "requested": requested, "reason": reason, **details}
+    decision = {"time": utc_now_iso("seconds"), "requested": requested, "reason": reason, **details}
     append_jsonl(decisions_path(ws), decision)
     return decision
 
@@ -71,17 +67,13 @@ def request_retrain(ws: Workspace, trigger: str, reason: str, by: str = "monitor
         )
     request = {
         "id": uuid.uuid4().hex[:12],
-        "requested_at": _now(),
+        "requested_at": utc_now_iso("seconds"),
         "trigger": trigger,
         "reason": reason,
         "by": by,
         **details,
     }
-    path = request_path(ws)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(request, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(request_path(ws), json.dumps(request, indent=2, default=str))
     return record_decision(ws, True, reason, trigger=trigger, by=by, request_id=request["id"])
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.config.monitoring import check_window
 from core.errors import WorkbenchError
 from core.monitoring.inputs import derive_columns
-from core.monitoring.settings import check_window
 from core.workspace import Workspace
 
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

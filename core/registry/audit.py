@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 
+from core.files import append_jsonl, read_jsonl, utc_now
 from core.registry.checks import json_safe
 from core.workspace import Workspace
 
@@ -68,7 +67,7 @@ class AuditRecord:
     @classmethod
     def new(cls, **fields) -> AuditRecord:
         """A record stamped now with a fresh id (fields as in the class, minus id and time)."""
-        now = datetime.now(UTC)
+        now = utc_now()
         rid = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:6]}"
         return cls(id=rid, time=now.isoformat(timespec="seconds"), **fields)
 
@@ -87,43 +86,16 @@ class AuditRecord:
 
 def append_audit(ws: Workspace, record: AuditRecord) -> None:
     """Append one record to the workspace's audit log (append mode, flushed and fsynced)."""
-    path = ws.audit_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = record.to_json() + "\n"
-    with open(path, "a", encoding="utf-8") as fh:
-        if fh.tell() > 0 and not _ends_with_newline(path):
-            line = "\n" + line  # a crash cut the last line short: start ours on a fresh one
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _ends_with_newline(path) -> bool:
-    with open(path, "rb") as fh:
-        fh.seek(-1, os.SEEK_END)
-        return fh.read(1) == b"\n"
+    append_jsonl(ws.audit_path, record.to_dict(), fsync=True)
 
 
 def read_audit(ws: Workspace, name: str | None = None) -> list[dict]:
     """Audit records (as dicts), newest first; only model `name` when given.
 
-    Lines that are not valid JSON (e.g. cut short by a crash) are skipped with a warning.
+    Lines that are not valid JSON (e.g. cut short by a crash) are skipped.
     """
-    if not ws.audit_path.is_file():
-        return []
-    records = []
-    with open(ws.audit_path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                log.warning("%s:%d is not a JSON record; skipped", ws.audit_path, number)
-                continue
-            if name is None or record.get("model") == name:
-                records.append(record)
-    return records[::-1]
+    records = read_jsonl(ws.audit_path)
+    return [r for r in records if name is None or r.get("model") == name][::-1]
 
 
 def tag_versions(client, record: AuditRecord) -> None:
@@ -142,14 +114,3 @@ def tag_versions(client, record: AuditRecord) -> None:
     }
     for tag, tag_value in latest.items():
         client.set_model_version_tag(record.model, record.to_version, tag, tag_value)
-
-
-def version_history(tags: dict[str, str]) -> list[dict]:
-    """The audit records stored as tags on one version, newest first."""
-    out = []
-    for key in sorted((k for k in tags if k.startswith(TAG_AUDIT_PREFIX)), reverse=True):
-        try:
-            out.append(json.loads(tags[key]))
-        except ValueError:
-            continue
-    return out

@@ -27,7 +27,6 @@ from core.registry.checks import (
     run_gates,
 )
 from core.tracking import (
-    ALIAS_CHAMPION,
     TAG_DATA_VERSION,
     TAG_GATES_JSON,
     TAG_GATES_STATUS,
@@ -170,7 +169,7 @@ def evaluate_gates(ws: Workspace, name: str, version: str | int) -> GateReport:
 
     client = store.registry_client(ws)
     mv = store.get_version(client, name, version)
-    champion = store.alias_version(client, name, ALIAS_CHAMPION)
+    champion = store.champion_version(client, name)
     champion = None if champion == str(mv.version) else champion
     tags, _ = store.run_data(client, store.version_run_id(mv))
     split = load_split(ws, (mv.tags or {}).get(TAG_DATA_VERSION) or tags.get(TAG_DATA_VERSION))

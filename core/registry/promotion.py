@@ -146,7 +146,7 @@ def promote(
     name = ws.config.model_name
     client = store.registry_client(ws)
     v = str(store.get_version(client, name, version).version)
-    current = store.alias_version(client, name, ALIAS_CHAMPION)
+    current = store.champion_version(client, name)
     if current == v:
         raise PromotionRefused(f"{name} v{v} already is the champion")
     report = _current_report(ws, name, v, current)
@@ -226,7 +226,7 @@ def rollback(ws: Workspace, reason: str, actor: str) -> AuditRecord:
     reason = _require_reason(reason)
     name = ws.config.model_name
     client = store.registry_client(ws)
-    current = store.alias_version(client, name, ALIAS_CHAMPION)
+    current = store.champion_version(client, name)
     if current is None:
         raise PromotionRefused(f"{name} has no champion to roll back")
     previous = previous_champion(read_audit(ws, name), current)
@@ -263,7 +263,7 @@ def maybe_auto_promote(
     name = ws.config.model_name
     client = store.registry_client(ws)
     v = str(store.get_version(client, name, version).version)
-    current = store.alias_version(client, name, ALIAS_CHAMPION)
+    current = store.champion_version(client, name)
     if current == v:
         return None
     report = _current_report(ws, name, v, current)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from core.errors import ModelNotFound
-from core.tracking import configure_mlflow
+from core.tracking import ALIAS_CHAMPION, configure_mlflow
 from core.workspace import Workspace
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -61,6 +61,24 @@ def aliases(client: MlflowClient, name: str) -> dict[str, str]:
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     """The version an alias points to, or None."""
     return aliases(client, name).get(alias)
+
+
+def champion_version(client: MlflowClient, name: str) -> str | None:
+    """The version holding the `champion` alias, or None."""
+    return alias_version(client, name, ALIAS_CHAMPION)
+
+
+def champion(ws: Workspace) -> ModelVersion | None:
+    """The workspace model's version holding the `champion` alias, or None when there is none.
+
+    The one champion lookup: an empty workspace (no embedded store yet, no registered model,
+    no alias) answers None without creating a store.
+    """
+    if ws.tracking_uri.startswith("sqlite:") and not ws.mlflow_db.is_file():
+        return None
+    client = registry_client(ws)
+    version = champion_version(client, ws.config.model_name)
+    return None if version is None else client.get_model_version(ws.config.model_name, version)
 
 
 def version_run_id(mv: ModelVersion) -> str | None:

@@ -23,6 +23,7 @@ def register_best(ws: Workspace, run_id: str, model_uri: str, data_version: str)
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    from core.registry import store
     from core.registry.gates import evaluate_gates
     from core.registry.promotion import default_actor, maybe_auto_promote, promote
 
@@ -55,9 +56,7 @@ def register_best(ws: Workspace, run_id: str, model_uri: str, data_version: str)
         "gates": None,
         "auto_promoted": False,
     }
-    try:
-        client.get_model_version_by_alias(name, T.ALIAS_CHAMPION)
-    except MlflowException:
+    if store.champion_version(client, name) is None:
         record = promote(
             ws,
             version,

@@ -15,7 +15,7 @@ import pytest
 
 from core.monitoring.drift import check_drift
 from core.monitoring.reference import build_profile
-from core.monitoring.settings import DriftConfig
+from core.config.monitoring import DriftConfig
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from core.registry.audit import AuditRecord, append_audit, read_audit, version_history
+from core.registry.audit import AuditRecord, append_audit, read_audit
 from core.workspace import Workspace
 
 
@@ -46,11 +46,12 @@ def test_a_torn_last_line_is_skipped_and_never_rewritten(tmp_path):
     assert [r["to_version"] for r in read_audit(ws)] == ["2", "1"]
 
 
-def test_record_ids_sort_by_time_and_version_history_reads_tags(tmp_path):
+def test_record_ids_sort_by_time_and_tags_hold_the_record(tmp_path):
     a = _record("1")
     time.sleep(0.002)  # ids carry microseconds; a pause makes the order certain
     b = _record("2")
     assert a.id < b.id and a.time.endswith("+00:00")
     tags = {f"audit.{r.id}": r.to_json() for r in (a, b)} | {"promoted_by": "ana"}
-    assert [h["to_version"] for h in version_history(tags)] == ["2", "1"]
+    newest_first = [json.loads(tags[k]) for k in sorted(tags, reverse=True) if k[:6] == "audit."]
+    assert [h["to_version"] for h in newest_first] == ["2", "1"]
     assert AuditRecord.from_dict(json.loads(a.to_json())) == a

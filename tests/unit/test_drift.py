@@ -13,7 +13,7 @@ from core.errors import ConfigError
 from core.monitoring import stats
 from core.monitoring.drift import DriftInputError, check_drift
 from core.monitoring.reference import ReferenceProfile, build_profile, infer_kind
-from core.monitoring.settings import DriftConfig, ReferenceConfig
+from core.config.monitoring import DriftConfig, ReferenceConfig
 
 NUMERIC = [f"x{i}" for i in range(8)]
 CATEGORICAL = [f"c{i}" for i in range(4)]

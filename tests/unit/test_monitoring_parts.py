@@ -13,7 +13,7 @@ from core.config import load_config, parse_config
 from core.errors import ConfigError
 from core.monitoring import performance as perf
 from core.monitoring import trigger
-from core.monitoring.settings import PerformanceConfig
+from core.config.monitoring import PerformanceConfig
 from core.monitoring.window import WindowError, describe, parse_window
 from core.workspace import Workspace
 

@@ -7,11 +7,8 @@ import pytest
 import yaml
 
 from api.metrics import Metrics
-from app.serving_client import field_value, form_text, parse_metrics, resolve_target
-from core.config_edit import update_section
-from core.errors import ConfigError
-from core.predictions import PredictionLog, PredictionRecord, read_predictions
-from core.serving_stats import (
+from app.serving_client import field_value, form_text, parse_metrics
+from app.views.serving_stats import (
     MetricsSnapshot,
     agreement_over_time,
     agreement_summary,
@@ -24,6 +21,10 @@ from core.serving_stats import (
     window_buckets,
     with_agreement,
 )
+from core.config.edit import update_section
+from core.errors import ConfigError
+from core.predictions import PredictionLog, PredictionRecord, read_predictions
+from core.serving.client import resolve_target
 from core.workspace import Workspace
 
 
@@ -199,18 +200,10 @@ monitoring: {}
 """
 
 
-def _serving_check(path):
-    from app.serving_ui import _checker
-
-    return _checker(path)
-
-
 def test_update_section_sets_values_keeps_comments_and_other_keys(tmp_path):
     path = tmp_path / "workbench.yaml"
     path.write_text(CONFIG)
-    update_section(
-        path, "serving", {"canary_fraction": 0.25, "shadow_fraction": 1.0}, _serving_check(path)
-    )
+    update_section(path, "serving", {"canary_fraction": 0.25, "shadow_fraction": 1.0})
     text = path.read_text()
     assert "  canary_fraction: 0.25     # share answered by the challenger\n" in text
     assert "# how often the API checks the champion alias" in text and "# my workspace" in text
@@ -231,7 +224,7 @@ def test_an_invalid_value_names_the_key_and_leaves_the_file_unchanged(tmp_path, 
     path = tmp_path / "workbench.yaml"
     path.write_text(CONFIG)
     with pytest.raises(ConfigError, match=key) as err:
-        update_section(path, "serving", values, _serving_check(path))
+        update_section(path, "serving", values)
     assert str(path) in str(err.value)
     assert path.read_text() == CONFIG
 

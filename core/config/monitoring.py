@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from core.config.strict import Strict
 
 Method = Literal["ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi"]
 Kind = Literal["numeric", "categorical"]
@@ -19,10 +21,6 @@ NUMERIC_METHODS = ("ks", "wasserstein", "jensenshannon", "psi")
 CATEGORICAL_METHODS = ("chisquare", "z", "jensenshannon", "psi")
 METHODS_BY_KIND = {"numeric": NUMERIC_METHODS, "categorical": CATEGORICAL_METHODS}
 WINDOW_PATTERN = re.compile(r"^(all|\d+|\d+(\.\d+)?[mhdw])$")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def check_window(value: str) -> str:
@@ -36,7 +34,7 @@ def check_window(value: str) -> str:
     return text
 
 
-class MethodOverride(_Strict):
+class MethodOverride(Strict):
     """A drift method and/or threshold replacing Evidently's default choice."""
 
     method: Method | None = None
@@ -45,7 +43,7 @@ class MethodOverride(_Strict):
     """p-value (ks, chisquare, z) or distance (the others); None: the method's default."""
 
 
-class DriftConfig(_Strict):
+class DriftConfig(Strict):
     """Which method judges each column and when the whole dataset counts as drifted."""
 
     share: float = Field(0.5, gt=0, le=1)
@@ -78,7 +76,7 @@ class DriftConfig(_Strict):
         return self
 
 
-class PerformanceConfig(_Strict):
+class PerformanceConfig(Strict):
     """Performance monitoring once labels arrive (POST /feedback or a labels file)."""
 
     metric: str | None = None
@@ -91,7 +89,7 @@ class PerformanceConfig(_Strict):
     """Time bucket of the performance-over-time series."""
 
 
-class ReferenceConfig(_Strict):
+class ReferenceConfig(Strict):
     """How the reference profile is built when a model version is registered."""
 
     sample_rows: int = Field(10_000, ge=1001)
@@ -103,14 +101,14 @@ class ReferenceConfig(_Strict):
     """Numeric columns with at most this many distinct values are stored exactly."""
 
 
-class RetrainConfig(_Strict):
+class RetrainConfig(Strict):
     """Turn alerts into training requests (the scheduler runs them)."""
 
     triggers: list[Condition] = []
     """Conditions whose alert requests a training run; empty: never."""
 
 
-class MonitoringConfig(_Strict):
+class MonitoringConfig(Strict):
     """The `monitoring:` section."""
 
     window: str = "24h"
@@ -133,7 +131,7 @@ class MonitoringConfig(_Strict):
 
 
 # --------------------------------------------------------------------------- alert sinks
-class LogSink(_Strict):
+class LogSink(Strict):
     """One human-readable line per alert in a log file."""
 
     type: Literal["log"]
@@ -141,7 +139,7 @@ class LogSink(_Strict):
     """Relative to the workspace unless absolute."""
 
 
-class WebhookSink(_Strict):
+class WebhookSink(Strict):
     """POST a Slack-compatible JSON body (`{"text": ...}`) to a URL."""
 
     type: Literal["webhook"]
@@ -150,7 +148,7 @@ class WebhookSink(_Strict):
     headers: dict[str, str] = {}
 
 
-class EmailSink(_Strict):
+class EmailSink(Strict):
     """Send a plain-text email through an SMTP server."""
 
     type: Literal["email"]
@@ -170,7 +168,7 @@ class EmailSink(_Strict):
 Sink = Annotated[LogSink | WebhookSink | EmailSink, Field(discriminator="type")]
 
 
-class AlertsConfig(_Strict):
+class AlertsConfig(Strict):
     """The `alerts:` section: where alerts go and how often."""
 
     sinks: list[Sink] = []

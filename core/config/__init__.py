@@ -7,21 +7,20 @@ One pydantic model per section. `load_config` validates the file and raises
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
+from core.config.monitoring import AlertsConfig, MonitoringConfig
+from core.config.schedules import SchedulesConfig
+from core.config.serving import ServingConfig
+from core.config.strict import Strict
 from core.errors import ConfigError
-from core.monitoring.settings import AlertsConfig, MonitoringConfig
-from core.schedules import SchedulesConfig
 
 Severity = Literal["fail", "warn"]
 DType = Literal["numeric", "integer", "float", "string", "bool", "datetime", "category"]
@@ -30,12 +29,8 @@ BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False}
 array path and the simulated clients share it."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 # --------------------------------------------------------------------------- rules
-class _Rule(_Strict):
+class _Rule(Strict):
     severity: Severity = "fail"
     """`fail` rejects the batch; `warn` only reports."""
 
@@ -144,7 +139,7 @@ Rule = Annotated[
 ]
 
 
-class ValidationConfig(_Strict):
+class ValidationConfig(Strict):
     """Rules per stage of the data pipeline."""
 
     raw: list[Rule] = []
@@ -155,7 +150,7 @@ class ValidationConfig(_Strict):
 
 
 # --------------------------------------------------------------------------- sources
-class LandingSource(_Strict):
+class LandingSource(Strict):
     """A folder where new data files arrive."""
 
     path: str = "landing"
@@ -163,7 +158,7 @@ class LandingSource(_Strict):
     patterns: list[str] = ["*.csv", "*.parquet"]
 
 
-class SQLSource(_Strict):
+class SQLSource(Strict):
     """A SQL query run on each pipeline run; only new rows become a batch."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
@@ -174,7 +169,7 @@ class SQLSource(_Strict):
     """Rows with a value above the last seen maximum are new; without it, a changed result is."""
 
 
-class SourcesConfig(_Strict):
+class SourcesConfig(Strict):
     """Where batches come from."""
 
     landing: LandingSource = LandingSource()
@@ -182,7 +177,7 @@ class SourcesConfig(_Strict):
 
 
 # --------------------------------------------------------------------------- preprocessing
-class ClipConfig(_Strict):
+class ClipConfig(Strict):
     """Clip numeric outliers to fences computed per batch."""
 
     method: Literal["iqr", "zscore"] = "iqr"
@@ -191,7 +186,7 @@ class ClipConfig(_Strict):
     """Default: every numeric feature column."""
 
 
-class PreprocessConfig(_Strict):
+class PreprocessConfig(Strict):
     """Cleaning in the data pipeline and the serving-time transformer."""
 
     drop_columns: list[str] = []
@@ -208,7 +203,7 @@ class PreprocessConfig(_Strict):
     max_categories: int = Field(30, ge=2)
 
 
-class DatePartsFeature(_Strict):
+class DatePartsFeature(Strict):
     """Calendar parts of a datetime column."""
 
     column: str
@@ -219,7 +214,7 @@ class DatePartsFeature(_Strict):
         return f"{self.column}_{part}"
 
 
-class InteractionFeature(_Strict):
+class InteractionFeature(Strict):
     """A product, ratio, sum or difference of two numeric columns."""
 
     columns: Annotated[list[str], Field(min_length=2, max_length=2)]
@@ -236,7 +231,7 @@ class InteractionFeature(_Strict):
 _OP_SIGN = {"multiply": "x", "divide": "per", "add": "plus", "subtract": "minus"}
 
 
-class BinningFeature(_Strict):
+class BinningFeature(Strict):
     """A numeric column cut at fixed edges into an ordinal bin number."""
 
     column: str
@@ -249,7 +244,7 @@ class BinningFeature(_Strict):
         return self.name or f"{self.column}_bin"
 
 
-class FeaturesConfig(_Strict):
+class FeaturesConfig(Strict):
     """Feature engineering from processed data."""
 
     date_parts: list[DatePartsFeature] = []
@@ -259,7 +254,7 @@ class FeaturesConfig(_Strict):
     """Columns dropped after engineering (e.g. the raw timestamp)."""
 
 
-class VersioningConfig(_Strict):
+class VersioningConfig(Strict):
     """Where DVC pushes data versions."""
 
     remote: str = "dvc-remote"
@@ -272,7 +267,7 @@ ClassificationMetric = Literal["roc_auc", "f1", "accuracy", "precision", "recall
 RegressionMetric = Literal["rmse", "mae", "r2", "mape"]
 
 
-class BudgetConfig(_Strict):
+class BudgetConfig(Strict):
     """How much tuning each candidate gets: whichever limit is hit first."""
 
     trials: int = Field(4, ge=1)
@@ -281,7 +276,7 @@ class BudgetConfig(_Strict):
     """Wall-clock cap per candidate; no new trial starts after it."""
 
 
-class TrainingConfig(_Strict):
+class TrainingConfig(Strict):
     """Candidates, tuning, evaluation and diagnosis."""
 
     metric: ClassificationMetric | RegressionMetric | None = None
@@ -314,7 +309,7 @@ class TrainingConfig(_Strict):
     seed: int = 42
 
 
-class BeatChampionGate(_Strict):
+class BeatChampionGate(Strict):
     """The challenger must beat the champion on the holdout by a margin."""
 
     min_delta: float = 0.0
@@ -322,7 +317,7 @@ class BeatChampionGate(_Strict):
     """When true, `min_delta` is a fraction of the champion's value."""
 
 
-class GatesConfig(_Strict):
+class GatesConfig(Strict):
     """Checks a challenger must pass before it may become champion."""
 
     min_metrics: dict[str, float] = {}
@@ -333,7 +328,7 @@ class GatesConfig(_Strict):
     max_latency_ms_per_row: float | None = Field(5.0, gt=0)
 
 
-class DockerDeployConfig(_Strict):
+class DockerDeployConfig(Strict):
     """`deploy.docker`: the deploy step rolls out a new API container on each promotion."""
 
     enabled: bool = False
@@ -355,7 +350,7 @@ class DockerDeployConfig(_Strict):
     """How long the new container may take to become healthy."""
 
 
-class DeployConfig(_Strict):
+class DeployConfig(Strict):
     """`deploy`: how a promotion reaches the serving API."""
 
     docker: DockerDeployConfig = DockerDeployConfig()
@@ -368,16 +363,8 @@ _METRICS = {
 LOWER_IS_BETTER = frozenset({"rmse", "mae", "mape", "log_loss"})
 
 
-# --------------------------------------------------------------------------- serving
-UnknownFields = Literal["reject", "ignore"]
-"""`serving.unknown_fields`: what /predict does with a record field the served model does not
-take (a typo, a new upstream column). `reject` answers 422 naming the record and field;
-`ignore` drops it before scoring and logging, and names it in the response."""
-UNKNOWN_FIELDS: tuple[str, ...] = get_args(UnknownFields)
-
-
 # --------------------------------------------------------------------------- root
-class WorkbenchConfig(_Strict):
+class WorkbenchConfig(Strict):
     """The whole `workbench.yaml`."""
 
     project: str = "workbench"
@@ -390,27 +377,13 @@ class WorkbenchConfig(_Strict):
     preprocessing: PreprocessConfig = PreprocessConfig()
     features: FeaturesConfig = FeaturesConfig()
     versioning: VersioningConfig = VersioningConfig()
-    # Sections owned by later capabilities are accepted as free-form mappings until
-    # their issue types them.
     training: TrainingConfig = TrainingConfig()
     gates: GatesConfig = GatesConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     schedules: SchedulesConfig = SchedulesConfig()
     alerts: AlertsConfig = AlertsConfig()
-    serving: dict = {}
-    """Prediction API settings (`api.settings.ServeSettings` types them; unknown keys are
-    ignored there). `unknown_fields` is checked here so a typo fails at load."""
+    serving: ServingConfig = ServingConfig()
     deploy: DeployConfig = DeployConfig()
-
-    @field_validator("serving")
-    @classmethod
-    def _serving(cls, value: dict) -> dict:
-        mode = value.get("unknown_fields", "reject")
-        if mode not in UNKNOWN_FIELDS:
-            raise ValueError(
-                f"serving.unknown_fields must be one of {', '.join(UNKNOWN_FIELDS)}, got {mode!r}"
-            )
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkbenchConfig:

@@ -12,7 +12,9 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from core.config.strict import Strict
 
 JOB_NAMES = ("data_pipeline", "training_pipeline", "drift_check", "deploy")
 """Every job the scheduler knows, in the order they are listed."""
@@ -20,11 +22,7 @@ JOB_NAMES = ("data_pipeline", "training_pipeline", "drift_check", "deploy")
 _CRON_FIELD = re.compile(r"^[\w*/,\-?#LW]+$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class JobSchedule(_Strict):
+class JobSchedule(Strict):
     """When one job runs and what is expected of it."""
 
     cron: str | None = None
@@ -93,7 +91,7 @@ SIMULATION_OVERRIDES: dict[str, Any] = {
 }
 
 
-class SimulationConfig(_Strict):
+class SimulationConfig(Strict):
     """`workbench simulate`: how the fast-forwarded days run."""
 
     overrides: dict[str, Any] = SIMULATION_OVERRIDES
@@ -105,7 +103,7 @@ class SimulationConfig(_Strict):
     small machine: client and API share its cores."""
 
 
-class SchedulesConfig(_Strict):
+class SchedulesConfig(Strict):
     """The `schedules:` section."""
 
     timezone: str = "UTC"

@@ -10,9 +10,7 @@ config loader before the file is replaced, so an invalid value never reaches the
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import yaml
 
 from core.config import WorkbenchConfig, parse_config
 from core.errors import ConfigError
+from core.files import atomic_write_text
 
 
 def _scalar(value: object) -> str:
@@ -102,17 +101,5 @@ def update_section(
         same = False
     if not same:
         new_text = yaml.safe_dump(wanted, sort_keys=False)
-    _replace(path, new_text)
+    atomic_write_text(path, new_text)
     return config
-
-
-def _replace(path: Path, text: str) -> None:
-    """Write `text` to a temp file next to `path`, then rename it over `path`."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
