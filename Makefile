@@ -14,7 +14,7 @@ help: ## Show this help
 
 $(BIN)/workbench: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --upgrade pip 'setuptools>=68' wheel  # the packaging test builds a wheel without isolation
 	$(BIN)/pip install -q -e '.[all]'
 	touch $(BIN)/workbench
 
