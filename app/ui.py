@@ -256,16 +256,17 @@ def champion_text(champion: dict | None) -> str:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def _champion(root: str, tracking_uri: str, name: str, sig: int) -> dict | None:
-    import mlflow  # heavy; only imported once an MLflow store exists
+def _champion(root: str, sig: int) -> dict | None:
+    from core.registry.store import champion
 
     try:
-        client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)  # not the global
-        mv = client.get_model_version_by_alias(name, "champion")
-    except Exception as exc:  # noqa: BLE001 - no model / no alias / store errors: "no champion"
-        log.debug("no champion for %s: %s", name, exc)
+        mv = champion(Workspace.open(Path(root)))
+    except Exception as exc:  # noqa: BLE001 - an unreadable store reads as "no champion" here
+        log.debug("no champion in %s: %s", root, exc)
         return None
-    return {"name": mv.name, "version": str(mv.version), "run_id": mv.run_id}
+    return (
+        None if mv is None else {"name": mv.name, "version": str(mv.version), "run_id": mv.run_id}
+    )
 
 
 def current_champion(ws: Workspace) -> dict | None:
@@ -274,10 +275,9 @@ def current_champion(ws: Workspace) -> dict | None:
     The registered model name is the config's `project`. The store is only asked when the
     embedded `mlflow.db` exists, so an empty workspace never creates one.
     """
-    db = ws.root / "mlflow.db"
-    if not db.is_file():
+    if not ws.mlflow_db.is_file():
         return None
-    return _champion(str(ws.root), ws.tracking_uri, ws.config.project, mtime(db))
+    return _champion(str(ws.root), mtime(ws.mlflow_db))
 
 
 # --- experiments -----------------------------------------------------------------------------

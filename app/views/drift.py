@@ -62,7 +62,7 @@ def _reference(root: str, version: str, sig: int) -> ReferenceProfile:
 
 def reference(ws: Workspace, version: str) -> ReferenceProfile:
     """The reference profile of a model version (MLflow artifact, cached locally)."""
-    return _reference(str(ws.root), version, mtime(ws.root / "mlflow.db"))
+    return _reference(str(ws.root), version, mtime(ws.mlflow_db))
 
 
 def _log_signature(ws: Workspace) -> tuple:

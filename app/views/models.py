@@ -49,7 +49,7 @@ BETTER_COLOURS = {
 
 def _embedded_db(ws: Workspace) -> Path | None:
     """The workspace's SQLite store when it is the tracking store, else None (a server)."""
-    db = ws.root / "mlflow.db"
+    db = ws.mlflow_db
     return db if ws.tracking_uri == f"sqlite:///{db}" else None
 
 

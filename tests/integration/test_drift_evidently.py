@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.config.monitoring import DriftConfig
 from core.monitoring.drift import check_drift
 from core.monitoring.reference import build_profile
-from core.config.monitoring import DriftConfig
 
 pytestmark = pytest.mark.slow
 

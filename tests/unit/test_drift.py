@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from core.config.monitoring import DriftConfig, ReferenceConfig
 from core.errors import ConfigError
 from core.monitoring import stats
 from core.monitoring.drift import DriftInputError, check_drift
 from core.monitoring.reference import ReferenceProfile, build_profile, infer_kind
-from core.config.monitoring import DriftConfig, ReferenceConfig
 
 NUMERIC = [f"x{i}" for i in range(8)]
 CATEGORICAL = [f"c{i}" for i in range(4)]

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from core.config import load_config, parse_config
+from core.config.monitoring import PerformanceConfig
 from core.errors import ConfigError
 from core.monitoring import performance as perf
 from core.monitoring import trigger
-from core.config.monitoring import PerformanceConfig
 from core.monitoring.window import WindowError, describe, parse_window
 from core.workspace import Workspace
 
