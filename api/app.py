@@ -27,7 +27,7 @@ from api.settings import ServeSettings
 
 def create_app(settings: ServeSettings) -> Litestar:
     """Build the API; nothing is read from the environment here."""
-    from core.predictions import PredictionLog
+    from core.predictions.writer import PredictionLog
 
     store = ModelStore(
         settings.model_name,

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from api.metrics import Metrics
     from api.model_store import LoadedModel, ModelStore
     from api.settings import ServeSettings
-    from core.predictions import PredictionLog
+    from core.predictions.writer import PredictionLog
 
 log = logging.getLogger(__name__)
 INLINE_ROWS = 32
@@ -111,7 +111,7 @@ class PredictionService:
         """Append one prediction-log record per scored record (when the log is on)."""
         if self.log is None:
             return
-        from core.predictions import PredictionRecord
+        from core.predictions.record import PredictionRecord
 
         now = datetime.now(UTC).isoformat(timespec="milliseconds")
         ms = 1000 * elapsed / max(len(batch), 1)

@@ -14,7 +14,8 @@ import pandas as pd
 import yaml
 
 from core.monitoring.store import predict_frame
-from core.predictions import PredictionLog, PredictionRecord
+from core.predictions.record import PredictionRecord
+from core.predictions.writer import PredictionLog
 from core.registry import store
 from core.training.data import load_split
 from core.workspace import Workspace

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from core.predictions import PredictionLog, PredictionRecord
+from core.predictions.record import PredictionRecord
+from core.predictions.writer import PredictionLog
 
 
 def prediction_record(

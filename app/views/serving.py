@@ -28,7 +28,8 @@ from app.views.serving_stats import (
     shadow_pairs,
     with_agreement,
 )
-from core.predictions import is_url, prediction_log_source, read_predictions
+from core.predictions.readers import prediction_log_source, read_predictions
+from core.predictions.sinks import is_url
 from core.serving.client import ApiTarget, ServingClient, resolve_target
 from core.workspace import Workspace
 

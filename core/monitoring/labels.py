@@ -45,12 +45,8 @@ class LabelImport:
 
 def import_labels(ws: Workspace, path: Path) -> LabelImport:
     """Record every new actual of a labels file in the workspace's feedback log."""
-    from core.predictions import (
-        PredictionLog,
-        prediction_log_source,
-        read_feedback,
-        read_predictions,
-    )
+    from core.predictions.readers import prediction_log_source, read_feedback, read_predictions
+    from core.predictions.writer import PredictionLog
 
     rows = read_label_rows(path)
     source = prediction_log_source(ws)

@@ -169,7 +169,7 @@ def log_between(ws: Workspace, start: str, end: str, label: str) -> Window:
 
 
 def _log_rows(ws, since: str | None, end: datetime, rows: int | None, labels, label) -> Window:
-    from core.predictions import prediction_log_source, read_feedback, read_predictions
+    from core.predictions.readers import prediction_log_source, read_feedback, read_predictions
 
     source = prediction_log_source(ws)
     log = read_predictions(source, since=since)

@@ -64,7 +64,7 @@ class Simulation:
     """Runs simulated days on a workspace with a running API; collects what happened."""
 
     def __init__(self, root: Path, echo: Echo) -> None:
-        from core.predictions import prediction_log_source, read_feedback, read_predictions
+        from core.predictions.readers import prediction_log_source, read_feedback, read_predictions
 
         self.ws, self.echo = Workspace.open(root), echo
         self.api: Api | None = None

@@ -173,7 +173,7 @@ def send_feedback(api: Api, traffic: Traffic, concurrency: int) -> int:
 
 def wait_logged(ws: Workspace, predictions: int, feedback: int) -> None:
     """Wait until the API has flushed this many predictions and feedback rows to its log."""
-    from core.predictions import prediction_log_source, read_feedback, read_predictions
+    from core.predictions.readers import prediction_log_source, read_feedback, read_predictions
 
     source = prediction_log_source(ws)
     deadline = time.monotonic() + LOG_TIMEOUT

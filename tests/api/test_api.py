@@ -17,7 +17,7 @@ from api.app import create_app
 from api.settings import ServeSettings
 from core.config import load_config
 from core.errors import ConfigError
-from core.predictions import read_feedback, read_predictions
+from core.predictions.readers import read_feedback, read_predictions
 from core.registry.promotion import promote
 from core.training.data import load_split
 from core.training.train import train

@@ -31,7 +31,7 @@ import yaml
 from servers import api_server
 from workspaces import copy_workspace
 
-from core.predictions import prediction_log_source, read_feedback, read_predictions
+from core.predictions.readers import prediction_log_source, read_feedback, read_predictions
 from core.workspace import Workspace
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ from servers import api_server
 from test_api import _records
 from workspaces import set_training
 
-from core.predictions import read_predictions
+from core.predictions.readers import read_predictions
 from core.registry.promotion import promote
 from core.training.train import train
 

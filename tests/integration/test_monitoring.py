@@ -391,7 +391,7 @@ def test_the_reference_columns_are_the_signature_inputs_with_the_timestamp_as_pa
 
 
 def test_a_raw_column_shift_is_caught_from_raw_logged_records(trained_ws):
-    from core.predictions import prediction_log_source, read_predictions
+    from core.predictions.readers import prediction_log_source, read_predictions
 
     X, _ = holdout(trained_ws)
     log_predictions(trained_ws, X.assign(temp=X["temp"] + 30))

@@ -12,13 +12,9 @@ from prediction_logs import log_from_threads, prediction_record
 
 from api.app import create_app
 from api.settings import ServeSettings
-from core.predictions import (
-    PredictionLog,
-    PredictionRecord,
-    joined_with_feedback,
-    read_feedback,
-    read_predictions,
-)
+from core.predictions.readers import joined_with_feedback, read_feedback, read_predictions
+from core.predictions.record import PredictionRecord
+from core.predictions.writer import PredictionLog
 from core.training.data import load_split
 
 pytestmark = pytest.mark.postgres

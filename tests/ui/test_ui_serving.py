@@ -16,7 +16,9 @@ from servers import api_server, free_port
 from ui_helpers import FIRST_RUN_TIMEOUT, MAIN, app, page, texts
 from workspaces import copy_workspace, set_training
 
-from core.predictions import PredictionLog, PredictionRecord, read_predictions
+from core.predictions.readers import read_predictions
+from core.predictions.record import PredictionRecord
+from core.predictions.writer import PredictionLog
 from core.records import json_records
 from core.training.data import load_split
 from core.workspace import Workspace

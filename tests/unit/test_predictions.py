@@ -7,15 +7,14 @@ import pandas as pd
 import pytest
 from prediction_logs import log_from_threads, prediction_record
 
-from core.predictions import (
-    FEEDBACK_COLUMNS,
-    PREDICTION_COLUMNS,
-    PredictionLog,
+from core.predictions.readers import (
     joined_with_feedback,
     prediction_log_source,
     read_feedback,
     read_predictions,
 )
+from core.predictions.record import FEEDBACK_COLUMNS, PREDICTION_COLUMNS
+from core.predictions.writer import PredictionLog
 
 _record = prediction_record
 

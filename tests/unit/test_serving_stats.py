@@ -23,7 +23,9 @@ from app.views.serving_stats import (
 )
 from core.config.edit import update_section
 from core.errors import ConfigError
-from core.predictions import PredictionLog, PredictionRecord, read_predictions
+from core.predictions.readers import read_predictions
+from core.predictions.record import PredictionRecord
+from core.predictions.writer import PredictionLog
 from core.serving.client import resolve_target
 from core.workspace import Workspace
 
