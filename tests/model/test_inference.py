@@ -44,7 +44,7 @@ class Demo:
 
 def _signature_fields(split: Split) -> list[tuple[str, str]]:
     from core.inference import signature_fields
-    from core.training.train import raw_signature
+    from core.training.tracker import raw_signature
 
     sig = raw_signature(split.X_train, split.y_train)
     return signature_fields(sig)

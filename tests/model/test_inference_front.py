@@ -92,7 +92,7 @@ def train(cfg):
 
 def _fields(X: pd.DataFrame, y: pd.Series) -> list[tuple[str, str]]:
     from core.inference import signature_fields
-    from core.training.train import raw_signature
+    from core.training.tracker import raw_signature
 
     sig = raw_signature(X, y)
     return signature_fields(sig)
