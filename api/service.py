@@ -7,7 +7,6 @@ import logging
 import os
 import random
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -15,6 +14,7 @@ import anyio
 from api.batching import MicroBatcher
 from api.errors import LogDisabled, NotReady
 from api.validation import Batch
+from core.files import utc_now_iso
 
 if TYPE_CHECKING:
     from api.metrics import Metrics
@@ -113,7 +113,7 @@ class PredictionService:
             return
         from core.predictions.record import PredictionRecord
 
-        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        now = utc_now_iso("milliseconds")
         ms = 1000 * elapsed / max(len(batch), 1)
         self.log.append(
             [
