@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.inference import CompiledModel, compile_model, signature_fields
-from core.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
+from core.registry.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
+from core.serving.inference import CompiledModel, compile_model, signature_fields
 
 log = logging.getLogger(__name__)
 _TYPES = {
@@ -36,7 +36,7 @@ _TYPES = {
 class LoadedModel:
     """One model version ready to predict.
 
-    `compiled` is the pandas-free array path (`core.inference`) when the pipeline compiles,
+    `compiled` is the pandas-free array path (`core.serving.inference`) when the pipeline compiles,
     else None and predictions go through a DataFrame and the sklearn pipeline.
     """
 

@@ -102,7 +102,7 @@ class ModelInfo(msgspec.Struct):
     inputs: list[InputField]
     challenger_version: str | None = None
     prediction_path: str = "pandas"
-    """`array` when the pipeline runs on numpy arrays (`core.inference`), else `pandas`."""
+    """`array` when the pipeline runs on numpy arrays (`core.serving.inference`), else `pandas`."""
 
 
 def value_schema(kind: str, nullable: bool = True) -> dict:

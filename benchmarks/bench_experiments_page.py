@@ -95,8 +95,8 @@ def build(root: Path, n_runs: int) -> tuple[str, str]:
     """Create (or reuse) a workspace at `root` with `n_runs` candidate runs; (uri, project)."""
     import mlflow
 
-    from core.bootstrap import init_workspace
     from core.workspace import Workspace
+    from core.workspace.bootstrap import init_workspace
 
     marker = root / ".bench-runs"
     if not (root / "workbench.yaml").is_file():
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
 def measure(uri: str, project: str, n_runs: int, repeat: int) -> int:
     import mlflow
 
-    from core.tracking import configure_mlflow
+    from core.registry.tracking import configure_mlflow
 
     configure_mlflow(uri)
     frame = mlflow.search_runs(experiment_names=[project], filter_string=ROLE_FILTER)

@@ -40,13 +40,13 @@ import httpx
 import pandas as pd
 import yaml
 
-from core.bootstrap import init_workspace
 from core.data.pipeline import run_pipeline
-from core.inference import signature_fields
-from core.records import json_records
+from core.serving.inference import signature_fields
+from core.serving.records import json_records
 from core.training.data import load_split
 from core.training.train import train
 from core.workspace import Workspace
+from core.workspace.bootstrap import init_workspace
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent

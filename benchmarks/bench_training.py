@@ -18,10 +18,10 @@ from pathlib import Path
 
 import yaml
 
-from core.bootstrap import init_workspace
 from core.data.pipeline import run_pipeline
 from core.training.train import train
 from core.workspace import Workspace
+from core.workspace.bootstrap import init_workspace
 
 GOAL = 0.20
 

@@ -45,7 +45,7 @@ def data_step(ws: Workspace, progress: Progress | None = None) -> dict:
 def model_versions(ws: Workspace) -> dict:
     """`{"champion": {...} | None, "newest": {...} | None}` with version, data_version, gates."""
     from core.registry import store
-    from core.tracking import ALIAS_CHAMPION, TAG_DATA_VERSION, TAG_GATES_STATUS
+    from core.registry.tracking import ALIAS_CHAMPION, TAG_DATA_VERSION, TAG_GATES_STATUS
 
     if ws.tracking_uri.startswith("sqlite:") and not ws.mlflow_db.is_file():
         return {"champion": None, "newest": None}  # never create an empty store

@@ -8,7 +8,7 @@ import streamlit as st
 from app import auth, ui
 from app.views import models as view
 from core.config import LOWER_IS_BETTER
-from core.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
+from core.registry.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
 
 AUDIT_DETAILS = 20
 

@@ -9,10 +9,16 @@ import pandas as pd
 import streamlit as st
 
 from app import ui
-from app.serving_client import form_text, parse_metrics
 from app.views import serving as view
 from app.views.deployment import deployment_section
-from app.views.serving_stats import percentiles, request_rate, scrape_history, variant_split
+from app.views.serving_form import form_text
+from app.views.serving_stats import (
+    parse_metrics,
+    percentiles,
+    request_rate,
+    scrape_history,
+    variant_split,
+)
 from core.config.edit import update_section
 from core.serving.client import ApiRejected, ApiUnreachable, ServingClient
 

@@ -21,8 +21,8 @@ from core.config.schedules import JOB_NAMES
 from core.errors import one_line
 from core.jobs import JobsDB
 from core.workspace import Workspace
-from scheduler.jobs import JOBS, JobContext
 from scheduler.settings import SchedulerSettings
+from scheduler.tasks import JOBS, JobContext
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from apscheduler.schedulers.base import BaseScheduler

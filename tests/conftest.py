@@ -11,8 +11,8 @@ import pytest
 from postgres import PostgresUnavailable, throwaway_cluster
 from workspaces import copy_workspace, set_training
 
-from core.bootstrap import init_workspace
 from core.workspace import Workspace
+from core.workspace.bootstrap import init_workspace
 
 DEMO_INITIAL = 3
 DEMO_HELD_BACK = 4
@@ -22,7 +22,7 @@ DEMO_HELD_BACK = 4
 def _forget_mlflow_uris():
     """Reset MLflow's process-global tracking and registry URIs after each test.
 
-    `core.tracking.configure_mlflow` sets both (and exports `MLFLOW_TRACKING_URI` and
+    `core.registry.tracking.configure_mlflow` sets both (and exports `MLFLOW_TRACKING_URI` and
     `MLFLOW_REGISTRY_URI`); a client built later without explicit URIs would otherwise talk to
     the store of a test that has finished.
     """

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import yaml
 
-from core.monitoring.store import predict_frame
+from core.monitoring.profiles import predict_frame
 from core.predictions.record import PredictionRecord
 from core.predictions.writer import PredictionLog
 from core.registry import store

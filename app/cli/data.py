@@ -34,8 +34,8 @@ def init(
     initial: Annotated[int | None, typer.Option(help="Demo periods to land now.")] = None,
 ) -> None:
     """Create a workspace: config, folders, git + DVC repo with a local remote."""
-    from core.bootstrap import init_workspace
     from core.workspace import resolve_workspace
+    from core.workspace.bootstrap import init_workspace
 
     with fail_cleanly():
         summary = init_workspace(resolve_workspace(workspace), dataset if demo else None, initial)
@@ -142,7 +142,7 @@ def demo_drip(
     count: Annotated[int, typer.Option(help="How many held-back files arrive.")] = 1,
 ) -> None:
     """Move the next held-back demo file(s) into the landing zone."""
-    from core.demo import drip
+    from core.workspace.demo import drip
 
     with fail_cleanly():
         moved = drip(open_workspace(workspace).root, count)

@@ -103,10 +103,10 @@ def up(
     What is already running from an earlier `up` is reported, not started again; `workbench
     down` stops it all.
     """
-    from core.bootstrap import init_workspace
     from core.data.pipeline import run_pipeline
     from core.data.versioning import latest_version
     from core.workspace import Workspace, resolve_workspace
+    from core.workspace.bootstrap import init_workspace
 
     root = resolve_workspace(workspace)
     with fail_cleanly():

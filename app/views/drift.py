@@ -53,7 +53,7 @@ def decisions(ws: Workspace) -> list[dict]:
 
 @st.cache_data(ttl=TTL, show_spinner="Loading the reference profile")
 def _reference(root: str, version: str, sig: int) -> ReferenceProfile:
-    from core.monitoring.store import load_reference
+    from core.monitoring.profiles import load_reference
 
     profile = load_reference(Workspace.open(root), version)
     profile.sample_frame()  # read now, so the cached object carries it

@@ -27,7 +27,7 @@ from core.registry.promotion import (
     require_approver,
     rollback,
 )
-from core.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
+from core.registry.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
 from core.training.metrics import better
 from core.workspace import Workspace
 

@@ -12,7 +12,7 @@ from app import ui
 from app.views import models as reg
 from app.views.jobs import database
 from core.jobs import jobs_overview
-from core.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
+from core.registry.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
 from core.workspace import Workspace
 
 Card = tuple[str, str, str | None]

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import streamlit as st
 
 from app import ui
-from app.serving_client import form_default, record_value
+from app.views.serving_form import form_default, record_value
 from app.views.serving_stats import (
     MetricsSnapshot,
     agreement_over_time,

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 import pandas as pd
+from prometheus_client.parser import text_string_to_metric_families
 
 SHADOW = "shadow"
 SERVED = ("champion", "challenger")
@@ -236,3 +237,41 @@ def scrape_history(scrapes: list[MetricsSnapshot]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=["time", "rate", "p95_ms"])
+
+
+def parse_metrics(text: str, taken_at: float) -> MetricsSnapshot:
+    """The workbench metrics of a Prometheus text exposition (other families are ignored)."""
+    requests, predictions, errors, models = {}, {}, {}, []
+    buckets: list[tuple[float, float]] = []
+    total = count = 0.0
+    last_reload = None
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            name, labels, value = s.name, s.labels, s.value
+            if name == "workbench_requests_total":
+                requests[(labels["route"], labels["status"])] = value
+            elif name == "workbench_predictions_total":
+                predictions[(labels["version"], labels["variant"])] = value
+            elif name == "workbench_errors_total":
+                errors[labels["type"]] = value
+            elif name == "workbench_predict_latency_seconds_bucket":
+                buckets.append((float(labels["le"]), value))
+            elif name == "workbench_predict_latency_seconds_sum":
+                total = value
+            elif name == "workbench_predict_latency_seconds_count":
+                count = value
+            elif name == "workbench_model_info" and value:
+                models.append({k: labels.get(k) for k in ("name", "version", "alias")})
+            elif name == "workbench_last_reload_timestamp_seconds" and value:
+                last_reload = value
+    return MetricsSnapshot(
+        taken_at,
+        requests,
+        predictions,
+        errors,
+        tuple(sorted(buckets)),
+        total,
+        count,
+        tuple(models),
+        last_reload,
+    )

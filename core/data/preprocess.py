@@ -1,9 +1,9 @@
 """Batch cleaning for the data pipeline, and the value cleaning inside every model.
 
-The model boundary (see DESIGN.md): a registered model takes a raw record, exactly as the source
-has it minus the target, to a prediction. So only batch-level work stays here in `clean_batch`
-(casts for validation, rows without a target, duplicates); everything that must also apply to one
-served record lives in fitted scikit-learn transformers the model pipeline starts with:
+The model boundary (README, "The model boundary"): a registered model takes a raw record, exactly as
+the source has it minus the target, to a prediction. So only batch-level work stays here in
+`clean_batch` (casts for validation, rows without a target, duplicates); everything that must also
+apply to one served record lives in fitted scikit-learn transformers the model pipeline starts with:
 
 - `RecordCleaner`: casts, dropped columns, clipping with fences fitted on the training rows;
 - `core.data.features.FeatureBuilder`: date parts, interactions, bins;

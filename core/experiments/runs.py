@@ -20,7 +20,7 @@ import pandas as pd
 
 from core.config import LOWER_IS_BETTER
 from core.errors import TrackingUnavailable
-from core.tracking import (
+from core.registry.tracking import (
     REFIT_PREFIX,
     ROLE_CANDIDATE,
     SPLITS,

@@ -155,7 +155,7 @@ def profile_from_file(ws: Workspace, path: Path) -> ReferenceProfile:
 def _reference(ws: Workspace, reference: Path | None, version: str | None):
     if reference is not None:
         return profile_from_file(ws, reference), None
-    from core.monitoring.store import load_reference
+    from core.monitoring.profiles import load_reference
 
     profile = load_reference(ws, version)
     model = {"name": ws.config.model_name, "version": profile.source.get("model_version")}
@@ -323,7 +323,7 @@ def report_for(ws: Workspace, check_id: str) -> CheckResult:
         WorkbenchError: No such check, or it has no rows of the log to report on.
     """
     from core.monitoring.history import read_history
-    from core.monitoring.store import load_reference
+    from core.monitoring.profiles import load_reference
     from core.monitoring.window import log_between
 
     record = next((r for r in read_history(ws, limit=None) if r.get("id") == check_id), None)

@@ -1,6 +1,6 @@
 """Which columns monitoring watches, and how a window's raw records get them.
 
-A model takes raw records (see DESIGN.md, the model boundary), and the prediction log holds the
+A model takes raw records (see the README, "The model boundary"), and the prediction log holds the
 records clients sent. Drift is checked on those raw inputs: every input field of the model but
 the ones it drops, with each timestamp replaced by its date parts (a timestamp's raw values
 always move forward, its hour or weekday need not), plus the prediction. The date parts are the

@@ -4,7 +4,7 @@ Per column: its kind, counts, moments, and either the exact distinct values with
 (categorical columns, numeric columns with few distinct values) or a quantile sketch (numeric
 columns with many); plus a row sample for exact tests and the Evidently report. Saved as
 `reference_profile.json` + `reference_sample.parquet` (an MLflow artifact of the model
-version's run, see `core.monitoring.store`).
+version's run, see `core.monitoring.profiles`).
 
 A model's profile covers its raw inputs, timestamps through their date parts (see
 `core.monitoring.inputs`): `derive` says how a window's records get those derived columns.

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from core.config import LOWER_IS_BETTER, GatesConfig
-from core.tracking import TAG_OVERFIT
+from core.registry.tracking import TAG_OVERFIT
 
 
 def json_safe(value: Any) -> Any:

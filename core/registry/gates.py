@@ -26,7 +26,7 @@ from core.registry.checks import (
     json_safe,
     run_gates,
 )
-from core.tracking import (
+from core.registry.tracking import (
     TAG_DATA_VERSION,
     TAG_GATES_JSON,
     TAG_GATES_STATUS,

@@ -22,7 +22,7 @@ from core.registry.audit import (
     tag_versions,
 )
 from core.registry.gates import GateReport, evaluate_gates, load_gate_report
-from core.tracking import (
+from core.registry.tracking import (
     ALIAS_CHALLENGER,
     ALIAS_CHAMPION,
     TAG_CANDIDATE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from core.errors import ModelNotFound
-from core.tracking import ALIAS_CHAMPION, configure_mlflow
+from core.registry.tracking import ALIAS_CHAMPION, configure_mlflow
 from core.workspace import Workspace
 
 if TYPE_CHECKING:  # pragma: no cover - typing only

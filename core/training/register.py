@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from core import tracking as T
+from core.registry import tracking as T
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def _log_reference(
     ws: Workspace, run_id: str, model_uri: str, data_version: str, name: str, version: str
 ) -> None:
     """Log the version's drift reference profile; monitoring never fails a registration."""
-    from core.monitoring.store import log_reference_profile
+    from core.monitoring.profiles import log_reference_profile
 
     try:
         log_reference_profile(

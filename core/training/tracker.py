@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core import tracking as T
+from core.registry import tracking as T
 from core.training import plots
 from core.training.code_version import code_version
 from core.training.data import Split

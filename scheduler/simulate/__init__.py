@@ -11,7 +11,7 @@ Each simulated day D (the calendar day of the next held-back file):
    request; a promotion is followed by `deploy`, which reloads the running API;
 5. during the day, D's flights are sent to the API as prediction traffic.
 
-The jobs are the scheduler's own (`scheduler.jobs`), run by its `JobRunner`, so every run is in
+The jobs are the scheduler's own (`scheduler.tasks`), run by its `JobRunner`, so every run is in
 the workspace's job history; the triggers come from the same `schedules:` config, evaluated on
 the simulated date. The API is a real `workbench serve` process on a free loopback port.
 The simulation runs on a copy of the workspace (or a new flights demo) with

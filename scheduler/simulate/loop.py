@@ -111,7 +111,7 @@ class Simulation:
 
     def night(self, previous: Traffic) -> None:
         """00:00-04:00 of the day after `previous`: labels, data, checks, training."""
-        from core.demo import drip
+        from core.workspace.demo import drip
 
         day = date.fromisoformat(previous.day) + timedelta(days=1)
         self.today = day.isoformat()

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.records import json_records, json_value
+from core.serving.records import json_records, json_value
 from core.workspace import Workspace
 from scheduler.simulate.workspace import SimulationError
 

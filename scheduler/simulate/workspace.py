@@ -56,7 +56,7 @@ def copy_workspace(src: Path, dst: Path) -> Path:
 
 def prepare(workspace: Path | None, out: Path | None, in_place: bool, echo: Echo) -> Path:
     """The workspace to simulate on: the given one, a copy of it, or a new flights demo."""
-    from core.bootstrap import init_workspace
+    from core.workspace.bootstrap import init_workspace
 
     given = Path(workspace).expanduser().resolve() if workspace else None
     if in_place:

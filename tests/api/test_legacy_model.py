@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from api.app import create_app
 from api.settings import ServeSettings
 from core.data.preprocess import build_transformer, split_columns
-from core.tracking import ALIAS_CHAMPION, configure_mlflow
+from core.registry.tracking import ALIAS_CHAMPION, configure_mlflow
 
 pytestmark = pytest.mark.slow
 KEY = "legacy-key"

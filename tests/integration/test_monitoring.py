@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from app.cli import app
 from core.monitoring.check import report_for, run_check
 from core.monitoring.history import read_history
-from core.monitoring.store import ARTIFACT_DIR, load_reference
+from core.monitoring.profiles import ARTIFACT_DIR, load_reference
 from core.monitoring.trigger import pending_request, read_decisions, take_request
 from core.registry import store
 from core.training.data import load_split
@@ -409,7 +409,7 @@ def test_a_raw_column_shift_is_caught_from_raw_logged_records(trained_ws):
 
 def test_engineered_columns_are_watched_when_configured(trained_ws):
     from core.monitoring.drift import check_drift
-    from core.monitoring.store import reference_from_version
+    from core.monitoring.profiles import reference_from_version
     from core.monitoring.window import log_window
 
     ws = edit_config(trained_ws, monitoring={"drift": {"engineered": True}})
@@ -440,8 +440,8 @@ def test_a_model_that_took_engineered_records_keeps_its_profile_and_windows(trai
     from sklearn.pipeline import Pipeline
 
     from core.data.preprocess import build_transformer, split_columns
+    from core.monitoring.profiles import _cache_dir, _features_split, reference_from_version
     from core.monitoring.reference import build_profile
-    from core.monitoring.store import _cache_dir, _features_split, reference_from_version
 
     cfg = trained_ws.config
     split = _features_split(trained_ws, None)

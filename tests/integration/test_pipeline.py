@@ -16,8 +16,8 @@ from cli_output import flat, wide_env
 
 from core.data.pipeline import list_runs, run_pipeline
 from core.data.versioning import latest_version, list_versions, read_version_file
-from core.demo import drip
 from core.workspace import Workspace
+from core.workspace.demo import drip
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,7 @@ from core.errors import GateFailed, ModelNotFound, PromotionRefused
 from core.registry.audit import read_audit
 from core.registry.gates import evaluate_gates, load_gate_report
 from core.registry.promotion import list_models, maybe_auto_promote, promote, rollback
-from core.tracking import (
+from core.registry.tracking import (
     ALIAS_CHALLENGER,
     ALIAS_CHAMPION,
     TAG_DATA_VERSION,

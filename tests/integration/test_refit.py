@@ -15,7 +15,7 @@ import pytest
 from workspaces import set_training
 
 import core.training.train as tr
-from core import tracking as T
+from core.registry import tracking as T
 from core.registry.gates import evaluate_gates
 from core.registry.promotion import list_models
 from core.training.candidates import select

@@ -28,9 +28,9 @@ from workspaces import set_training
 from app.cli import app
 from core.alerts import read_alerts
 from core.data.pipeline import pipeline_lock
-from core.demo import drip
 from core.jobs import JobsDB
 from core.workspace import Workspace
+from core.workspace.demo import drip
 
 
 def alert_kinds(ws: Workspace) -> list[str]:

@@ -11,12 +11,12 @@ import pytest
 from cli_output import flat
 from workspaces import set_training
 
-from core import tracking as T
-from core.bootstrap import init_workspace
 from core.data.pipeline import run_pipeline
 from core.data.versioning import latest_version
+from core.registry import tracking as T
 from core.training.train import train
 from core.workspace import Workspace
+from core.workspace.bootstrap import init_workspace
 
 pytestmark = pytest.mark.slow
 

@@ -18,15 +18,15 @@ import pandas as pd
 import pytest
 from workspaces import set_training
 
-from core.bootstrap import init_workspace
 from core.data.pipeline import run_pipeline
 from core.data.readers import read_table
-from core.inference import signature_fields
-from core.records import json_records
+from core.serving.inference import signature_fields
+from core.serving.records import json_records
 from core.training.data import load_split
 from core.training.metrics import compute_metrics
 from core.training.train import train
 from core.workspace import Workspace
+from core.workspace.bootstrap import init_workspace
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The array path (`core.inference`) equals the sklearn pipeline for every candidate of both
+"""The array path (`core.serving.inference`) equals the sklearn pipeline for every candidate of both
 tasks (the flights classification demo and the computers regression demo), on the raw records of
 a held-back demo day, through records, columnar rows and single records; the demo champions
 serve through it; old `[ColumnTransformer, estimator]` models still compile."""
@@ -18,14 +18,14 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import QuantileTransformer
 from workspaces import set_training
 
-from core.bootstrap import init_workspace
 from core.data.pipeline import run_pipeline
 from core.data.preprocess import build_transformer, model_front, split_columns
 from core.data.readers import read_table
-from core.inference import compile_model, probe_records, same_predictions
+from core.serving.inference import compile_model, probe_records, same_predictions
 from core.training.candidates import build_pipeline, catalogue
 from core.training.data import Split, load_split
 from core.workspace import Workspace
+from core.workspace.bootstrap import init_workspace
 
 pytestmark = pytest.mark.slow
 FAST = {  # smaller versions of the slow learners: the test is about replaying, not accuracy
@@ -43,7 +43,7 @@ class Demo:
 
 
 def _signature_fields(split: Split) -> list[tuple[str, str]]:
-    from core.inference import signature_fields
+    from core.serving.inference import signature_fields
     from core.training.tracker import raw_signature
 
     sig = raw_signature(split.X_train, split.y_train)

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import core.inference as inference
+import core.serving.inference as inference
 from core.config import parse_config
 from core.data.preprocess import clean_batch
-from core.inference import PARTS, compile_model, probe_records, stamp_parts
+from core.serving.inference import PARTS, compile_model, probe_records, stamp_parts
 from core.training.candidates import build_pipeline, catalogue
 
 OFFSETS = ["Z", "+00:00", "-05:00", "+05:30", "+14:00", "-12:00", ""]
@@ -91,7 +91,7 @@ def train(cfg):
 
 
 def _fields(X: pd.DataFrame, y: pd.Series) -> list[tuple[str, str]]:
-    from core.inference import signature_fields
+    from core.serving.inference import signature_fields
     from core.training.tracker import raw_signature
 
     sig = raw_signature(X, y)

@@ -22,11 +22,11 @@ import pytest
 from servers import api_server, free_port
 from workspaces import copy_workspace, set_training
 
-from core.bootstrap import init_workspace
 from core.data.pipeline import run_pipeline
 from core.data.readers import read_table
 from core.training.train import train
 from core.workspace import Workspace
+from core.workspace.bootstrap import init_workspace
 
 pytestmark = pytest.mark.slow
 KEY = "parity-key"

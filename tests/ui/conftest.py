@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from ui_helpers import BAD_FILE, log_candidates
 
-from core.bootstrap import init_workspace
 from core.data.pipeline import run_pipeline
-from core.demo import drip
 from core.workspace import Workspace
+from core.workspace.bootstrap import init_workspace
+from core.workspace.demo import drip
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ import pandas as pd
 from ui_helpers import BAD_FILE, BAD_REASON, page, texts
 
 from core.data.versioning import list_versions
-from core.demo import drip
 from core.workspace import Workspace
+from core.workspace.demo import drip
 
 
 def open_tab(at, tab: str):

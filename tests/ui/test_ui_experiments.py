@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from ui_helpers import FIRST_RUN_TIMEOUT, MAIN, PAGES, app, page, texts
 
-from core.bootstrap import init_workspace
+from core.workspace.bootstrap import init_workspace
 
 
 @pytest.fixture

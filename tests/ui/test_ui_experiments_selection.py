@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from ui_helpers import FIRST_RUN_TIMEOUT, PAGES, app, texts
 
-from core import tracking as T
-from core.bootstrap import init_workspace
+from core.registry import tracking as T
 from core.workspace import Workspace
+from core.workspace.bootstrap import init_workspace
 
 CANDIDATES = [  # name, metrics, won its training
     ("logistic_regression", {"val_roc_auc": 0.62, "test_roc_auc": 0.6699}, False),

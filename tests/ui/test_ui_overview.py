@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from ui_helpers import BAD_FILE, page, texts
 
-from core.bootstrap import init_workspace
 from core.data.versioning import list_versions
 from core.workspace import Workspace
+from core.workspace.bootstrap import init_workspace
 
 
 def metrics(at) -> dict[str, str]:

@@ -19,7 +19,7 @@ from workspaces import copy_workspace, set_training
 from core.predictions.readers import read_predictions
 from core.predictions.record import PredictionRecord
 from core.predictions.writer import PredictionLog
-from core.records import json_records
+from core.serving.records import json_records
 from core.training.data import load_split
 from core.workspace import Workspace
 

@@ -1,4 +1,9 @@
-"""Layering rules from DESIGN.md, checked on the source."""
+"""The layering, checked on the source.
+
+`core` is the domain and imports none of the other packages nor the UI, web or scheduler
+libraries; `api`, `scheduler` and the UI (`app`, `pages`) build on `core` and not on one
+another's internals (the UI reaches the API over HTTP, through `core.serving.client`).
+"""
 
 import ast
 from pathlib import Path
@@ -7,9 +12,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {
-    "core": {"streamlit", "litestar", "apscheduler"},
-    "api": {"streamlit", "evidently", "apscheduler"},
-    "scheduler": {"streamlit", "litestar"},
+    "core": {"streamlit", "litestar", "apscheduler", "app", "api", "scheduler", "pages"},
+    "api": {"streamlit", "evidently", "apscheduler", "app", "scheduler", "pages"},
+    "scheduler": {"streamlit", "litestar", "app", "api", "pages"},
+    "app": {"api", "litestar"},
+    "pages": {"api", "litestar", "scheduler"},
 }
 
 

@@ -13,7 +13,7 @@ import pytest
 from rich.table import Table
 
 from app.cli import common
-from core.bootstrap import init_workspace
+from core.workspace.bootstrap import init_workspace
 
 CLI = [sys.executable, "-m", "app.cli"]
 LONG = "a_cell_much_longer_than_any_terminal_" * 6

@@ -20,8 +20,8 @@ from app.cli.processes import (
     running_services,
     stop,
 )
-from core.bootstrap import init_workspace
 from core.workspace import Workspace
+from core.workspace.bootstrap import init_workspace
 
 CLI = [sys.executable, "-m", "app.cli"]
 TIMEOUT = 120  # seconds any one command may take on a busy machine

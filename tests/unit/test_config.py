@@ -4,9 +4,9 @@ import pytest
 import yaml
 
 from core.config import load_config, parse_config
-from core.demo import DATASETS, demo_config_text
 from core.errors import ConfigError, WorkspaceError
 from core.workspace import Workspace
+from core.workspace.demo import DATASETS, demo_config_text
 
 
 @pytest.mark.parametrize("dataset", DATASETS)

@@ -14,7 +14,7 @@ import pytest
 from mlflow.entities import Metric, Param, RunTag
 
 from core import experiments as ex
-from core import tracking as T
+from core.registry import tracking as T
 
 EXPERIMENT = "flights-delay"
 TRAININGS = {  # data version -> [(candidate, metrics, won, refit run id or "")]

@@ -17,7 +17,7 @@ from core.monitoring import trigger
 from core.monitoring.window import WindowError, describe, parse_window
 from core.workspace import Workspace
 
-DEMO_CONFIGS = Path(__file__).resolve().parents[2] / "core" / "demo_configs"
+DEMO_CONFIGS = Path(__file__).resolve().parents[2] / "core" / "workspace" / "demo_configs"
 BASE = {"task": "classification", "target": "y"}
 
 

@@ -7,12 +7,13 @@ import pytest
 import yaml
 
 from api.metrics import Metrics
-from app.serving_client import field_value, form_text, parse_metrics
+from app.views.serving_form import field_value, form_text
 from app.views.serving_stats import (
     MetricsSnapshot,
     agreement_over_time,
     agreement_summary,
     histogram_quantile,
+    parse_metrics,
     percentiles,
     request_rate,
     scrape_history,

@@ -1,6 +1,6 @@
 """Raw table values as the JSON a client sends to `POST /predict`.
 
-One conversion for every client of the model boundary (DESIGN.md): `workbench simulate`'s
+One conversion for every client of the model boundary (README): `workbench simulate`'s
 traffic, the benchmarks and the tests send records as the source has them (the model's input
 fields, JSON values, timestamps as ISO-8601 strings); the Serving page's form shares `is_missing`.
 """
@@ -93,7 +93,7 @@ def json_records(frame: pd.DataFrame, fields: list[tuple[str, str]]) -> list[dic
     """The rows of a raw table as `/predict` records: exactly `fields` (name, type), JSON values.
 
     The same conversion serves the simulation's traffic, the benchmarks and the tests, so every
-    client sends records as the source has them (see DESIGN.md, the model boundary).
+    client sends records as the source has them (see the README, "The model boundary").
 
     Raises:
         KeyError: A field is not a column of `frame` (the message names it).

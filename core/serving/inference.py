@@ -1,6 +1,6 @@
 """Predict without pandas: a fitted model Pipeline replayed on numpy arrays.
 
-A registered model is a scikit-learn Pipeline from a raw record to a prediction (DESIGN.md,
+A registered model is a scikit-learn Pipeline from a raw record to a prediction (README,
 "The model boundary"): `RecordCleaner` (casts, dropped columns, clipping with fitted fences),
 `FeatureBuilder` (date parts, interactions, bins), a `ColumnTransformer` (numeric | categorical)
 and the estimator. Older models are `[ColumnTransformer, estimator]` on engineered records.

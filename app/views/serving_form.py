@@ -1,8 +1,8 @@
-"""What the Serving page makes of the API's answers (no Streamlit calls in here).
+"""The Serving page's "Try a prediction" form: value conversions, no Streamlit calls.
 
-`/metrics` text parsed into a `MetricsSnapshot`, and the "Try a prediction" form's value
-conversions (stored value -> widget value -> the raw JSON record /predict takes). The HTTP
-client itself is `core.serving.client.ServingClient`.
+A stored value becomes a widget value (`form_default`), a widget value the raw JSON value
+`POST /predict` takes (`record_value`, `field_value`); the HTTP client is
+`core.serving.client.ServingClient`.
 """
 
 from __future__ import annotations
@@ -12,52 +12,12 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
-from prometheus_client.parser import text_string_to_metric_families
 
-from app.views.serving_stats import MetricsSnapshot
-from core.records import is_missing
+from core.serving.records import is_missing
 
 _NUMERIC = {"long", "integer", "double", "float"}
 _INTEGRAL = {"long", "integer"}
 _MISSING = {"", "none", "null", "nan"}
-
-
-def parse_metrics(text: str, taken_at: float) -> MetricsSnapshot:
-    """The workbench metrics of a Prometheus text exposition (other families are ignored)."""
-    requests, predictions, errors, models = {}, {}, {}, []
-    buckets: list[tuple[float, float]] = []
-    total = count = 0.0
-    last_reload = None
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            name, labels, value = s.name, s.labels, s.value
-            if name == "workbench_requests_total":
-                requests[(labels["route"], labels["status"])] = value
-            elif name == "workbench_predictions_total":
-                predictions[(labels["version"], labels["variant"])] = value
-            elif name == "workbench_errors_total":
-                errors[labels["type"]] = value
-            elif name == "workbench_predict_latency_seconds_bucket":
-                buckets.append((float(labels["le"]), value))
-            elif name == "workbench_predict_latency_seconds_sum":
-                total = value
-            elif name == "workbench_predict_latency_seconds_count":
-                count = value
-            elif name == "workbench_model_info" and value:
-                models.append({k: labels.get(k) for k in ("name", "version", "alias")})
-            elif name == "workbench_last_reload_timestamp_seconds" and value:
-                last_reload = value
-    return MetricsSnapshot(
-        taken_at,
-        requests,
-        predictions,
-        errors,
-        tuple(sorted(buckets)),
-        total,
-        count,
-        tuple(models),
-        last_reload,
-    )
 
 
 def form_text(value: object) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from core.config import load_config
 from core.data.versioning import init_repo
-from core.demo import demo_config_text, write_demo
+from core.workspace.demo import demo_config_text, write_demo
 from core.workspace import CONFIG_NAME, Workspace
 
 BLANK_CONFIG = """\
