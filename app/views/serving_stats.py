@@ -121,7 +121,7 @@ def shadow_pairs(log: pd.DataFrame) -> pd.DataFrame:
     always agrees with itself.
 
     Args:
-        log: The prediction log (`core.predictions.read_predictions`).
+        log: The prediction log (`core.predictions.readers.read_predictions`).
 
     Returns:
         One row per pair: `request_id`, `record`, `time` (UTC), `variant`, `served_version`,

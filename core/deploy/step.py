@@ -8,13 +8,11 @@ container is stopped and kept, so `workbench deploy rollback` can bring it back.
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 from core.deploy.engine import DeployError, EngineUnavailable, connect
 from core.deploy.images import image_exists
 from core.deploy.rollout import ApiSpec, Deployment
 from core.deploy.spec import Step
+from core.errors import WorkbenchError
 from core.workspace import Workspace
 
 
@@ -58,8 +56,9 @@ def docker_rollout(ws: Workspace, on_step: Step | None = None) -> dict:
 
 def _served_version(url: str) -> str | None:
     """The champion version the entry's `/ready` reports (None when it cannot be read)."""
+    from core.serving.client import ApiTarget, ServingClient
+
     try:
-        with urllib.request.urlopen(f"{url}/ready", timeout=10) as response:  # noqa: S310 - our own entry on loopback
-            return json.loads(response.read()).get("model")
-    except (OSError, ValueError):
+        return ServingClient(ApiTarget(url), timeout=10).ready().get("model")
+    except (WorkbenchError, ValueError):
         return None

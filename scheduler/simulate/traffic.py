@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.serving.client import ApiTarget, ApiUnreachable, ServingClient
 from core.serving.records import json_records, json_value
 from core.workspace import Workspace
 from scheduler.simulate.workspace import SimulationError
@@ -44,8 +45,6 @@ class Api:
 @contextlib.contextmanager
 def api_process(root: Path) -> Iterator[Api]:
     """Start the API over `root`, wait until it serves the champion, stop it (SIGTERM) at exit."""
-    import httpx
-
     port, key, admin = _free_port(), secrets.token_urlsafe(12), secrets.token_urlsafe(12)
     log = (root / ".workbench" / "simulate-api.log").open("w")
     env = {**os.environ, "WORKBENCH_API_KEYS": key, "WORKBENCH_ADMIN_KEY": admin}
@@ -58,18 +57,19 @@ def api_process(root: Path) -> Iterator[Api]:
         stderr=subprocess.STDOUT,
     )
     api = Api(f"http://127.0.0.1:{port}", key, admin, proc)
+    client = ServingClient(ApiTarget(api.url, key, admin), timeout=10)
     try:
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
             if proc.poll() is not None:
                 raise SimulationError(f"the API exited ({proc.returncode}); see {log.name}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{api.url}/ready", timeout=2).status_code == 200:
+            with contextlib.suppress(ApiUnreachable):
+                if client.ready().get("ready"):
                     break
             if time.monotonic() > deadline:
                 raise SimulationError(f"the API did not become ready; see {log.name}")
             time.sleep(0.3)
-        model = httpx.get(f"{api.url}/model", timeout=10).json()
+        model = client.model()
         api.fields = [(f["name"], f["type"]) for f in model["inputs"]]
         yield api
     finally:

@@ -44,3 +44,45 @@ def test_no_module_edits_sys_path():
     for folder in ("core", "api", "scheduler", "app", "pages"):
         for p in (ROOT / folder).rglob("*.py"):
             assert "sys.path" not in p.read_text(encoding="utf-8"), p
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports at module level (TYPE_CHECKING blocks aside)."""
+    modules = {}
+    for folder in ("core", "api", "app", "scheduler", "pages"):
+        for p in (ROOT / folder).rglob("*.py"):
+            parts = list(p.relative_to(ROOT).with_suffix("").parts)
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names if a.name in modules)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    if full in modules:
+                        targets.add(full)
+                    elif node.module in modules:
+                        targets.add(node.module)
+        graph[name] = targets - {name}
+    return graph
+
+
+def test_no_import_cycle_between_project_modules():
+    graph = _module_graph()
+    assert len(graph) > 100  # the walk found the project
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            raise AssertionError(" -> ".join([*path[path.index(name) :], name]))
+        if name in done:
+            return
+        for target in sorted(graph[name]):
+            visit(target, [*path, name])
+        done.add(name)
+
+    for module in sorted(graph):
+        visit(module, [])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -20,7 +21,11 @@ pytestmark = pytest.mark.slow  # builds a wheel
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     cmd = [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation"]
-    subprocess.run([*cmd, "-w", str(out)], cwd=ROOT, check=True, capture_output=True)
+    shutil.rmtree(ROOT / "build", ignore_errors=True)  # setuptools reuses build/lib: no stale files
+    try:
+        subprocess.run([*cmd, "-w", str(out)], cwd=ROOT, check=True, capture_output=True)
+    finally:
+        shutil.rmtree(ROOT / "build", ignore_errors=True)
     return next(out.glob("*.whl"))
 
 
