@@ -15,8 +15,9 @@ from app import ui
 from core.errors import WorkbenchError
 from core.workspace import resolve_workspace
 
+# The page scripts: `pages/` next to the `app` package (a comment, not a string: Streamlit's
+# magic would render a bare string of this script on every page).
 PAGES = Path(__file__).resolve().parent.parent / "pages"
-"""The page scripts: `pages/` next to the `app` package."""
 
 
 def sidebar() -> None:

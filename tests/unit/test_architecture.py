@@ -86,3 +86,15 @@ def test_no_import_cycle_between_project_modules():
 
     for module in sorted(graph):
         visit(module, [])
+
+
+def test_streamlit_scripts_hold_no_bare_string_but_their_docstring():
+    """Streamlit's magic writes a bare string statement of a script onto the page."""
+    scripts = [ROOT / "app" / "main.py", *sorted((ROOT / "pages").glob("*.py"))]
+    shown = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in scripts
+        for node in ast.parse(path.read_text(encoding="utf-8")).body[1:]
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+    ]
+    assert shown == []
