@@ -37,6 +37,9 @@ system-deps: ## Install what a fresh Debian machine lacks for the tests (chromiu
 up: install ## Seed the demo workspace if absent, run the data pipeline, start API + UI
 	$(BIN)/workbench up --workspace $(WORKBENCH_HOME)
 
+down: ## Stop what `make up` started (API, scheduler, UI, a first training)
+	$(BIN)/workbench down --workspace $(WORKBENCH_HOME)
+
 test: install system-deps ## Run the whole test suite (unit, integration, UI, browser)
 	$(BIN)/python -m pytest
 
@@ -92,5 +95,5 @@ compose-down: install ## Stop the compose stack (volumes kept)
 clean: ## Remove caches (keeps .venv and the workspace)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
 
-.PHONY: help install system-deps up test lint format bench ui data api scheduler clean \
+.PHONY: help install system-deps up down test lint format bench ui data api scheduler clean \
 	docker-engine docker-base docker-images compose-up compose-down
