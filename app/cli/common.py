@@ -33,7 +33,7 @@ WorkspaceOpt = Annotated[
         "--workspace",
         "-w",
         envvar="WORKBENCH_HOME",
-        help="Workspace directory [default: ./workspace].",
+        help="Workspace directory \\[default: ./workspace].",
     ),
 ]
 JsonOpt = Annotated[
