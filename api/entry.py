@@ -33,6 +33,8 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from core.errors import one_line
+
 CONTROL_PORT = 8001
 RESOLVE_SECONDS = 2.0
 CONNECT_ATTEMPTS = 3
@@ -174,7 +176,7 @@ class Entry:
             request = json.loads(await reader.readline())
             answer = await self._control(request)
         except Exception as exc:  # noqa: BLE001 - the control client shows any failure
-            answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            answer = {"ok": False, "error": one_line(exc)}
         writer.write(json.dumps(answer).encode() + b"\n")
         await writer.drain()
         writer.close()

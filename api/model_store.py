@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.errors import one_line
 from core.registry.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
 from core.serving.inference import CompiledModel, compile_model, signature_fields
 
@@ -166,7 +167,7 @@ class ModelStore:
                     changed = self._refresh(ALIAS_CHALLENGER) or changed
                 self.degraded = None
             except Exception as exc:  # noqa: BLE001 - registry down: keep serving what we have
-                self.degraded = f"registry unreachable: {type(exc).__name__}: {exc}"[:300]
+                self.degraded = f"registry unreachable: {one_line(exc)}"[:300]
                 log.warning("model check failed: %s", self.degraded)
                 changed = False
             self.last_check = time.time()

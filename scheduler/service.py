@@ -16,6 +16,7 @@ import threading
 from apscheduler.jobstores.base import JobLookupError
 
 from core.config.schedules import JOB_NAMES
+from core.errors import one_line
 from core.jobs import JobsDB, new_owner
 from scheduler.app import build_scheduler, signature
 from scheduler.runner import RUNNERS, JobRunner
@@ -139,7 +140,7 @@ class SchedulerService:
             try:
                 result = self._apply(cmd)
             except Exception as exc:  # noqa: BLE001 - a bad command is answered, not fatal
-                result = f"error: {type(exc).__name__}: {exc}"
+                result = f"error: {one_line(exc)}"
             log.info("command %s %s: %s", cmd["action"], cmd["job"], result)
             self.db.complete_command(cmd["id"], result)
 

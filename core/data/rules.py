@@ -28,6 +28,7 @@ from core.config import (
     RowCountRule,
 )
 from core.data.report import RuleResult, json_safe
+from core.errors import one_line
 
 if TYPE_CHECKING:  # the view lives with `validate_frame`, which imports this module
     from core.data.validation import FrameView
@@ -335,5 +336,5 @@ def run_rule(ctx: CheckContext, rule) -> list[RuleResult]:
         return CHECKS[rule.rule](ctx, rule)
     except Exception as exc:  # noqa: BLE001 - a broken rule must be reported, never raised
         column = getattr(rule, "column", None)
-        message = f"rule {rule.rule} could not be evaluated: {type(exc).__name__}: {exc}"
+        message = f"rule {rule.rule} could not be evaluated: {one_line(exc)}"
         return [RuleResult(rule.rule, column, rule.severity, False, None, "", message)]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core.errors import one_line
 from core.monitoring import performance as perf
 from core.monitoring.drift import DriftInputError, DriftResult, check_drift
 from core.monitoring.history import record_check
@@ -359,7 +360,7 @@ def _write_report(ws: Workspace, profile: ReferenceProfile, result: CheckResult)
         write_report(profile, frame, result.drift, folder / "report.html", label)
         result.report = str((folder / "report.html").relative_to(ws.root))
     except Exception as exc:  # noqa: BLE001 - a failed report must not lose the check itself
-        errors.append(f"drift report: {type(exc).__name__}: {exc}".splitlines()[0])
+        errors.append(f"drift report: {one_line(exc)}")
     try:
         done = write_performance_report(
             profile, frame, cfg.target, cfg.task, folder / "performance.html", label
@@ -367,5 +368,5 @@ def _write_report(ws: Workspace, profile: ReferenceProfile, result: CheckResult)
         if done is not None:
             result.performance_report = str(done.relative_to(ws.root))
     except Exception as exc:  # noqa: BLE001 - as above
-        errors.append(f"performance report: {type(exc).__name__}: {exc}".splitlines()[0])
+        errors.append(f"performance report: {one_line(exc)}")
     result.report_error = "; ".join(errors) or None

@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from core.config.monitoring import EmailSink, LogSink, WebhookSink
+from core.errors import one_line
 from core.files import atomic_write_text
 from core.workspace import Workspace
 
@@ -72,7 +73,7 @@ def deliver(ws: Workspace, event: dict, key: str, now: datetime | None = None) -
             sent[label] = "ok"
         except Exception as exc:  # noqa: BLE001 - any sink failure is reported, never raised
             log.warning("alert sink %s failed: %s", label, exc)
-            sent[label] = f"failed: {type(exc).__name__}: {exc}".splitlines()[0]
+            sent[label] = f"failed: {one_line(exc)}"
     state = _read_state(cooldown_path(ws))
     state[key] = now.isoformat(timespec="seconds")
     _write_state(cooldown_path(ws), state)

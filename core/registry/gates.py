@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from core.errors import one_line
 from core.registry import store
 from core.registry.checks import (
     GateResult,
@@ -155,7 +156,7 @@ def _observe(
             champ_model = store.load_model(name, champion)
             obs.champion = score(champ_model, split.X_test, split.y_test, task)
         except Exception as exc:  # any scoring failure is a gate outcome, not a crash
-            obs.champion_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            obs.champion_error = one_line(exc)
     return obs
 
 

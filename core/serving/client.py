@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from core.errors import WorkbenchError
+from core.errors import WorkbenchError, one_line
 from core.workspace import Workspace
 
 
@@ -84,8 +84,7 @@ class ServingClient:
             resp = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise ApiUnreachable(
-                f"the prediction API at {self.target.url} does not answer: "
-                f"{type(exc).__name__}: {exc}"
+                f"the prediction API at {self.target.url} does not answer: {one_line(exc)}"
             ) from None
         if resp.status_code not in ok:
             raise _error(resp)
