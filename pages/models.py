@@ -90,7 +90,12 @@ def actions_section(ws, user, version: str, champion: str | None) -> None:
         if st.button(
             f"Roll back to v{target}" if target else "Roll back",
             disabled=not allowed or target is None,
-            help=None if target else "The audit log has no earlier champion.",
+            help=(
+                f"v{champion} -> v{target}: the champion before this one"
+                if target
+                else "The audit log has no earlier champion (a rollback never returns to a "
+                "version it rolled away from: promote it instead)."
+            ),
             key="rollback",
         ):
             view.ask(back, {"action": "rollback", "version": target, "force": False})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -175,13 +176,29 @@ def rollback_cmd(
     actor: Annotated[
         str | None, typer.Option(help="Who rolls back (default: the OS user).")
     ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask for confirmation on a terminal.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say where the rollback would go.")
+    ] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Return the previous champion (the one the current champion replaced)."""
-    from core.registry.promotion import default_actor, rollback
+    """Return the champion before the current one (a second rollback goes one further back).
+
+    Prints where the rollback goes first; on a terminal it asks before moving the alias.
+    """
+    from core.registry.promotion import default_actor, planned_rollback, rollback
 
     with fail_cleanly():
         ws = _open_model(workspace, name)
+        current, target = planned_rollback(ws)
+    out.print(f"rolls back {name} v{current} -> v{target}", highlight=False)
+    if dry_run:
+        return
+    if not yes and sys.stdin.isatty():
+        typer.confirm("Roll back?", abort=True)
+    with fail_cleanly():
         record = rollback(ws, reason, actor or default_actor())
     out.print(
         f"{name} v{record.to_version} is champion again (was v{record.from_version}); "

@@ -17,16 +17,10 @@ import streamlit as st
 from app import auth, ui
 from app.ui import STATUS_COLOURS, mtime, when
 from core.errors import GateFailed
-from core.registry import store
+from core.registry import history, store
 from core.registry.audit import read_audit
 from core.registry.gates import GateReport, GateResult, evaluate_gates, load_gate_report
-from core.registry.promotion import (
-    list_models,
-    previous_champion,
-    promote,
-    require_approver,
-    rollback,
-)
+from core.registry.promotion import list_models, promote, require_approver, rollback
 from core.registry.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
 from core.training.metrics import better
 from core.workspace import Workspace
@@ -115,8 +109,8 @@ def test_metrics(ws: Workspace, run_id: str | None) -> dict[str, float]:
 
 
 def rollback_target(ws: Workspace, champion: str | None) -> str | None:
-    """The version a rollback would restore (what the champion replaced), or None."""
-    return previous_champion(audit(ws), champion) if champion else None
+    """The version a rollback would restore (the champion before this one), or None."""
+    return history.rollback_target(audit(ws), champion)
 
 
 # --- tables ------------------------------------------------------------------------------------

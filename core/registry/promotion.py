@@ -1,8 +1,9 @@
 """Champion promotion and rollback on MLflow aliases (stages are deprecated and never used).
 
 The registered model is `ws.config.model_name`. `promote` moves the `champion` alias after the
-gates pass (or with `force`, recorded); `rollback` returns the champion the current one
-replaced, as the audit log tells; every move appends an `AuditRecord` to the log and to tags.
+gates pass (or with `force`, recorded); `rollback` returns the champion before the current one
+on the audit log's stack of champions (`core.registry.history`); every move appends an
+`AuditRecord` to the log and to tags.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from core.registry.audit import (
     tag_versions,
 )
 from core.registry.gates import GateReport, evaluate_gates, load_gate_report
+from core.registry.history import rollback_target
 from core.registry.tracking import (
     ALIAS_CHALLENGER,
     ALIAS_CHAMPION,
@@ -203,37 +205,40 @@ def _move_champion(
     return record
 
 
-def previous_champion(records: list[dict], current: str) -> str | None:
-    """The version the current champion replaced.
+def planned_rollback(ws: Workspace) -> tuple[str, str]:
+    """Where a rollback would go now: `(current champion, the champion before it)`.
 
-    That is `from_version` of the newest record that made `current` champion (`records` newest
-    first, as `read_audit` returns them); None when no record did.
+    The history is a stack (`core.registry.history`): a second rollback goes to the champion
+    before that one, and never back to the version just rolled away from.
+
+    Raises:
+        PromotionRefused: no champion, or no earlier champion in the audit log.
     """
-    for record in records:
-        if record.get("action") in ACTIONS and str(record.get("to_version")) == current:
-            previous = record.get("from_version")
-            return str(previous) if previous is not None else None
-    return None
+    name = ws.config.model_name
+    current = store.champion_version(store.registry_client(ws), name)
+    if current is None:
+        raise PromotionRefused(f"{name} has no champion to roll back")
+    previous = rollback_target(read_audit(ws, name), current)
+    if previous is None:
+        raise PromotionRefused(
+            f"nothing to roll back to: the audit log has no champion before {name} v{current}; "
+            "to go forward again, promote a version (gates apply)"
+        )
+    return current, previous
 
 
 def rollback(ws: Workspace, reason: str, actor: str) -> AuditRecord:
-    """Return the champion that the current one replaced (gates are not re-run: it is undo).
+    """Return the champion before the current one (gates are not re-run: it is undo).
 
     Raises:
-        PromotionRefused: no reason, no champion, or no earlier champion in the audit log.
+        PromotionRefused: no reason, no champion, or no earlier champion in the audit log
+            (`planned_rollback`).
         ModelNotFound: the earlier champion's version was deleted from the registry.
     """
     reason = _require_reason(reason)
     name = ws.config.model_name
+    current, previous = planned_rollback(ws)
     client = store.registry_client(ws)
-    current = store.champion_version(client, name)
-    if current is None:
-        raise PromotionRefused(f"{name} has no champion to roll back")
-    previous = previous_champion(read_audit(ws, name), current)
-    if previous is None:
-        raise PromotionRefused(
-            f"nothing to roll back to: the audit log has no champion before {name} v{current}"
-        )
     store.get_version(client, name, previous)
     return _move_champion(
         ws,

@@ -197,6 +197,46 @@ def test_rollback_restores_the_previous_champion(versioned_ws):
     assert _champion(ws) == v1
     assert (record.action, record.from_version, record.to_version) == ("rollback", v2, v1)
     assert [r["action"] for r in read_audit(ws)] == ["rollback", "promote", "promote"]
+    with pytest.raises(PromotionRefused, match="nothing to roll back to"):
+        rollback(ws, "again", actor="cy")  # never back to v2, the version just rolled away from
+    assert _champion(ws) == v1 and len(read_audit(ws)) == 3
+
+
+def test_three_promotions_then_three_rollbacks_walk_the_history_back(versioned_ws):
+    ws = versioned_ws
+    versions = [_good(ws) for _ in range(4)]
+    promote(ws, versions[0], "baseline", actor="ana")
+    for v in versions[1:]:
+        promote(ws, v, f"v{v}", actor="ana", force=True)  # the stack is under test, not gates
+    assert _champion(ws) == versions[3]
+
+    restored = [rollback(ws, f"back {k}", actor="cy").to_version for k in range(3)]
+
+    assert restored == [versions[2], versions[1], versions[0]] and _champion(ws) == versions[0]
+    with pytest.raises(PromotionRefused, match=f"no champion before flights-delay v{versions[0]}"):
+        rollback(ws, "one more", actor="cy")
+    moves = [(r["from_version"], r["to_version"]) for r in read_audit(ws)[:3]]
+    assert moves == [
+        (versions[1], versions[0]),
+        (versions[2], versions[1]),
+        (versions[3], versions[2]),
+    ]
+
+
+def test_going_forward_after_a_rollback_is_a_promotion_with_its_gates(versioned_ws):
+    ws = versioned_ws
+    v1, v2 = _good(ws), _bad(ws)
+    promote(ws, v1, "baseline", actor="ana")
+    promote(ws, v2, "forced", actor="ana", force=True)
+    rollback(ws, "undo", actor="ana")
+
+    with pytest.raises(GateFailed, match="beat_champion"):
+        promote(ws, v2, "forward again", actor="bo")
+    assert _champion(ws) == v1
+    record = promote(ws, v2, "forward again, knowingly", actor="bo", force=True)
+
+    assert (record.action, record.forced, record.from_version) == ("promote", True, v1)
+    assert rollback(ws, "undo again", actor="bo").to_version == v1
 
 
 def test_audit_log_is_append_only(versioned_ws):
@@ -256,9 +296,16 @@ def test_cli_lists_promotes_refuses_and_rolls_back(versioned_ws):
     assert "forced past failed gate(s): beat_champion, no_overfitting" in flat(res.stderr)
     res = _cli(ws, "list", wide=True)
     assert res.returncode == 0 and "champion" in res.stdout and "fail" in res.stdout
+    res = _cli(ws, "rollback", name, "--reason", "dry", "--dry-run")
+    assert res.returncode == 0 and flat(res.stdout).strip() == f"rolls back {name} v{v2} -> v{v1}"
+    assert _champion(ws) == v2
     res = _cli(ws, "rollback", name, "--reason", "undo the dummy")
     assert res.returncode == 0, res.stderr
+    assert f"rolls back {name} v{v2} -> v{v1}" in flat(res.stdout)
     assert f"v{v1} is champion again (was v{v2})" in flat(res.stdout)
     assert _champion(ws) == v1
+    res = _cli(ws, "rollback", name, "--reason", "and again")
+    assert res.returncode == 1 and "nothing to roll back to" in flat(res.stderr)
+    assert "Traceback" not in res.stderr and _champion(ws) == v1
     assert [r["action"] for r in read_audit(ws)] == ["rollback", "promote", "promote"]
     assert read_audit(ws)[1]["forced"] is True and read_audit(ws)[1]["actor"] == "bo"

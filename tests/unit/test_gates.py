@@ -20,7 +20,7 @@ from core.registry.checks import (
     run_gates,
 )
 from core.registry.gates import GateReport
-from core.registry.promotion import previous_champion, require_approver
+from core.registry.promotion import require_approver
 
 NAN = float("nan")
 
@@ -207,21 +207,6 @@ def test_report_round_trips_through_strict_json():
 
 
 # --------------------------------------------------------------------------- promotion helpers
-def test_previous_champion_comes_from_the_newest_record_that_made_the_current_one():
-    records = [  # newest first
-        {"action": "rollback", "from_version": "3", "to_version": "2"},
-        {"action": "promote", "from_version": "2", "to_version": "3"},
-        {"action": "promote", "from_version": "1", "to_version": "2"},
-    ]
-    assert previous_champion(records, "2") == "3"
-    assert previous_champion(records[1:], "3") == "2"
-    assert (
-        previous_champion([{"action": "promote", "from_version": None, "to_version": "1"}], "1")
-        is None
-    )
-    assert previous_champion(records, "9") is None
-
-
 def test_require_approver_is_a_no_op_without_auth_and_checks_the_role_with_it():
     require_approver("anyone", None)
     require_approver("ana", {"ana": ["approver", "viewer"]})
