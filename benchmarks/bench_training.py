@@ -57,7 +57,7 @@ def main() -> int:
         for i in range(args.rounds):
             order = (False, True) if i % 2 == 0 else (True, False)
             for track in order:
-                result = train(ws, track=track)
+                result = train(ws, track=track, force=True)  # rounds repeat one training
                 (tracked if track else bare).append(result.duration_s)
                 if track:
                     in_calls.append(result.tracking_s)

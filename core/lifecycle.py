@@ -5,8 +5,12 @@ Each step calls a `core` pipeline and returns a JSON-able summary whose `status`
 
 - `data_step`: the data pipeline over whatever arrived.
 - `training_step`: trains only when a data version is newer than the champion's (and no later
-  version already tried it), or when forced or a retrain request is pending; reports whether
-  the champion changed (the deploy step then reloads the API).
+  version already tried it), or when forced, asked or a retrain request is pending, and never
+  twice on the same data, config and code unless forced; reports whether the champion changed
+  (the deploy step then reloads the API).
+- `request_retrain_now`: "Retrain now" (the Drift page, `workbench retrain`): a training that
+  starts within seconds, on the running scheduler or in a background process;
+  `requested_training` is that background process's body.
 - `drift_step`: one monitoring check of the prediction log (alerts and retrain requests are
   raised by `core.monitoring`).
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from core.errors import WorkbenchError, one_line
 from core.workspace import Workspace
 
 Progress = Callable[[float, str], None]
@@ -117,35 +122,81 @@ def _finite(value) -> float | None:
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
-def training_step(ws: Workspace, force: bool = False, progress: Progress | None = None) -> dict:
-    """Train when due, forced or requested; register, gate, maybe promote; report the outcome.
+def training_step(
+    ws: Workspace,
+    force: bool = False,
+    progress: Progress | None = None,
+    reason: str | None = None,
+    by: str | None = None,
+) -> dict:
+    """Train when due, forced or asked; register, gate, maybe promote; report the outcome.
 
-    A pending retrain request (`core.monitoring.trigger`) is consumed once the training
-    succeeded, so a failed attempt leaves it for the retry.
+    Args:
+        ws: The workspace.
+        force: Train even without new data, and even when a registered version was trained on
+            the same data version, config and code (`workbench train --force`).
+        progress: Called with (fraction done, message).
+        reason: Set when someone asked for this training (`request_retrain_now`): it then runs
+            whether or not it is due, and its reason and outcome go to the retrain decisions.
+        by: Who asked (with `reason`).
+
+    A training that would only repeat a registered version (same data version, config and
+    code) is `skipped` with "nothing new to train on", naming that version. A pending retrain
+    request (`core.monitoring.trigger`) is consumed once the training succeeded or had nothing
+    new to train on, so a failed attempt leaves it for the retry.
     """
-    from core.monitoring.trigger import pending_request, take_request
+    from core.monitoring.trigger import pending_request, record_outcome, take_request
+    from core.training.duplicates import NothingNewToTrain
     from core.training.train import train
 
     request = pending_request(ws)
     due, why = training_due(ws)
-    if not (force or request or due):
+    if not (force or reason or request or due):
         return {"status": "skipped", "reason": why}
-    if force:
-        reason = "forced run"
+    if reason:
+        why = f"retrain asked by {by or 'someone'}: {reason}"
     elif request:
-        reason = f"retrain requested ({request.get('trigger')}): {request.get('reason')}"
-    else:
-        reason = why
+        why = f"retrain requested ({request.get('trigger')}): {request.get('reason')}"
+    elif force:
+        why = "forced run"
+    asked = {"trigger": "manual" if reason else (request or {}).get("trigger"), "by": by}
     before = (model_versions(ws)["champion"] or {}).get("version")
-    result = train(ws, progress=progress or _quiet)
+    try:
+        result = train(ws, progress=progress or _quiet, force=force)
+    except NothingNewToTrain as exc:
+        if request:
+            take_request(ws, by="scheduler")
+        if reason or request:
+            record_outcome(ws, "nothing_new", str(exc), asked=why, version=exc.version, **asked)
+        return {"status": "skipped", "reason": str(exc), "asked": why, "duplicate_of": exc.version}
+    except Exception as exc:
+        if reason or request:
+            record_outcome(ws, "failed", f"training failed: {one_line(exc)}", asked=why, **asked)
+        raise
     if request:
         take_request(ws, by="scheduler")
+    summary = _trained(ws, result, before) | {"reason": why}
+    summary["retrain_request"] = (request or {}).get("id")
+    if reason or request:
+        record_outcome(
+            ws,
+            "trained",
+            f"trained v{summary['version']} on data {result.data_version}"
+            + (", promoted to champion" if summary["promoted"] else ""),
+            asked=why,
+            version=summary["version"],
+            **asked,
+        )
+    return summary
+
+
+def _trained(ws: Workspace, result, before: str | None) -> dict:
+    """The summary of a finished training: version, gates, whether the champion changed."""
     after = (model_versions(ws)["champion"] or {}).get("version")
     registered = result.registered or {}
     promoted = after is not None and after != before
     return {
         "status": "ok",
-        "reason": reason,
         "data_version": result.data_version,
         "best": result.best.name,
         "metric": result.metric,
@@ -157,7 +208,6 @@ def training_step(ws: Workspace, force: bool = False, progress: Progress | None 
         "champion_after": after,
         "promoted": promoted,
         "promotion_reason": _promotion_reason(ws, after) if promoted else None,
-        "retrain_request": (request or {}).get("id"),
         "train_seconds": result.duration_s,
     }
 
@@ -194,3 +244,94 @@ def drift_step(ws: Workspace, window: str | None = None) -> dict:
         "alerts": [a.get("kind") for a in result.alerts],
         "retrain_requested": any(d.get("requested") for d in result.retrain),
     }
+
+
+# --------------------------------------------------------------------------- retrain now
+Spawn = Callable[..., str]
+"""Starts `workbench train --reason ...` detached: `spawn(reason=, by=, force=)` -> log path."""
+
+
+def request_retrain_now(
+    ws: Workspace, reason: str, by: str, force: bool = False, spawn: Spawn | None = None
+) -> dict:
+    """Start a training now: on the running scheduler, else in a background process.
+
+    With a live scheduler (its lease is held) a `run` command of `training_pipeline` is queued
+    (the leader applies commands every `poll_seconds`; the run shows in the job history with
+    trigger `retrain_request`). Without one, `spawn` (given by the app: core starts no
+    processes) runs the same training detached; it records itself in the job history too.
+    The request goes to the retrain decisions; the training adds its outcome there.
+
+    Args:
+        ws: The workspace.
+        reason: Why, for humans (recorded with the request, the run and the outcome).
+        by: Who asked.
+        force: Train even when nothing is new (same data version, config and code).
+        spawn: Starts the background training when no scheduler runs; returns its log path.
+
+    Returns:
+        `{"via": "scheduler" | "background", "message", "reason", ...}` plus `command_id` and
+        `scheduler` (via the scheduler) or `log` (background).
+
+    Raises:
+        WorkbenchError: no scheduler runs and `spawn` is None.
+    """
+    from core.jobs import JobsDB
+    from core.monitoring.trigger import record_decision
+
+    reason = reason.strip() or "requested by hand"
+    db = JobsDB.for_workspace(ws)
+    holder = db.holder()
+    if holder and holder["live"]:
+        params = {"force": force, "reason": reason, "by": by}
+        command_id = db.enqueue("training_pipeline", "run", params, by=by)
+        started = {"via": "scheduler", "command_id": command_id, "scheduler": holder["owner"]}
+        message = (
+            f"training queued on the running scheduler (command {command_id}); it starts "
+            "within seconds: follow it on the Jobs page or with `workbench jobs list`"
+        )
+    elif spawn is None:
+        raise WorkbenchError("no scheduler runs and no background training can be started")
+    else:
+        log_path = spawn(reason=reason, by=by, force=force)
+        started = {"via": "background", "log": str(log_path)}
+        message = (
+            f"no scheduler runs: training started in a background process (log: {log_path}); "
+            "it shows on the Jobs page as a training_pipeline run"
+        )
+    record_decision(ws, True, reason, trigger="manual", by=by, force=force, **started)
+    return started | {"message": message, "reason": reason}
+
+
+def requested_training(
+    ws: Workspace, reason: str, by: str, force: bool = False, progress: Progress | None = None
+) -> dict:
+    """Run an asked-for `training_step` outside the scheduler, recorded in the job history.
+
+    The run gets a `training_pipeline` row (trigger `retrain_request`, owner `background-<pid>`)
+    with live progress and the step's summary, so the Jobs page shows it like a scheduled run.
+    Errors are recorded as a failed run and re-raised.
+    """
+    import contextlib
+    import os
+
+    from core.jobs import JobsDB
+
+    db = JobsDB.for_workspace(ws)
+    run_id = db.start_run("training_pipeline", "retrain_request", f"background-{os.getpid()}")
+    progress = progress or _quiet
+
+    def tracked(fraction: float, message: str) -> None:
+        progress(fraction, message)
+        with contextlib.suppress(Exception):  # progress is best effort, never fails a training
+            db.progress(run_id, fraction, message)
+
+    try:
+        summary = training_step(ws, force, tracked, reason=reason, by=by)
+    except Exception as exc:
+        db.finish_run(run_id, "failed", {"reason": reason, "by": by}, one_line(exc))
+        raise
+    summary = dict(summary)
+    status = summary.pop("status", "ok")
+    db.finish_run(run_id, status, summary | {"by": by})
+    return summary | {"status": status, "run_id": run_id}

@@ -183,12 +183,21 @@ def retrain_section(ws) -> None:
     if pending:
         st.info(
             f"A training run is requested ({ui.when(pending.get('requested_at'))}, "
-            f"{pending.get('trigger')}: {pending.get('reason')}); the scheduler runs it."
+            f"{pending.get('trigger')}: {pending.get('reason')}); the next training run takes it."
         )
-    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    left, mid, right = st.columns([4, 1, 1], vertical_alignment="bottom")
     reason = left.text_input("Reason", key="drift_retrain_reason")
+    force = mid.checkbox(
+        "Force",
+        key="drift_retrain_force",
+        help="Train even when a version was trained on the same data, config and code.",
+    )
     if right.button("Retrain now", key="drift_retrain", width="stretch"):
-        view.request_now(ws, reason.strip())
+        view.request_now(ws, reason.strip(), force)
+    st.caption(
+        "Retrain now starts a training within seconds: on the running scheduler (a run on the "
+        "Jobs page), else in a background process (log in `.workbench/retrain.log`)."
+    )
     decisions = view.decisions(ws)
     if decisions:
         st.dataframe(view.decisions_frame(decisions), hide_index=True, width="stretch")

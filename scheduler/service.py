@@ -149,7 +149,9 @@ class SchedulerService:
         if name not in JOB_NAMES:
             return f"error: unknown job {name!r}"
         if action == "run":
-            self.runner.submit(name, "manual", params=cmd["params"], command_id=cmd["id"])
+            # a run with a reason is "Retrain now" (`core.lifecycle.request_retrain_now`)
+            trigger = "retrain_request" if cmd["params"].get("reason") else "manual"
+            self.runner.submit(name, trigger, params=cmd["params"], command_id=cmd["id"])
             return "started"
         paused = action == "pause"
         try:

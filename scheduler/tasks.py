@@ -23,7 +23,7 @@ class JobContext:
     trigger: str
     """`schedule`, `manual`, `retry`, `promotion`, `retrain_request` or `simulation`."""
     params: dict = field(default_factory=dict)
-    """`force` (training), `window` (drift check)."""
+    """`force`, `reason`, `by` (training), `window` (drift check)."""
     progress: Callable[[float, str], None] = lambda _f, _m: None
 
 
@@ -33,8 +33,15 @@ def data_pipeline(ctx: JobContext) -> dict:
 
 
 def training_pipeline(ctx: JobContext) -> dict:
-    """Train when a newer data version, a retrain request or `force` says so (04:00)."""
-    return lifecycle.training_step(ctx.ws, bool(ctx.params.get("force")), ctx.progress)
+    """Train when a newer data version, a retrain request, a `reason` or `force` says so (04:00).
+
+    `force` also trains on what a registered version was trained on; without it such a run is
+    `skipped` ("nothing new to train on").
+    """
+    p = ctx.params
+    return lifecycle.training_step(
+        ctx.ws, bool(p.get("force")), ctx.progress, reason=p.get("reason"), by=p.get("by")
+    )
 
 
 def drift_check(ctx: JobContext) -> dict:

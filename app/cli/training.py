@@ -1,4 +1,8 @@
-"""`workbench train`: every candidate on a data version, tracked in MLflow, the best registered."""
+"""`workbench train`: every candidate on a data version, tracked in MLflow, the best registered.
+
+`workbench retrain --reason TEXT`: the same training, asked for now (on the running scheduler,
+else in a background process); `--force` trains even when nothing is new.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,32 @@ from app.cli.common import WorkspaceOpt, err, fail_cleanly, open_workspace, out,
 training_app = typer.Typer()
 
 
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Train even when a registered version was trained on the same data version, "
+        "config and code (otherwise: 'nothing new to train on', exit 0).",
+    ),
+]
+
+
 @training_app.command()
 def train(
     workspace: WorkspaceOpt = None,
     data_version: Annotated[
         str | None, typer.Option("--data-version", help="Version id, commit or md5 prefix.")
+    ] = None,
+    force: ForceOpt = False,
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            help="Why (an asked-for retrain): recorded in the job history and the retrain "
+            "decisions, as `workbench retrain` does without a scheduler.",
+        ),
+    ] = None,
+    requested_by: Annotated[
+        str | None, typer.Option(help="Who asked (with --reason).", hidden=True)
     ] = None,
 ) -> None:
     """Train every candidate on a data version, track in MLflow, register the best."""
@@ -24,17 +49,98 @@ def train(
 
     from rich.progress import Progress
 
+    from core.training.duplicates import NothingNewToTrain
     from core.training.train import train as run_training
 
     warnings.filterwarnings("ignore", module="mlflow")
     with fail_cleanly():
         ws = open_workspace(workspace)
-        with Progress(console=err, transient=True) as bar:
-            task = bar.add_task("training", total=1.0)
-            result = run_training(
-                ws, data_version, lambda f, msg: bar.update(task, completed=f, description=msg)
-            )
+        if reason is not None:
+            _requested_training(ws, reason, requested_by, force)
+            return
+        try:
+            with Progress(console=err, transient=True) as bar:
+                task = bar.add_task("training", total=1.0)
+                result = run_training(
+                    ws,
+                    data_version,
+                    lambda f, msg: bar.update(task, completed=f, description=msg),
+                    force=force,
+                )
+        except NothingNewToTrain as exc:
+            out.print(str(exc), highlight=False)
+            return
     _print_training(result)
+
+
+def _requested_training(ws, reason: str, by: str | None, force: bool) -> None:
+    """An asked-for training (the background side of `retrain`), in the job history."""
+    from core.lifecycle import requested_training
+    from core.registry.promotion import default_actor
+
+    by = by or default_actor()
+    out.print(f"training asked by {by}: {reason}", highlight=False)
+    summary = requested_training(
+        ws, reason, by, force, lambda f, msg: out.print(f"{f:4.0%} {msg}", highlight=False)
+    )
+    if summary["status"] == "skipped":
+        out.print(summary["reason"], highlight=False)
+    else:
+        note = ", promoted to champion" if summary.get("promoted") else ""
+        out.print(
+            f"registered version {summary['version']} on data {summary['data_version']} "
+            f"(gates {summary.get('gates') or 'not evaluated'}{note}); "
+            f"job run {summary['run_id']}",
+            highlight=False,
+        )
+
+
+@training_app.command()
+def retrain(
+    reason: Annotated[str, typer.Option(help="Why: recorded with the run and its outcome.")],
+    workspace: WorkspaceOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Start a training now: on the running scheduler, else in a background process."""
+    from core.lifecycle import request_retrain_now
+    from core.registry.promotion import default_actor
+
+    with fail_cleanly(database="the scheduler database"):
+        ws = open_workspace(workspace)
+        started = request_retrain_now(
+            ws, reason, default_actor(), force, spawn=background_training(ws)
+        )
+    out.print(started["message"], highlight=False)
+
+
+def background_training(ws):
+    """The `spawn` of `core.lifecycle.request_retrain_now`: `workbench train --reason` detached.
+
+    Recorded as the `train` service (`workbench down` stops it); its output goes to
+    `.workbench/retrain.log`.
+
+    Raises:
+        WorkbenchError: a background training already runs.
+    """
+    from app.cli.processes import running, start_detached
+    from app.cli.servers import workbench_argv
+    from core.errors import WorkbenchError
+
+    def spawn(reason: str, by: str, force: bool) -> str:
+        busy = running(ws, "train")
+        if busy is not None:
+            raise WorkbenchError(
+                f"a training already runs in the background (pid {busy.pid}, since "
+                f"{busy.started}); wait for it to end"
+            )
+        log_path = ws.state / "retrain.log"
+        argv = workbench_argv(
+            "train", "-w", str(ws.root), "--reason", reason, "--requested-by", by
+        ) + (["--force"] if force else [])
+        start_detached(ws, "train", argv, log_path, log_mode="w")
+        return str(log_path)
+
+    return spawn
 
 
 def _print_training(result) -> None:
@@ -70,7 +176,8 @@ def _print_training(result) -> None:
     if reg:
         out.print(
             f"registered {reg['name']} version {reg['version']} "
-            f"({', '.join(reg['aliases'])}) from run {result.final.run_id}",
+            f"({', '.join(reg['aliases']) or 'no alias: gates failed, no canary or shadow'}) "
+            f"from run {result.final.run_id}",
             highlight=False,
         )
         if reg.get("gates"):

@@ -1,6 +1,6 @@
 """The Drift page's view: cached monitoring reads, its frames and charts, and its actions.
 
-Each action (a check, a labels import, the reports of a check, a retrain request) shows a
+Each action (a check, a labels import, the reports of a check, retrain now) shows a
 failure as one line, or keeps a message for the next run and reruns the page.
 """
 
@@ -146,10 +146,11 @@ def alerts_frame(alerts: list[dict]) -> pd.DataFrame:
 
 
 def decisions_frame(decisions: list[dict]) -> pd.DataFrame:
-    """Retrain decisions, newest first: time, requested, trigger, by, reason."""
+    """Retrain decisions, newest first: time, requested, trigger, by, outcome, reason."""
     frame = pd.DataFrame(decisions[::-1])
     frame["time"] = frame["time"].map(when)
-    return frame[[c for c in ("time", "requested", "trigger", "by", "reason") if c in frame]]
+    columns = ("time", "requested", "trigger", "by", "outcome", "reason")
+    return frame[[c for c in columns if c in frame]]
 
 
 def check_message(result) -> tuple[str, str]:
@@ -204,14 +205,20 @@ def write_reports_now(ws: Workspace, check_id: str) -> None:
         st.rerun()
 
 
-def request_now(ws: Workspace, reason: str) -> None:
-    """Ask for a retraining by hand; flash the decision and rerun."""
-    with ui.shown_errors("The retrain request"):
-        decision = trigger.request_retrain(
-            ws, "manual", reason or "requested from the Drift page", by=default_actor()
+def request_now(ws: Workspace, reason: str, force: bool = False) -> None:
+    """Start a training now (the running scheduler, else a background process); flash, rerun."""
+    from app.cli.training import background_training
+    from core.lifecycle import request_retrain_now
+
+    with ui.shown_errors("Retrain now"):
+        started = request_retrain_now(
+            ws,
+            reason or "requested from the Drift page",
+            default_actor(),
+            force,
+            spawn=background_training(ws),
         )
-        text = "Retraining requested" if decision["requested"] else "Not requested"
-        ui.flash(f"{text}: {decision['reason']}", "success" if decision["requested"] else "warning")
+        ui.flash(f"Retraining started: {started['message']}", "success")
         clear()
         st.rerun()
 

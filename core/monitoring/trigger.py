@@ -2,7 +2,8 @@
 
 The request is one file, `.workbench/retrain_request.json`, that the scheduler consumes
 (`take_request`) and executes; at most one is pending. Every decision (requested, or why not)
-is appended to `.workbench/monitoring/retrain_decisions.jsonl`.
+is appended to `.workbench/monitoring/retrain_decisions.jsonl`, and so is the outcome of each
+asked-for training (`record_outcome`: trained, nothing new, failed).
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ def record_decision(ws: Workspace, requested: bool, reason: str, **details) -> d
     decision = {"time": utc_now_iso("seconds"), "requested": requested, "reason": reason, **details}
     append_jsonl(decisions_path(ws), decision)
     return decision
+
+
+def record_outcome(ws: Workspace, outcome: str, reason: str, **details) -> dict:
+    """Append what an asked-for training did: `outcome` is `trained`, `nothing_new` or `failed`."""
+    return record_decision(ws, True, reason, outcome=outcome, **details)
 
 
 def request_retrain(ws: Workspace, trigger: str, reason: str, by: str = "monitoring", **details):

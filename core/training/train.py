@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from core.training.candidates import Candidate, build_pipeline, search_space, select
-from core.training.data import Split, load_split
+from core.training.data import Split, find_version, load_split
+from core.training.duplicates import refuse_duplicate
 from core.training.metrics import better, compute_metrics, diagnose
 from core.training.results import CandidateResult, TrainingResult
 from core.training.tracker import Tracker
@@ -179,6 +180,7 @@ def train(
     data_version: str | None = None,
     progress: Progress | None = None,
     track: bool = True,
+    force: bool = False,
 ) -> TrainingResult:
     """Train every configured candidate on a data version (default: latest).
 
@@ -187,13 +189,21 @@ def train(
         data_version: a version id, commit or md5 prefix; None for the latest.
         progress: called with (fraction done, message).
         track: log to MLflow and register the best model (False: fits only, for benchmarks).
+        force: train even when a registered version was trained on the same data version,
+            config and code (otherwise `NothingNewToTrain` is raised before any fit).
+
+    Raises:
+        NothingNewToTrain: (tracked, not forced) an existing version is the same training.
     """
     progress = progress or _quiet_progress
     started = time.perf_counter()
     cfg = ws.config
     cands = select(cfg.task, cfg.training.candidates)
     progress(0.01, "loading data version")
-    split = load_split(ws, data_version)
+    version = find_version(ws, data_version)
+    if track and not force:
+        refuse_duplicate(ws, version.id)
+    split = load_split(ws, version.id)
     t0 = time.perf_counter()
     tracker = Tracker(ws, split) if track else None
     tracking_s = setup_s = time.perf_counter() - t0

@@ -16,9 +16,11 @@ from monitoring_helpers import (
 from ui_helpers import page, texts
 from workspaces import copy_workspace
 
+from core.jobs import JobsDB
 from core.monitoring.check import run_check
 from core.monitoring.history import read_history
-from core.monitoring.trigger import pending_request
+from core.monitoring.trigger import pending_request, read_decisions
+from core.registry.promotion import default_actor
 from core.workspace import Workspace
 
 pytestmark = pytest.mark.slow
@@ -109,17 +111,22 @@ def test_run_check_now_adds_a_check_to_the_history(drift_ws):
     assert any("Checked last 2d of the prediction log" in t for t in texts(at.success))
 
 
-def test_retrain_now_writes_a_request_with_the_reason(drift_ws):
+def test_retrain_now_queues_a_training_on_the_live_scheduler_with_the_reason(drift_ws):
+    db = JobsDB.for_workspace(drift_ws)
+    assert db.acquire("host:1:leader", 60)  # a live scheduler's lease: commands go to it
     at = page("drift")
     at.text_input(key="drift_retrain_reason").input("July weather")
 
     at.button(key="drift_retrain").click().run(timeout=ACTION_TIMEOUT)
 
     assert not at.exception
-    request = pending_request(drift_ws)
-    assert (request["trigger"], request["reason"]) == ("manual", "July weather")
-    assert any("Retraining requested" in t for t in texts(at.success))
-    assert any("A training run is requested" in t for t in texts(at.info))
+    [command] = db.take_commands("host:1:leader")
+    assert (command["job"], command["action"]) == ("training_pipeline", "run")
+    assert command["params"] == {"force": False, "reason": "July weather", "by": default_actor()}
+    assert any("training queued on the running scheduler" in t for t in texts(at.success))
+    decision = read_decisions(drift_ws)[-1]
+    assert (decision["reason"], decision["via"]) == ("July weather", "scheduler")
+    assert pending_request(drift_ws) is None  # started now, not left for the 04:00 run
 
 
 def test_a_bad_window_is_one_line_not_a_traceback(drift_ws):
