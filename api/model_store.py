@@ -2,7 +2,9 @@
 
 `ModelStore.check()` resolves the `champion` / `challenger` aliases; a new version is loaded and
 warmed off the request path, then swapped in with one attribute assignment. A request keeps the
-`LoadedModel` it started with, so in-flight requests finish on their model.
+`LoadedModel` it started with, so in-flight requests finish on their model. Only a challenger
+whose gates passed (version tag `gates.status` = `pass`) is loaded: canary and shadow traffic
+never reach a version that failed its gates.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import one_line
-from core.registry.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
+from core.registry.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION, TAG_GATES_STATUS
 from core.serving.inference import CompiledModel, compile_model, signature_fields
 
 log = logging.getLogger(__name__)
@@ -141,6 +143,8 @@ class ModelStore:
     champion: LoadedModel | None = None
     challenger: LoadedModel | None = None
     degraded: str | None = None
+    refused_challenger: str | None = None
+    """The version `challenger` points at when it is not served (its gates did not pass)."""
     last_check: float = 0.0
     last_reload: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -189,13 +193,16 @@ class ModelStore:
         client = self._client()
         current = self.champion if alias == ALIAS_CHAMPION else self.challenger
         try:
-            version = str(client.get_model_version_by_alias(self.name, alias).version)
+            mv = client.get_model_version_by_alias(self.name, alias)
         except MlflowException as exc:
             if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc):
                 if alias == ALIAS_CHALLENGER:
                     self.challenger = None
                 return False
             raise
+        version = str(mv.version)
+        if alias == ALIAS_CHALLENGER and not self._gates_passed(mv):
+            return current is not None  # a served challenger whose gates now fail is dropped
         if current is not None and current.version == version:
             return False
         loaded = _load(client, self.tracking_uri, self.name, alias, version)  # off hot path
@@ -206,3 +213,21 @@ class ModelStore:
         self.last_reload = time.time()
         log.info("serving %s v%s as %s", self.name, version, alias)
         return True
+
+    def _gates_passed(self, mv) -> bool:
+        """Whether a challenger may take traffic; a refused one is dropped (logged once)."""
+        status = (mv.tags or {}).get(TAG_GATES_STATUS, "not evaluated")
+        version = str(mv.version)
+        if status == "pass":
+            self.refused_challenger = None
+            return True
+        if self.refused_challenger != version:
+            log.warning(
+                "challenger %s v%s not served: its gates are %s (canary and shadow off)",
+                self.name,
+                version,
+                status,
+            )
+        self.refused_challenger = version
+        self.challenger = None
+        return False

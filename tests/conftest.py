@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from postgres import PostgresUnavailable, throwaway_cluster
-from workspaces import copy_workspace, set_training
+from workspaces import LENIENT_GATES, copy_workspace, set_gates, set_training
 
 from core.workspace import Workspace
 from core.workspace.bootstrap import init_workspace
@@ -99,11 +99,16 @@ def trained_ws(trained_template, tmp_path) -> Workspace:
 
 @pytest.fixture(scope="session")
 def two_versions_template(trained_template, tmp_path_factory) -> Path:
-    """The trained workspace plus version 2 (naive Bayes, the challenger); v1 stays champion."""
+    """The trained workspace plus version 2 (naive Bayes, the challenger); v1 stays champion.
+
+    Lenient gates let v2 pass them: only a gate-passing version gets the `challenger` alias.
+    """
     from core.training.train import train
 
     root = copy_workspace(trained_template, tmp_path_factory.mktemp("two-versions") / "ws")
-    train(set_training(root, candidates=["naive_bayes"]))
+    set_gates(root, LENIENT_GATES)
+    result = train(set_training(root, candidates=["naive_bayes"]))
+    assert result.registered["aliases"] == ["challenger"], result.registered
     return root
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from core.workspace import Workspace
 
 QUICK_TRAINING = {"budget": {"trials": 1, "seconds": 30}, "cv_folds": 2}
+LENIENT_GATES = {"beat_champion": {"min_delta": -1.0}, "no_overfitting": False}
+"""Gates a naive Bayes challenger of the demo passes (only passing versions get `challenger`)."""
 
 
 def set_training(root: Path, **training) -> Workspace:
@@ -17,6 +19,17 @@ def set_training(root: Path, **training) -> Workspace:
     path = root / "workbench.yaml"
     cfg = yaml.safe_load(path.read_text())
     cfg["training"] = {**QUICK_TRAINING, **training}
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return Workspace.open(root)
+
+
+def set_gates(root: Path, gates: dict) -> Workspace:
+    """Rewrite the workspace's `gates` section."""
+    import yaml
+
+    path = root / "workbench.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    cfg["gates"] = gates
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return Workspace.open(root)
 

@@ -1,7 +1,10 @@
 """Register the best candidate of a training.
 
-A new model version gets alias `challenger` (and `champion` when there is none yet, recorded in
-the audit log); then its gates are evaluated and, when configured, it is auto-promoted.
+The first version of a model becomes `champion` (recorded in the audit log as
+`initial_champion`). A later one has its gates evaluated against the champion first: when they
+pass it takes the `challenger` alias (the only version canary and shadow traffic reach) and, when
+configured, is auto-promoted; when they fail it keeps its gate report (`gates.status`,
+`gates.json`) and no alias, and the previous challenger keeps the alias.
 """
 
 from __future__ import annotations
@@ -15,17 +18,17 @@ log = logging.getLogger(__name__)
 
 
 def register_best(ws: Workspace, run_id: str, model_uri: str, data_version: str) -> dict:
-    """Create the model version from the run's logged model, set aliases, evaluate gates.
+    """Create the model version from the run's logged model, evaluate its gates, set aliases.
 
     Returns:
-        `{"name", "version", "aliases", "gates": "pass"|"fail"|None, "auto_promoted": bool}`.
+        `{"name", "version", "aliases", "gates": "pass"|"fail"|None, "auto_promoted": bool}`;
+        `aliases` is empty for a version whose gates failed.
     """
     import mlflow
     from mlflow.exceptions import MlflowException
 
     from core.registry import store
-    from core.registry.gates import evaluate_gates
-    from core.registry.promotion import default_actor, maybe_auto_promote, promote
+    from core.registry.promotion import default_actor, promote
 
     client = mlflow.MlflowClient()
     name = ws.config.model_name
@@ -47,12 +50,11 @@ def register_best(ws: Workspace, run_id: str, model_uri: str, data_version: str)
         },
     )
     version = str(mv.version)
-    client.set_registered_model_alias(name, T.ALIAS_CHALLENGER, version)
     _log_reference(ws, run_id, model_uri, data_version, name, version)
     summary = {
         "name": name,
         "version": version,
-        "aliases": [T.ALIAS_CHALLENGER],
+        "aliases": [],
         "gates": None,
         "auto_promoted": False,
     }
@@ -67,11 +69,27 @@ def register_best(ws: Workspace, run_id: str, model_uri: str, data_version: str)
         )
         summary.update(aliases=[T.ALIAS_CHAMPION], gates=_status(record.gates))
         return summary
-    report = evaluate_gates(ws, name, version)
-    summary["gates"] = report.status
-    if maybe_auto_promote(ws, version):
-        summary.update(aliases=[T.ALIAS_CHAMPION], auto_promoted=True)
+    summary.update(_challenger_if_gates_pass(ws, client, name, version))
     return summary
+
+
+def _challenger_if_gates_pass(ws: Workspace, client, name: str, version: str) -> dict:
+    """Evaluate a new version's gates; on a pass give it `challenger` and maybe auto-promote.
+
+    Returns:
+        The summary's `gates`, `aliases` and `auto_promoted` keys.
+    """
+    from core.registry.gates import evaluate_gates
+    from core.registry.promotion import maybe_auto_promote
+
+    report = evaluate_gates(ws, name, version)
+    if not report.passed:
+        log.info("%s v%s failed its gates, no alias: %s", name, version, report.failure_summary())
+        return {"gates": report.status, "aliases": [], "auto_promoted": False}
+    client.set_registered_model_alias(name, T.ALIAS_CHALLENGER, version)
+    if maybe_auto_promote(ws, version):
+        return {"gates": report.status, "aliases": [T.ALIAS_CHAMPION], "auto_promoted": True}
+    return {"gates": report.status, "aliases": [T.ALIAS_CHALLENGER], "auto_promoted": False}
 
 
 def _log_reference(

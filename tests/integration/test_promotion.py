@@ -32,6 +32,7 @@ from core.registry.tracking import (
     configure_mlflow,
 )
 from core.training.data import load_split
+from core.training.register import register_best
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +43,12 @@ def _client(ws) -> MlflowClient:
 
 def _register(ws, estimator, *, overfit: str = "false", drop: tuple[str, ...] = ()) -> str:
     """Fit preprocessing + estimator on the training split, log it in a tagged run, register."""
+    run_id = _log_run(ws, estimator, overfit=overfit, drop=drop)
+    return str(mlflow.register_model(f"runs:/{run_id}/model", ws.config.model_name).version)
+
+
+def _log_run(ws, estimator, *, overfit: str = "false", drop: tuple[str, ...] = ()) -> str:
+    """Fit preprocessing + estimator on the training split and log it in a tagged run."""
     configure_mlflow(ws.tracking_uri)
     name = ws.config.model_name
     exp = mlflow.get_experiment_by_name(name)
@@ -71,7 +78,7 @@ def _register(ws, estimator, *, overfit: str = "false", drop: tuple[str, ...] = 
             pip_requirements=["scikit-learn"],
             skops_trusted_types=sio.get_untrusted_types(data=sio.dumps(pipe)),
         )
-    return str(mlflow.register_model(f"runs:/{run.info.run_id}/model", name).version)
+    return run.info.run_id
 
 
 def _good(ws, **kw) -> str:
@@ -263,6 +270,35 @@ def test_auto_promote_only_when_enabled_and_every_gate_passes(versioned_ws):
     record = maybe_auto_promote(ws, v1)
     assert record.action == "auto_promote" and _champion(ws) == v1
     assert maybe_auto_promote(ws, v2) is None and _champion(ws) == v1
+
+
+def test_only_a_version_whose_gates_pass_becomes_the_challenger(versioned_ws):
+    ws, name = versioned_ws, versioned_ws.config.model_name
+    data_version = load_split(ws).version.id
+
+    def register(estimator, **kw) -> dict:
+        run_id = _log_run(ws, estimator, **kw)
+        return register_best(ws, run_id, f"runs:/{run_id}/model", data_version)
+
+    first = register(LogisticRegression(max_iter=500))
+    assert first["aliases"] == [ALIAS_CHAMPION] and first["version"] == "1"
+    failing = register(DummyClassifier(strategy="prior"), overfit="true")
+    assert (failing["gates"], failing["aliases"]) == ("fail", [])
+    assert ALIAS_CHALLENGER not in _client(ws).get_registered_model(name).aliases
+    assert load_gate_report(ws, name, failing["version"]).failed  # its report is kept
+    ws.config.gates.beat_champion.min_delta = -1.0  # an equal model may pass
+    passing = register(LogisticRegression(max_iter=500))
+    assert (passing["gates"], passing["aliases"]) == ("pass", [ALIAS_CHALLENGER])
+    ws.config.gates.beat_champion.min_delta = 0.0
+
+    again = register(DummyClassifier(strategy="prior"), overfit="true")
+
+    assert again["aliases"] == [] and again["gates"] == "fail"
+    aliases = {a: str(v) for a, v in _client(ws).get_registered_model(name).aliases.items()}
+    assert aliases == {ALIAS_CHAMPION: "1", ALIAS_CHALLENGER: passing["version"]}
+    rows = {r["version"]: r for r in list_models(ws)}
+    assert (rows[failing["version"]]["gates"], rows[failing["version"]]["aliases"]) == ("fail", [])
+    assert rows[again["version"]]["aliases"] == [] and len(rows) == 4
 
 
 def _cli(ws, *args: str, wide: bool = False) -> subprocess.CompletedProcess:

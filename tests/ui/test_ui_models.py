@@ -9,7 +9,7 @@ import yaml
 from streamlit.testing.v1 import AppTest
 from test_ui_browser import CHROMIUM, browser_page, serve
 from ui_helpers import FIRST_RUN_TIMEOUT, MAIN, PAGES, app, page, texts
-from workspaces import copy_workspace
+from workspaces import LENIENT_GATES, copy_workspace
 
 from app.auth import hash_password
 from core.registry.audit import read_audit
@@ -19,7 +19,6 @@ pytestmark = pytest.mark.slow
 
 ACTION_TIMEOUT = 60  # a promotion may evaluate gates: load two models, score the holdout
 QUICK_TRAINING = {"budget": {"trials": 1, "seconds": 30}, "cv_folds": 2}
-LENIENT_GATES = {"beat_champion": {"min_delta": -1.0}, "no_overfitting": False}
 USERS = {
     "ana": {"password_hash": hash_password("ana-pw"), "roles": ["approver"]},
     "bob": {"password_hash": hash_password("bob-pw"), "roles": "viewer"},
@@ -35,7 +34,7 @@ def edit_config(root: Path, section: str, value: dict) -> None:
 
 @pytest.fixture(scope="module")
 def models_template(trained_template, tmp_path_factory) -> Path:
-    """The trained demo (champion v1) plus a naive Bayes challenger v2 that fails two gates."""
+    """The trained demo (champion v1) plus a naive Bayes v2 that fails two gates (no alias)."""
     from core.training.train import train
 
     root = copy_workspace(trained_template, tmp_path_factory.mktemp("models") / "ws")
@@ -47,7 +46,7 @@ def models_template(trained_template, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def models_ws(models_template, tmp_path, monkeypatch) -> Workspace:
-    """A private copy of the champion + challenger workspace, opened by the UI."""
+    """A private copy of the champion + failing v2 workspace, opened by the UI."""
     root = copy_workspace(models_template, tmp_path / "ws")
     monkeypatch.setenv("WORKBENCH_HOME", str(root))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -97,7 +96,7 @@ def test_versions_table_shows_both_versions_with_aliases_and_the_challengers_gat
     assert texts(at.title) == ["Models"]
     table = at.dataframe[0].value
     assert table["version"].tolist() == ["2", "1"]
-    assert table["aliases"].tolist() == ["challenger", "champion"]
+    assert table["aliases"].tolist() == ["", "champion"]  # failed gates: no challenger alias
     assert table["candidate"].tolist()[0] == "naive_bayes"
     assert table["gates"].tolist()[0] == "fail"
     assert at.selectbox(key="models_version").value == "2"
@@ -175,6 +174,8 @@ def test_rollback_returns_the_previous_champion(models_ws):
 
     at.text_input(key="rollback_reason").input("complaints about false alarms")
     click(at, "rollback")
+    assert champion(models_ws) == "2"  # nothing moves before the confirmation
+    assert any("champion **v1** (replacing v2)" in t for t in texts(at.warning))
     click(at, "confirm")
 
     assert not at.exception
@@ -182,6 +183,8 @@ def test_rollback_returns_the_previous_champion(models_ws):
     newest = audit_rows(at).iloc[0]
     assert (newest["action"], newest["change"]) == ("rollback", "v2 → v1")
     assert newest["reason"] == "complaints about false alarms"
+    back = at.button(key="rollback")  # v1 was the first champion: nothing before it
+    assert back.disabled and back.label == "Roll back"
 
 
 def test_with_password_users_nobody_signed_in_cannot_promote(models_ws):

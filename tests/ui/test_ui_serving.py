@@ -14,7 +14,7 @@ import pytest
 import yaml
 from servers import api_server, free_port
 from ui_helpers import FIRST_RUN_TIMEOUT, MAIN, app, page, texts
-from workspaces import copy_workspace, set_training
+from workspaces import LENIENT_GATES, copy_workspace, set_gates, set_training
 
 from core.predictions.readers import read_predictions
 from core.predictions.record import PredictionRecord
@@ -60,6 +60,7 @@ def served(trained_template, tmp_path_factory):
     from core.training.train import train
 
     root = copy_workspace(trained_template, tmp_path_factory.mktemp("serving") / "ws")
+    set_gates(root, LENIENT_GATES)  # only a gate-passing version becomes the challenger
     train(set_training(root, candidates=["naive_bayes"]))
     path = root / "workbench.yaml"
     cfg = yaml.safe_load(path.read_text())
