@@ -1,4 +1,4 @@
-"""`workbench init`, `workbench data ...` and `workbench demo drip`: the workspace and its data."""
+"""`workbench init`, `workbench data ...`, `workbench demo drip|traffic`: a workspace, its data."""
 
 from __future__ import annotations
 
@@ -151,3 +151,53 @@ def demo_drip(
         if moved
         else "no held-back demo files left"
     )
+
+
+@demo_app.command("traffic")
+def demo_traffic(
+    workspace: WorkspaceOpt = None,
+    rate: Annotated[
+        float, typer.Option(min=0.01, help="Prediction requests per second (one record each).")
+    ] = 2.0,
+    label_delay: Annotated[
+        float, typer.Option(min=0, help="Seconds before a prediction's label is sent.")
+    ] = 60.0,
+    drip_every: Annotated[
+        float, typer.Option(min=0, help="Minutes between two held-back days landing; 0 = never.")
+    ] = 10.0,
+    seed: Annotated[int | None, typer.Option(help="Seed of the choice among landed days.")] = None,
+) -> None:
+    """Replay demo days as live traffic until Ctrl-C: predictions, their labels, new days.
+
+    Sends the next held-back day's raw records (or landed days' once none is held back) to the
+    API, posts each one's actual target to /feedback after --label-delay, and lands a held-back
+    day every --drip-every minutes. Waits for the API and a champion first.
+    """
+    import signal
+    import threading
+    import time
+
+    from core.serving.client import ServingClient, resolve_target
+    from core.serving.replay import ReplaySettings, TrafficReplay
+
+    with fail_cleanly():
+        ws = open_workspace(workspace)
+        target = resolve_target(ws)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    settings = ReplaySettings(rate, label_delay, drip_every * 60)
+    out.print(
+        f"demo traffic: {rate:g} request(s)/s, labels after {label_delay:g} s, "
+        + (f"a new day every {drip_every:g} min" if drip_every else "no new days")
+        + " (Ctrl-C stops)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+    def say(message: str) -> None:
+        out.print(f"{time.strftime('%H:%M:%S')} {message}", highlight=False, soft_wrap=True)
+
+    with fail_cleanly():
+        stats = TrafficReplay(ws, ServingClient(target), settings, stop, say, seed).run()
+    out.print(f"stopped: {stats.line()}", highlight=False, soft_wrap=True)

@@ -112,6 +112,12 @@ class ServingClient:
         headers = {"X-API-Key": self.target.api_key} if self.target.api_key else {}
         return self._call("POST", "/predict", json={"records": records}, headers=headers).json()
 
+    def feedback(self, request_id: str, actual) -> dict:
+        """`POST /feedback` with the API key: the actual outcome of an earlier request."""
+        headers = {"X-API-Key": self.target.api_key} if self.target.api_key else {}
+        body = {"request_id": request_id, "actual": actual}
+        return self._call("POST", "/feedback", ok=(202,), json=body, headers=headers).json()
+
     def reload(self) -> dict:
         """`POST /admin/reload` with the admin key: check the aliases now."""
         if not self.target.admin_key:

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.serving import replay
 from core.serving.client import ApiTarget, ApiUnreachable, ServingClient
-from core.serving.records import json_records, json_value
 from core.workspace import Workspace
 from scheduler.simulate.workspace import SimulationError
 
@@ -100,27 +100,13 @@ class Traffic:
 def day_records(ws: Workspace, path: Path, fields: list[tuple[str, str]]):
     """A held-back file as the API's raw input records, and the actual target of each.
 
-    The records are the file's rows as the source has them, minus the target, holding exactly
-    the model's input fields (no client-side cleaning or feature engineering: the model does
-    that). Rows without a target, which the data pipeline drops, are skipped.
+    `core.serving.replay.day_records` (shared with `workbench demo traffic`), its error a
+    `SimulationError`.
     """
-    from core.data.readers import read_table
-    from core.errors import WorkbenchError
-
-    target = ws.config.target
     try:
-        raw = read_table(path)
-    except WorkbenchError as exc:
+        return replay.day_records(ws, path, fields)
+    except replay.ReplayError as exc:
         raise SimulationError(str(exc)) from None
-    fields = [(name, kind) for name, kind in fields if name != target]
-    missing = [name for name, _ in fields if name not in raw.columns]
-    if missing:
-        raise SimulationError(f"{path.name} lacks the model input(s) {', '.join(missing)}")
-    if target not in raw.columns:
-        raise SimulationError(f"{path.name} lacks the target column {target}")
-    raw = raw[raw[target].notna()]
-    actuals = [json_value(v) for v in raw[target].tolist()]
-    return json_records(raw, fields), actuals
 
 
 async def _post_all(api: Api, path: str, bodies: list[dict], concurrency: int) -> list:
