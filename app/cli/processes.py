@@ -22,8 +22,9 @@ from core.files import atomic_write_json, utc_now_iso
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from core.workspace import Workspace
 
-SERVICES = ("api", "scheduler", "ui", "train")
-"""What `up` may start, in the order `down` lists them (`train`: the first training)."""
+SERVICES = ("api", "scheduler", "ui", "train", "traffic")
+"""What `up` may start, in the order `down` lists them (`train`: the first training, `traffic`:
+the demo's traffic replay)."""
 
 
 @dataclass(frozen=True)

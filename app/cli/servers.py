@@ -97,9 +97,14 @@ def up(
         bool,
         typer.Option("--detach", "-d", help="Start the UI in the background too and return."),
     ] = False,
+    traffic: Annotated[
+        bool,
+        typer.Option(help="In a demo workspace, replay demo days as live traffic (demo traffic)."),
+    ] = True,
 ) -> None:
     """Seed the demo workspace if absent, run the data pipeline, start API, scheduler and UI.
 
+    In a demo workspace (one with held-back days) it also starts `workbench demo traffic`.
     What is already running from an earlier `up` is reported, not started again; `workbench
     down` stops it all.
     """
@@ -115,7 +120,8 @@ def up(
             out.print(f"created demo workspace {root}")
         ws = Workspace.open(root)
         running = running_services(ws)
-        if {"api", "scheduler", "ui"} <= running.keys():
+        replay = traffic and ws.holdback.is_dir()
+        if {"api", "scheduler", "ui", *(["traffic"] if replay else [])} <= running.keys():
             _say_running(running.values(), "already running (`workbench down` stops them)")
             return
         if latest_version(ws) is None:
@@ -126,8 +132,11 @@ def up(
         api_url = f"http://{host}:{api_port}"
         if "api" not in running:
             _api_in_background(ws, host, api_port)
+        api_url = running["api"].url if "api" in running else api_url
         if "scheduler" not in running:
-            _scheduler_in_background(ws, running["api"].url if "api" in running else api_url)
+            _scheduler_in_background(ws, api_url)
+        if replay and "traffic" not in running:
+            _traffic_in_background(ws, api_url)
     _say_running([s for s in running.values() if s.name != "train"], "already running")
     if "ui" not in running:
         _ui_for_up(ws, host, port, detach)
@@ -149,7 +158,7 @@ def _ui_for_up(ws, host: str, port: int, detach: bool) -> None:
         log_path = ws.state / "ui.log"
         service = start_detached(ws, "ui", argv, log_path, url, env)
         out.print(f"UI on {url} (pid {service.pid}, log: {log_path})", highlight=False)
-        out.print("`workbench down` stops the API, scheduler and UI", highlight=False)
+        out.print("`workbench down` stops all of them", highlight=False)
         return
     out.print(f"UI on {url} (workspace {ws.root})")
     proc = subprocess.Popen(argv, env=env)
@@ -171,7 +180,7 @@ def down(
         float, typer.Option(help="Seconds to wait for a graceful stop before killing.")
     ] = 20,
 ) -> None:
-    """Stop what `workbench up` started: the API, the scheduler, the UI, a first training."""
+    """Stop what `workbench up` started: API, scheduler, UI, a first training, demo traffic."""
     from core.workspace import resolve_workspace
 
     root = resolve_workspace(workspace)
@@ -199,6 +208,20 @@ def _scheduler_in_background(ws, api_url: str) -> None:
     argv = workbench_argv("scheduler", "-w", str(ws.root))
     start_detached(ws, "scheduler", argv, log_path, env=env)
     out.print(f"scheduler started (log: {log_path}; `workbench jobs list`)", highlight=False)
+
+
+def _traffic_in_background(ws, api_url: str) -> None:
+    """Start `workbench demo traffic` detached (it waits for the API and a champion)."""
+    env = dict(os.environ)
+    env.setdefault("WORKBENCH_API_URL", api_url)
+    log_path = ws.state / "traffic.log"
+    argv = workbench_argv("demo", "traffic", "-w", str(ws.root))
+    start_detached(ws, "traffic", argv, log_path, env=env)
+    out.print(
+        f"demo traffic started: predictions, labels a minute later, a new day every 10 minutes "
+        f"(log: {log_path}; `up --no-traffic` skips it)",
+        highlight=False,
+    )
 
 
 def _api_in_background(ws, host: str, port: int) -> None:

@@ -4,8 +4,9 @@
 the next held-back day (the flights of "today", not yet in the landing zone), or of a landed
 day once none is held back, one record per request at a modest rate, as a client would: the
 source's values for the served model's inputs (`json_records`). Each request's actual target
-follows by its request id after a delay, and a held-back day lands every few minutes (`drip`),
-so drift, realized metrics and the scheduled jobs all see the loop on real data.
+follows by its request id after a delay, and a held-back day lands every few minutes (`drip`;
+a data run is queued on the running scheduler at once), so drift, realized metrics and the
+jobs all see the loop on real data.
 `workbench simulate` shares `day_records`.
 """
 
@@ -210,7 +211,21 @@ class TrafficReplay:
         moved = drip(self.ws.root, 1)
         for path in moved:
             self.stats.landed.append(path.name)
-            self.say(f"landed {path.name} (the next data run ingests it)")
+            self.say(f"landed {path.name}; {self._ingest_now()}")
+
+    def _ingest_now(self) -> str:
+        """Queue a data run on the live scheduler, if one runs; says what happens next."""
+        from core.jobs import JobsDB
+
+        try:
+            db = JobsDB.for_workspace(self.ws)
+            holder = db.holder()
+            if not (holder and holder["live"]):
+                return "the next data run ingests it (no scheduler runs)"
+            command_id = db.enqueue("data_pipeline", "run", None, by="demo traffic")
+        except Exception as exc:  # noqa: BLE001 - the jobs store is optional to the replay
+            return f"the next data run ingests it ({one_line(exc)})"
+        return f"data run queued on the scheduler (command {command_id})"
 
     def _next_record(self) -> tuple[dict, object] | None:
         sources = [p for p in replay_sources(self.ws) if p not in self._skipped]

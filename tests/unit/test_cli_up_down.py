@@ -58,6 +58,7 @@ def test_a_pid_file_of_another_process_is_stale_and_removed(ws):
 
 @pytest.mark.slow
 def test_up_twice_starts_one_set_and_down_stops_it(ws):
+    ws.holdback.mkdir(parents=True)  # a demo workspace: `up` replays its days as traffic too
     env = dict(os.environ, WORKBENCH_HOME=str(ws.root))
     ports = ["--port", str(free_port()), "--api-port", str(free_port())]
     first = subprocess.Popen(  # the UI in the foreground, as `make up` runs it
@@ -66,7 +67,7 @@ def test_up_twice_starts_one_set_and_down_stops_it(ws):
     try:
         _wait_for(lambda: running(ws, "ui") is not None or first.poll() is not None, "the UI")
         assert first.poll() is None, first.stdout.read()
-        started = {name: running(ws, name) for name in ("api", "scheduler", "ui")}
+        started = {name: running(ws, name) for name in ("api", "scheduler", "ui", "traffic")}
         assert all(started.values()), started
 
         again = _run("up", "--detach", *ports, env=env)
@@ -85,7 +86,24 @@ def test_up_twice_starts_one_set_and_down_stops_it(ws):
         assert not any(is_alive(s) for s in started.values())
         assert not any(pid_path(ws, name).exists() for name in SERVICES)
         assert "nothing started by `workbench up`" in _run("down", env=env).stdout
+        traffic_log = (ws.state / "traffic.log").read_text()
+        assert "waiting for the prediction API" in traffic_log or "champion" in traffic_log
+        assert "stopped: sent 0 prediction(s)" in traffic_log  # SIGTERM ended it cleanly
     finally:
         if first.poll() is None:
             first.kill()
             first.wait()
+
+
+@pytest.mark.slow
+def test_up_no_traffic_starts_no_replay_in_a_demo_workspace(ws):
+    ws.holdback.mkdir(parents=True)
+    env = dict(os.environ, WORKBENCH_HOME=str(ws.root))
+    ports = ["--port", str(free_port()), "--api-port", str(free_port())]
+
+    started = _run("up", "--detach", "--no-traffic", *ports, env=env)
+
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert {"api", "scheduler", "ui"} <= running_services(ws).keys()
+    assert running(ws, "traffic") is None
+    assert _run("down", env=env).returncode == 0
