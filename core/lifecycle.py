@@ -4,6 +4,7 @@ Each step calls a `core` pipeline and returns a JSON-able summary whose `status`
 `skipped` (nothing to do); errors propagate so the caller records a failure.
 
 - `data_step`: the data pipeline over whatever arrived.
+- `feedback_step`: labelled predictions exported as a landing batch (`sources.feedback`).
 - `training_step`: trains only when a data version is newer than the champion's (and no later
   version already tried it), or when forced, asked or a retrain request is pending, and never
   twice on the same data, config and code unless forced; reports whether the champion changed
@@ -44,6 +45,13 @@ def data_step(ws: Workspace, progress: Progress | None = None) -> dict:
         "version": (result.version or {}).get("id"),
         "rows": (result.version or {}).get("rows"),
     }
+
+
+def feedback_step(ws: Workspace) -> dict:
+    """Export labelled predictions to the landing folder; `skipped` when off or none are new."""
+    from core.data.feedback import export_labels
+
+    return export_labels(ws)
 
 
 # --------------------------------------------------------------------------- registry reads

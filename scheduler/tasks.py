@@ -21,7 +21,8 @@ class JobContext:
 
     ws: Workspace
     trigger: str
-    """`schedule`, `manual`, `retry`, `promotion`, `retrain_request` or `simulation`."""
+    """`schedule`, `manual`, `retry`, `promotion`, `retrain_request`, `after_data` or
+    `simulation`."""
     params: dict = field(default_factory=dict)
     """`force`, `reason`, `by` (training), `window` (drift check)."""
     progress: Callable[[float, str], None] = lambda _f, _m: None
@@ -65,9 +66,16 @@ def deploy(ctx: JobContext) -> dict:
     return reload_api(ctx.ws)
 
 
+def feedback_export(ctx: JobContext) -> dict:
+    """Labelled predictions become a landing batch, for the data run that follows (01:30)."""
+    ctx.progress(0.1, "exporting labelled predictions")
+    return lifecycle.feedback_step(ctx.ws)
+
+
 JOBS: dict[str, Callable[[JobContext], dict]] = {
     "data_pipeline": data_pipeline,
     "training_pipeline": training_pipeline,
     "drift_check": drift_check,
     "deploy": deploy,
+    "feedback_export": feedback_export,
 }

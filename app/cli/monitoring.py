@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from typer.core import TyperGroup
 
 from app.cli.common import (
     JsonOpt,
@@ -26,6 +27,21 @@ monitoring_app = typer.Typer(help="Monitoring: drift, performance, alerts.")
 
 FileOpt = Annotated[Path | None, typer.Option(dir_okay=False, help="A CSV or Parquet file.")]
 ALERT_KEYS = ("time", "severity", "kind", "message", "delivery")
+INCIDENT_KEYS = (
+    "id",
+    "kind",
+    "key",
+    "severity",
+    "status",
+    "message",
+    "opened",
+    "resolved",
+    "resolution",
+    "notifications",
+    "last_notified",
+    "occurrences",
+    "pending",
+)
 
 
 def _num(value: float | None) -> str:
@@ -228,7 +244,23 @@ def _check_row(record: dict) -> dict:
     }
 
 
-@monitoring_app.command("labels")
+class _ImportByDefault(TyperGroup):
+    """`workbench labels FILE` imports (as before); `workbench labels export` exports."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["import", *args]
+        return super().resolve_command(ctx, args)
+
+
+labels_app = typer.Typer(
+    cls=_ImportByDefault,
+    help="Labels: `labels FILE` imports actuals; `labels export` turns them into a data batch.",
+)
+monitoring_app.add_typer(labels_app, name="labels")
+
+
+@labels_app.command("import")
 def labels_cmd(
     file: Annotated[
         Path, typer.Argument(dir_okay=False, help="CSV or Parquet: request_id, actual[, time].")
@@ -243,26 +275,68 @@ def labels_cmd(
     out.print(done.summary(), highlight=False)
 
 
+@labels_app.command("export")
+def labels_export_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Export labelled predictions (older than `sources.feedback.label_delay`) to landing/."""
+    from core.data.feedback import export_labels
+
+    with fail_cleanly():
+        summary = export_labels(open_workspace(workspace))
+    if as_json:
+        print_json(summary)
+        return
+    out.print(summary["message"], highlight=False)
+    if summary.get("waiting"):
+        out.print(f"{summary['waiting']} label(s) wait for the label delay", highlight=False)
+
+
 @monitoring_app.command("alerts")
 def alerts_cmd(
     workspace: WorkspaceOpt = None,
-    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(help="How many, open incidents first.")] = 20,
+    events: Annotated[
+        bool, typer.Option("--events", help="The raw alert event log instead, newest first.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the newest alerts (data pipeline and monitoring) and where they were sent."""
+    """List incidents (open first, then resolved) and their notifications; or the event log."""
     from core.alerts import read_alerts
+    from core.incidents import read_incidents
 
     with fail_cleanly():
         ws = open_workspace(workspace)
-        alerts = read_alerts(ws.alerts_path, limit)
+        rows = read_alerts(ws.alerts_path, limit) if events else read_incidents(ws)[:limit]
+    if events:
+        _print_events(rows, as_json)
+    elif as_json:
+        print_json([pick(r, INCIDENT_KEYS) | {"pending": _pending(r)} for r in rows])
+    elif not rows:
+        out.print("no incidents yet")
+    else:
+        table = Table("status", "kind", "key", "opened", "resolved", "sent", "message")
+        for r in rows:
+            pending = r.get("pending")
+            sent = str(r["notifications"]) + (f" ({pending['notice']} pending)" if pending else "")
+            table.add_row(
+                r["status"],
+                r["kind"],
+                r["key"],
+                r["opened"],
+                r.get("resolved") or "",
+                sent,
+                r.get("resolution") or r["message"],
+            )
+        print_table(table)
+
+
+def _pending(incident: dict) -> dict | None:
+    pending = incident.get("pending")
+    return {k: v for k, v in pending.items() if k != "event"} if pending else None
+
+
+def _print_events(alerts: list[dict], as_json: bool) -> None:
     if as_json:
-        print_json(
-            [
-                pick(a, ALERT_KEYS)
-                | {"details": {k: v for k, v in a.items() if k not in ALERT_KEYS}}
-                for a in alerts
-            ]
-        )
+        print_json([_alert_row(a) for a in alerts])
         return
     if not alerts:
         out.print("no alerts yet")

@@ -169,11 +169,33 @@ class SQLSource(Strict):
     """Rows with a value above the last seen maximum are new; without it, a changed result is."""
 
 
+class FeedbackSource(Strict):
+    """Labelled predictions exported as batches into the landing folder (`feedback_export`).
+
+    Turn it on when the source files do not carry the target: the logged raw inputs of each
+    labelled prediction plus its actual become training rows. Leave it off when they do (the
+    flights demo's files carry their labels): never both, or a row would count twice.
+    """
+
+    enabled: bool = False
+    """Export labelled predictions (scheduled `feedback_export`, `workbench labels export`)."""
+    label_delay: str = Field("1h", pattern=r"^\d+(\.\d+)?[smhdw]$")
+    """A label is exported once it is at least this old (e.g. `30m`, `1h`, `2d`), so a
+    corrected label sent soon after the first one is the one that becomes data."""
+
+    @property
+    def delay_seconds(self) -> float:
+        """`label_delay` in seconds."""
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+        return float(self.label_delay[:-1]) * units[self.label_delay[-1]]
+
+
 class SourcesConfig(Strict):
     """Where batches come from."""
 
     landing: LandingSource = LandingSource()
     sql: list[SQLSource] = []
+    feedback: FeedbackSource = FeedbackSource()
 
 
 # --------------------------------------------------------------------------- preprocessing

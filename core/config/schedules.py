@@ -2,8 +2,9 @@
 
 Imported by `core.config` (keep it free of heavy imports; APScheduler is only imported by the
 `scheduler` package, which turns these settings into triggers). Every key has a default, so an
-empty or absent section gives the standard day: data at 02:00, training at 04:00, a drift check
-every hour, and the deployment step after each promotion.
+empty or absent section gives the standard day: labelled predictions exported at 01:30 (when
+`sources.feedback` is on), data at 02:00, training at 04:00 and after every data run that made a
+new version, a drift check every hour, and the deployment step after each promotion.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from core.config.strict import Strict
 
-JOB_NAMES = ("data_pipeline", "training_pipeline", "drift_check", "deploy")
+JOB_NAMES = ("data_pipeline", "training_pipeline", "drift_check", "deploy", "feedback_export")
 """Every job the scheduler knows, in the order they are listed."""
 
 _CRON_FIELD = re.compile(r"^[\w*/,\-?#LW]+$")
@@ -76,6 +77,7 @@ JOB_DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "drift_check": {"cron": "0 * * * *", "sla_minutes": 10, "retries": 1, "backoff_seconds": 60},
     "deploy": {"cron": None, "sla_minutes": 5, "retries": 2, "backoff_seconds": 10},
+    "feedback_export": {"cron": "30 1 * * *", "sla_minutes": 10, "retries": 1},
 }
 """Per-job defaults; a job's keys in the config override them one by one."""
 
@@ -122,10 +124,15 @@ class SchedulesConfig(Strict):
     """On SIGTERM, how long running jobs may finish before they are recorded as interrupted."""
     data_pipeline: JobSchedule = JobSchedule(**JOB_DEFAULTS["data_pipeline"])
     training_pipeline: JobSchedule = JobSchedule(**JOB_DEFAULTS["training_pipeline"])
-    """Trains only when a data version is newer than the champion's (or forced / requested)."""
+    """Trains only when a data version is newer than the champion's (or forced / requested).
+    Also runs after each data run that made a new version; a scheduled run that finds a data
+    run in progress waits for it to end."""
     drift_check: JobSchedule = JobSchedule(**JOB_DEFAULTS["drift_check"])
     deploy: JobSchedule = JobSchedule(**JOB_DEFAULTS["deploy"])
     """Reloads the API; runs after every promotion (a cron adds periodic runs)."""
+    feedback_export: JobSchedule = JobSchedule(**JOB_DEFAULTS["feedback_export"])
+    """Exports labelled predictions to the landing folder (a no-op unless
+    `sources.feedback.enabled`), before the 02:00 data run."""
     simulation: SimulationConfig = SimulationConfig()
 
     @model_validator(mode="before")

@@ -70,6 +70,26 @@ def joined_with_feedback(source: Path | str) -> pd.DataFrame:
     return predictions.merge(latest, on="request_id", how="left")
 
 
+def labelled_predictions(source: Path | str, labelled_before: datetime) -> pd.DataFrame:
+    """One row per request id whose latest actual was recorded at or before `labelled_before`.
+
+    Args:
+        source: Folder of the log or its SQLAlchemy URL.
+        labelled_before: UTC time; labels recorded after it are left for a later call.
+
+    Returns:
+        `joined_with_feedback` rows with an actual (the first logged prediction of a request
+        id: a shadow's row carries the same inputs), oldest prediction first.
+    """
+    joined = joined_with_feedback(source)
+    if joined.empty or "actual" not in joined:
+        return joined.iloc[0:0]
+    joined = joined[joined["actual"].notna()]
+    labelled_at = pd.to_datetime(joined["feedback_time"], utc=True, format="ISO8601")
+    joined = joined[labelled_at <= pd.Timestamp(labelled_before)]
+    return joined.drop_duplicates("request_id", keep="first").reset_index(drop=True)
+
+
 def prediction_log_url(ws: Workspace) -> str | None:
     """The database URL of the workspace's log, None when it is the Parquet folder.
 
