@@ -16,7 +16,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from core.alerts import raise_alert
+from core.alerts import raise_alert, resolve_alert
 from core.config.schedules import JOB_NAMES
 from core.errors import one_line
 from core.jobs import JobsDB
@@ -123,6 +123,7 @@ class JobRunner:
         row = self.db.finish_run(run_id, status if status in ("ok", "skipped") else "ok", summary)
         log.info("%s %s in %.1f s (run %d)", name, row["status"], row["duration_s"], run_id)
         self._sla_at_finish(row)
+        self.resolve(f"scheduler.job_failed:{name}", f"job {name} succeeded (run {run_id})")
         return row
 
     def _failed(
@@ -206,6 +207,13 @@ class JobRunner:
         except Exception as exc:  # noqa: BLE001 - an alert failure must not stop the scheduler
             log.error("alert %s not delivered: %s (%s)", kind, message, exc)
 
+    def resolve(self, key: str, message: str) -> None:
+        """Resolve the open incident of an alert condition, if any; never raises."""
+        try:
+            resolve_alert(Workspace(self.settings.root), key, message)
+        except Exception as exc:  # noqa: BLE001 - an alert failure must not stop the scheduler
+            log.error("incident %s not resolved: %s (%s)", key, message, exc)
+
     def _sla_seconds(self, name: str) -> float | None:
         sla = self.settings.schedules.job(name).sla_minutes
         return None if sla is None else sla * 60
@@ -228,6 +236,11 @@ class JobRunner:
         sla = self._sla_seconds(row["job"])
         if sla is not None and not row.get("sla_alerted") and (row["duration_s"] or 0) > sla:
             self._sla_alert(row, row["duration_s"])
+        elif sla is not None and (row["duration_s"] or 0) <= sla:
+            self.resolve(
+                f"scheduler.sla_exceeded:{row['job']}",
+                f"job {row['job']} (run {row['id']}) finished within its SLA",
+            )
 
     def watch_slas(self) -> None:
         """Alert once for each of this scheduler's running runs that is past its SLA."""

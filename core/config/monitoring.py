@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from core.config.strict import Strict
 
@@ -172,7 +172,15 @@ class AlertsConfig(Strict):
     """The `alerts:` section: where alerts go and how often."""
 
     sinks: list[Sink] = []
-    cooldown_minutes: float = Field(60.0, ge=0)
-    """One condition is sent at most once per cooldown (it is still recorded each time)."""
+    remind_after_minutes: float = Field(
+        1440.0, ge=0, validation_alias=AliasChoices("remind_after_minutes", "cooldown_minutes")
+    )
+    """An open incident is notified again (a reminder) when its condition still holds this long
+    after its last delivered notification (0: at every raise). `cooldown_minutes` is the old
+    name, still accepted."""
+    retry_minutes: float = Field(1.0, gt=0)
+    """A notification some sink failed to take is retried (to those sinks) at the next alert
+    activity at least this long after the failure, doubled after each failed retry (capped at
+    `remind_after_minutes`, at least `retry_minutes`)."""
     min_severity: Literal["info", "warning", "error"] = "warning"
     """Alerts below this severity are only recorded."""

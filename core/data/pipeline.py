@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.alerts import raise_alert
+from core.alerts import raise_alert, resolve_alert
 from core.data import versioning
 from core.data.ingest import Batch, Manifest, discover_landing, discover_sql
 from core.data.readers import read_table
@@ -290,6 +290,9 @@ def _version(ws: Workspace, result: PipelineResult, frames: list, meta: dict) ->
         versioning.restore_last_version(ws)
         raise_alert(ws, "data.versioning_failed", str(exc))
         raise
+    resolve_alert(ws, "data.versioning_failed", f"data version {version.id} committed")
+    for name in names:  # a batch accepted under a name once rejected closes that incident
+        resolve_alert(ws, f"data.batch_rejected:{name}", f"batch {name} accepted")
     return version.to_dict()
 
 

@@ -267,11 +267,20 @@ def message(result: CheckResult, condition: str) -> str:
 
 
 def _alert_and_trigger(ws: Workspace, result: CheckResult) -> None:
-    from core.alerts import raise_alert
+    from core.alerts import raise_alert, resolve_alert
     from core.monitoring.trigger import record_decision, request_retrain
 
     cfg = ws.config.monitoring
     owner = (result.model or {}).get("name") or "file"
+    for condition, held in result.conditions.items():
+        checked = result.performance if condition == "performance" else result.drift
+        if not held and checked is not None:  # clean: its incident, if open, resolves
+            resolve_alert(
+                ws,
+                f"monitoring.{condition}:{owner}",
+                f"no {condition.replace('_', ' ')} in check {result.id}",
+                check_id=result.id,
+            )
     for condition in result.fired:
         retrain = condition in cfg.retrain.triggers
         if condition not in cfg.alert_on and not retrain:
@@ -296,8 +305,8 @@ def _alert_and_trigger(ws: Workspace, result: CheckResult) -> None:
                 else "retraining on alerts is not configured (monitoring.retrain.triggers)"
             )
             decision = record_decision(ws, False, why, **details)
-        elif suppressed and suppressed.startswith("cooldown"):
-            decision = record_decision(ws, False, f"alert in {suppressed}", **details)
+        elif event.get("repeat"):
+            decision = record_decision(ws, False, f"alert {suppressed}", **details)
         else:
             decision = request_retrain(
                 ws,

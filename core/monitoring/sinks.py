@@ -1,9 +1,9 @@
-"""Alert sinks (log file, webhook, email) and the cooldown per alert condition.
+"""Alert sinks (log file, webhook, email): send one notification, report what each sink did.
 
-`deliver` is called by `core.alerts.raise_alert`. A condition (its key, e.g.
-`monitoring.dataset_drift:flights-delay`) is sent at most once per `alerts.cooldown_minutes`;
-the last sending time per key is kept in `.workbench/monitoring/cooldown.json`. A sink that
-fails is reported in the outcome, never raised: an alert must not break the pipeline or a check.
+`deliver` is called by `core.alerts` for the notifications of an incident (opened, reminder,
+resolved; see `core.incidents`); which notifications are due, and the retries of the ones a
+sink did not take, are decided there. A sink that fails is reported in the outcome, never
+raised: an alert must not break the pipeline or a check.
 """
 
 from __future__ import annotations
@@ -13,78 +13,56 @@ import logging
 import os
 import smtplib
 import urllib.request
-from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 from core.config.monitoring import EmailSink, LogSink, WebhookSink
 from core.errors import one_line
-from core.files import atomic_write_text
 from core.workspace import Workspace
 
 log = logging.getLogger("workbench.alerts")
 SEVERITY = {"info": 0, "warning": 1, "error": 2}
+NOTICE_PREFIX = {"reminder": "REMINDER ", "resolved": "RESOLVED "}
 
 
-def cooldown_path(ws: Workspace) -> Path:
-    """`.workbench/monitoring/cooldown.json`: last sending time per condition key."""
-    return ws.state / "monitoring" / "cooldown.json"
+def below_min_severity(ws: Workspace, severity: str) -> str | None:
+    """Why an alert of this severity is only recorded, or None when it is notified."""
+    floor = ws.config.alerts.min_severity
+    return f"severity below {floor}" if SEVERITY.get(severity, 2) < SEVERITY[floor] else None
 
 
-def _read_state(path: Path) -> dict[str, str]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+def labels(ws: Workspace) -> list[str]:
+    """The configured sinks' labels, `type[index]` (e.g. `webhook[1]`)."""
+    return [f"{sink.type}[{i}]" for i, sink in enumerate(ws.config.alerts.sinks)]
 
 
-def _write_state(path: Path, state: dict[str, str]) -> None:
-    atomic_write_text(path, json.dumps(state, indent=1, sort_keys=True))
-
-
-def in_cooldown(ws: Workspace, key: str, now: datetime | None = None) -> str | None:
-    """The time until which `key` is quiet, or None when it may be sent now."""
-    last = _read_state(cooldown_path(ws)).get(key)
-    if not last:
-        return None
-    until = datetime.fromisoformat(last) + timedelta(minutes=ws.config.alerts.cooldown_minutes)
-    return until.isoformat(timespec="seconds") if (now or datetime.now(UTC)) < until else None
-
-
-def deliver(ws: Workspace, event: dict, key: str, now: datetime | None = None) -> dict:
-    """Send an event to every configured sink unless its condition is cooling down.
+def deliver(ws: Workspace, event: dict, only: list[str] | None = None) -> dict:
+    """Send an event to every configured sink (or to the sinks labelled in `only`).
 
     Returns:
-        `{"sent": {sink: "ok" | "failed: ..."}}`, or `{"suppressed": reason}` (cooldown,
-        severity below `alerts.min_severity`).
+        `{"sent": {label: "ok" | "failed: ..."}}`; `{"sent": {}}` when no sink is configured.
     """
-    cfg = ws.config.alerts
-    now = now or datetime.now(UTC)
-    if SEVERITY.get(event.get("severity"), 2) < SEVERITY[cfg.min_severity]:
-        return {"suppressed": f"severity below {cfg.min_severity}"}
-    until = in_cooldown(ws, key, now)
-    if until:
-        return {"suppressed": f"cooldown until {until}"}
     sent = {}
-    for i, sink in enumerate(cfg.sinks):
-        label = f"{sink.type}[{i}]"
+    for label, sink in zip(labels(ws), ws.config.alerts.sinks, strict=True):
+        if only is not None and label not in only:
+            continue
         try:
             send(ws, sink, event)
             sent[label] = "ok"
         except Exception as exc:  # noqa: BLE001 - any sink failure is reported, never raised
             log.warning("alert sink %s failed: %s", label, exc)
             sent[label] = f"failed: {one_line(exc)}"
-    state = _read_state(cooldown_path(ws))
-    state[key] = now.isoformat(timespec="seconds")
-    _write_state(cooldown_path(ws), state)
     return {"sent": sent}
 
 
 def text(event: dict) -> str:
-    """One line for chat and logs: `[workbench] WARNING monitoring.dataset_drift: ...`."""
-    return (
-        f"[workbench] {str(event.get('severity', '')).upper()} {event['kind']}: {event['message']}"
-    )
+    """One line for chat and logs: `[workbench] WARNING monitoring.dataset_drift: ...`.
+
+    A reminder reads `[workbench] REMINDER WARNING ...`, a resolution `[workbench] RESOLVED ...`.
+    """
+    prefix = NOTICE_PREFIX.get(event.get("notice"), "")
+    severity = str(event.get("severity", "")).upper()
+    return f"[workbench] {prefix}{severity} {event['kind']}: {event['message']}"
 
 
 def send(ws: Workspace, sink, event: dict) -> None:
@@ -131,7 +109,9 @@ def send_webhook(sink: WebhookSink, event: dict) -> None:
 def send_email(sink: EmailSink, event: dict) -> None:
     """Send a plain-text email (STARTTLS or SSL and login when configured)."""
     msg = EmailMessage()
-    msg["Subject"] = f"{sink.subject_prefix} {event.get('severity', '')} {event['kind']}".strip()
+    notice = NOTICE_PREFIX.get(event.get("notice"), "").lower()
+    subject = f"{sink.subject_prefix} {notice}{event.get('severity', '')} {event['kind']}"
+    msg["Subject"] = subject.strip()
     msg["From"] = sink.sender
     msg["To"] = ", ".join(sink.to)
     details = "\n".join(f"{k}: {v}" for k, v in event.items() if k not in {"message", "delivery"})

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from core.alerts import raise_alert, read_alerts
-from core.monitoring import sinks
+from core.alerts import raise_alert, read_alerts, resolve_alert, retry_pending
+from core.incidents import read_incidents
 from core.workspace import Workspace
 
 
@@ -123,32 +123,19 @@ def test_an_alert_reaches_the_log_file_the_webhook_and_the_mailbox(tmp_path, web
     assert read_alerts(ws.alerts_path)[0]["delivery"] == event["delivery"]
 
 
-def test_cooldown_holds_one_condition_back_and_lets_another_through(tmp_path, webhook):
+def test_an_open_incident_holds_its_condition_back_and_lets_another_through(tmp_path, webhook):
     ws = workspace(tmp_path / "ws", {"sinks": [{"type": "webhook", "url": webhook.url}]})
 
     first = raise_alert(ws, "monitoring.dataset_drift", "drift", "warning", key="drift:m")
     again = raise_alert(ws, "monitoring.dataset_drift", "still drift", "warning", key="drift:m")
     other = raise_alert(ws, "monitoring.performance", "worse", "error", key="perf:m")
 
-    assert first["delivery"] == {"sent": {"webhook[0]": "ok"}}
-    assert again["delivery"]["suppressed"].startswith("cooldown until")
+    assert first["delivery"] == {"sent": {"webhook[0]": "ok"}} and first["notice"] == "opened"
+    assert again["repeat"] and again["delivery"]["suppressed"].startswith("incident open since")
+    assert again["incident"] == first["incident"] != other["incident"]
     assert other["delivery"] == {"sent": {"webhook[0]": "ok"}}
     assert [p["body"]["text"].split(": ", 1)[1] for p in webhook.received] == ["drift", "worse"]
-    assert len(read_alerts(ws.alerts_path)) == 3  # suppressed alerts are still recorded
-
-
-def test_the_condition_alerts_again_once_the_cooldown_has_passed(tmp_path, webhook):
-    ws = workspace(
-        tmp_path / "ws",
-        {"sinks": [{"type": "webhook", "url": webhook.url}], "cooldown_minutes": 60},
-    )
-    event = {"kind": "monitoring.performance", "message": "worse", "severity": "error"}
-    start = datetime.now(UTC)
-
-    assert "sent" in sinks.deliver(ws, event, "perf", now=start)
-    assert "suppressed" in sinks.deliver(ws, event, "perf", now=start + timedelta(minutes=59))
-    assert "sent" in sinks.deliver(ws, event, "perf", now=start + timedelta(minutes=61))
-    assert len(webhook.received) == 2
+    assert len(read_alerts(ws.alerts_path)) == 3  # held-back alerts are still recorded
 
 
 def test_a_failing_sink_is_reported_and_the_others_still_get_the_alert(tmp_path, webhook):
@@ -207,3 +194,160 @@ def test_a_rejected_batch_of_the_data_pipeline_alerts_the_webhook(demo_ws, webho
     (post,) = webhook.received
     assert post["body"]["text"].startswith("[workbench] ERROR data.batch_rejected:")
     assert landed.name in json.dumps(post["body"])
+
+
+# ----------------------------------------------------------------------------- incidents
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def _texts(webhook) -> list[str]:
+    return [p["body"]["text"] for p in webhook.received]
+
+
+def test_an_incident_notifies_once_reminds_after_the_interval_and_resolves(
+    tmp_path, webhook, smtp_server
+):
+    ws = workspace(
+        tmp_path / "ws",
+        {
+            "sinks": all_sinks(webhook, smtp_server)["sinks"][1:],
+            "remind_after_minutes": 60,
+        },
+    )
+    key = "monitoring.dataset_drift:m"
+
+    def drift(minutes: float, text: str = "drift") -> dict:
+        at = T0 + timedelta(minutes=minutes)
+        return raise_alert(ws, "monitoring.dataset_drift", text, "warning", key=key, now=at)
+
+    opened = drift(0, "12 columns drifted")
+    assert opened["notice"] == "opened"
+    assert opened["delivery"] == {"sent": {"webhook[0]": "ok", "email[1]": "ok"}}
+    for minutes in (10, 30, 59):  # the condition holds: no new notification inside the interval
+        assert drift(minutes)["repeat"]
+    assert len(webhook.received) == 1 and len(smtp_server.messages) == 1
+
+    reminder = drift(61, "13 columns drifted")
+    assert reminder["notice"] == "reminder" and reminder["incident"] == opened["incident"]
+    assert _texts(webhook)[1] == (
+        "[workbench] REMINDER WARNING monitoring.dataset_drift: "
+        "still open since 2026-01-05T09:00:00+00:00: 13 columns drifted"
+    )
+    assert drift(100)["repeat"]  # the clock restarted at the reminder (61 min)
+    assert len(webhook.received) == 2
+
+    resolved = resolve_alert(ws, key, "no dataset drift", now=T0 + timedelta(minutes=120))
+    assert resolved["notice"] == "resolved" and resolved["incident"] == opened["incident"]
+    assert (
+        _texts(webhook)[2]
+        == "[workbench] RESOLVED WARNING monitoring.dataset_drift: no dataset drift"
+    )
+    assert (
+        smtp_server.messages[-1][1]["Subject"]
+        == "[workbench] resolved warning monitoring.dataset_drift"
+    )
+    assert resolve_alert(ws, key, "still clean", now=T0 + timedelta(minutes=180)) is None
+    assert len(webhook.received) == 3
+
+    (incident,) = read_incidents(ws)
+    assert incident["status"] == "resolved" and incident["notifications"] == 3
+    assert incident["opened"] == "2026-01-05T09:00:00+00:00"
+    assert incident["resolved"] == "2026-01-05T11:00:00+00:00"
+    assert [n["notice"] for n in incident["notices"]] == ["opened", "reminder", "resolved"]
+
+    again = drift(200, "drift is back")  # the condition returns: a new incident
+    assert again["notice"] == "opened" and again["incident"] != opened["incident"]
+    assert [r["status"] for r in read_incidents(ws)] == ["open", "resolved"]
+
+
+def test_a_failed_delivery_is_retried_with_backoff_and_the_reminder_clock_waits_for_it(
+    tmp_path, webhook
+):
+    ws = workspace(
+        tmp_path / "ws",
+        {
+            "sinks": [{"type": "log"}, {"type": "webhook", "url": webhook.url}],
+            "remind_after_minutes": 60,
+            "retry_minutes": 1,
+        },
+    )
+    webhook.status = 500
+    key = "scheduler.job_failed:train"
+
+    def fail(minutes: float) -> dict:
+        at = T0 + timedelta(minutes=minutes)
+        return raise_alert(ws, "scheduler.job_failed", "train failed", key=key, now=at)
+
+    first = fail(0)
+    assert first["delivery"]["sent"]["log[0]"] == "ok"
+    assert first["delivery"]["sent"]["webhook[1]"].startswith("failed: HTTPError")
+    (incident,) = read_incidents(ws)
+    assert incident["notifications"] == 0 and incident["last_notified"] is None
+    assert incident["pending"]["sinks"] == ["webhook[1]"]
+    assert incident["pending"]["retry_at"] == "2026-01-05T09:01:00+00:00"
+
+    assert "retry after 2026-01-05T09:01:00" in fail(0.5)["delivery"]["suppressed"]
+    assert fail(1)["delivery"] == {
+        "sent": {"webhook[1]": "failed: HTTPError: HTTP Error 500: Internal Server Error"}
+    }
+    assert read_incidents(ws)[0]["pending"]["retry_at"] == "2026-01-05T09:03:00+00:00"  # +2 min
+    assert len(webhook.received) == 2
+
+    webhook.status = 200
+    assert retry_pending(ws, now=T0 + timedelta(minutes=2)) == 0  # backoff not over yet
+    assert retry_pending(ws, now=T0 + timedelta(minutes=3)) == 1
+    (incident,) = read_incidents(ws)
+    assert incident["notifications"] == 1 and incident["pending"] is None
+    assert incident["last_notified"] == "2026-01-05T09:03:00+00:00"  # the clock starts here
+    log_lines = (ws.state / "alerts.log").read_text().splitlines()
+    assert len(log_lines) == 1  # the log sink took it the first time: not sent twice
+
+    assert fail(62)["repeat"]  # 62 min after opening, 59 after the delivery: no reminder
+    assert fail(63)["notice"] == "reminder"
+    assert len(webhook.received) == 4
+
+
+def test_a_resolved_incident_nobody_was_told_of_resolves_quietly(tmp_path):
+    closed = f"http://127.0.0.1:{_free_port()}/nobody-listens"
+    ws = workspace(
+        tmp_path / "ws", {"sinks": [{"type": "webhook", "url": closed, "timeout_seconds": 2}]}
+    )
+
+    raise_alert(ws, "monitoring.performance", "worse", key="perf:m", now=T0)
+    done = resolve_alert(ws, "perf:m", "within margin", now=T0 + timedelta(minutes=5))
+
+    assert done["delivery"] == {"suppressed": "no notification of this incident was delivered"}
+    (incident,) = read_incidents(ws)
+    assert incident["status"] == "resolved" and incident["pending"] is None
+
+
+def test_workbench_alerts_lists_incidents_as_json_and_as_a_table(tmp_path, webhook):
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    ws = workspace(tmp_path / "ws", {"sinks": [{"type": "webhook", "url": webhook.url}]})
+    raise_alert(ws, "monitoring.dataset_drift", "drift", "warning", key="drift:m", now=T0)
+    raise_alert(ws, "scheduler.job_failed", "train failed", key="job:train", now=T0)
+    resolve_alert(ws, "job:train", "train succeeded", now=T0 + timedelta(hours=1))
+    runner = CliRunner()
+
+    done = runner.invoke(app, ["alerts", "-w", str(ws.root), "--json"])
+
+    assert done.exit_code == 0, done.output
+    rows = json.loads(done.stdout)
+    assert [(r["kind"], r["status"]) for r in rows] == [
+        ("monitoring.dataset_drift", "open"),
+        ("scheduler.job_failed", "resolved"),
+    ]
+    assert {"kind", "status", "opened", "resolved", "notifications", "key", "message"} <= set(
+        rows[0]
+    )
+    assert rows[0]["resolved"] is None and rows[0]["notifications"] == 1
+    assert rows[1]["resolved"] == "2026-01-05T10:00:00+00:00" and rows[1]["notifications"] == 2
+    table = runner.invoke(app, ["alerts", "-w", str(ws.root)])
+    assert "drift:m" in table.stdout and "resolved" in table.stdout
+    events = json.loads(
+        runner.invoke(app, ["alerts", "-w", str(ws.root), "--events", "--json"]).stdout
+    )
+    assert [e["message"] for e in events] == ["train succeeded", "train failed", "drift"]

@@ -132,9 +132,10 @@ def test_a_degraded_model_triggers_performance_drift_an_alert_and_a_retrain_requ
     assert request["trigger"] == "performance" and request["check_id"] == result.id
     assert read_decisions(ws)[-1]["requested"] is True
 
-    again = run_check(ws)  # the condition holds an hour later: cooling down, nothing new
+    again = run_check(ws)  # the condition still holds: the same open incident, nothing new
 
-    assert again.alerts[0]["delivery"]["suppressed"].startswith("cooldown")
+    assert again.alerts[0]["repeat"]
+    assert again.alerts[0]["delivery"]["suppressed"].startswith("incident open since")
     assert again.retrain[0]["requested"] is False
     assert take_request(ws, by="test")["id"] == request["id"]
     assert pending_request(ws) is None
