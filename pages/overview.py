@@ -1,4 +1,4 @@
-"""Overview: data, the last run, quarantine, the loop (models, drift, schedule), alerts."""
+"""Overview: data, the last run, quarantine, the loop (models, drift, schedule), incidents."""
 
 from __future__ import annotations
 
@@ -67,6 +67,18 @@ elif champion is None:
         "**What next:** data is versioned; train candidates with `workbench train` "
         "to get a champion model."
     )
+
+st.subheader("Incidents")
+st.caption(
+    "One per alert condition: open while it holds (notified once, then reminded), resolved "
+    "when a later check finds it clean. `workbench alerts` lists them too."
+)
+with ui.shown_errors("Reading the incidents"):
+    incidents = view.incidents(ws)
+    if incidents:
+        ui.status_table(view.incidents_frame(incidents[:50]), columns=())
+    else:
+        st.caption("No incidents.")
 
 st.subheader("Recent alerts")
 if alerts:

@@ -26,6 +26,48 @@ def alerts_frame(alerts: list[dict], columns: tuple[str, ...]) -> pd.DataFrame:
     return frame[[c for c in columns if c in frame.columns]]
 
 
+def incidents_frame(incidents: list[dict]) -> pd.DataFrame:
+    """Incidents as stored (open first): status, kind, times, notifications sent, message."""
+    return pd.DataFrame(
+        [
+            {
+                "status": i["status"],
+                "kind": i["kind"],
+                "opened": ui.when(i["opened"]),
+                "resolved": ui.when(i.get("resolved")) if i.get("resolved") else "",
+                "notifications": f"{i['notifications']}"
+                + (f" ({i['pending']['notice']} pending)" if i.get("pending") else ""),
+                "message": i["message"],
+                "resolution": i.get("resolution") or "",
+            }
+            for i in incidents
+        ],
+        columns=[
+            "status",
+            "kind",
+            "opened",
+            "resolved",
+            "notifications",
+            "message",
+            "resolution",
+        ],
+    )
+
+
+@st.cache_data(ttl=ui.TTL, show_spinner=False)
+def _incidents(root: str, sig: int) -> list[dict]:
+    from core.incidents import read_incidents
+
+    return read_incidents(Workspace(Path(root))) if sig else []
+
+
+def incidents(ws: Workspace) -> list[dict]:
+    """The workspace's incidents, open first (cached until `incidents.json` changes)."""
+    from core.incidents import incidents_path
+
+    return _incidents(str(ws.root), ui.mtime(incidents_path(ws)))
+
+
 def runs_frame(runs: list[dict]) -> pd.DataFrame:
     """Pipeline runs: start, status, batches, version, message."""
     return pd.DataFrame(
@@ -114,18 +156,17 @@ def _schedule_card(ws: Workspace) -> Card:
     return "Next scheduled run", nxt["job"], f"{ui.when(nxt['next_run'])}{then} · {state}"
 
 
-def _alerts_card(ws: Workspace) -> Card:
+def _incidents_card(ws: Workspace) -> Card:
+    rows = incidents(ws)
+    opened = [i for i in rows if i["status"] == "open"]
+    errors = sum(1 for i in opened if i.get("severity") == "error")
     since = datetime.now(UTC) - timedelta(hours=24)
-    recent = [
-        a
-        for a in ui.alerts(ws, limit=500)
-        if a.get("severity") in ("warning", "error")
-        and datetime.fromisoformat(a["time"]).astimezone(UTC) >= since
-    ]
-    errors = sum(1 for a in recent if a.get("severity") == "error")
-    return "Open alerts (24 h)", str(len(recent)), f"{errors} error(s)" if recent else None
+    resolved = sum(
+        1 for i in rows if i.get("resolved") and datetime.fromisoformat(i["resolved"]) >= since
+    )
+    return "Open incidents", str(len(opened)), f"{errors} error(s) · {resolved} resolved (24 h)"
 
 
 def loop_cards(ws: Workspace) -> list[Card]:
-    """(label, value, caption) cards: models, last promotion, drift, next run, open alerts."""
-    return [*_model_cards(ws), _drift_card(ws), _schedule_card(ws), _alerts_card(ws)]
+    """(label, value, caption) cards: models, last promotion, drift, next run, open incidents."""
+    return [*_model_cards(ws), _drift_card(ws), _schedule_card(ws), _incidents_card(ws)]

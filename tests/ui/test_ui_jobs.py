@@ -141,7 +141,7 @@ def test_overview_shows_the_loop_at_a_glance(ui_ws_copy):
     assert "then data_pipeline" in shown["Next scheduled run"][1]  # every job's next run
     assert shown["Challenger"][0] == "none" and shown["Last promotion"][0] == "none"
     assert shown["Drift"] == ("not checked", "no check yet")
-    assert int(shown["Open alerts (24 h)"][0]) >= 1  # the quarantined batch of the fixture
+    assert int(shown["Open incidents"][0]) >= 1  # the quarantined batch of the fixture
     assert at.dataframe[0].value["message"].str.contains("quarantin|missing_rate").any()
 
 
