@@ -3,7 +3,9 @@
 - time triggers from `schedules:` (cron in `schedules.timezone`, or an interval):
   `data_pipeline` 02:00, `training_pipeline` 04:00, `drift_check` hourly (defaults);
 - event triggers: a training that changed the champion runs `deploy`; a drift check that
-  requested retraining runs `training_pipeline`;
+  requested retraining runs `training_pipeline`; a data run that made a new data version runs
+  `training_pipeline` (trigger `after_data`); a scheduled training that found a data run in
+  progress (the runner put it off) runs once that data run has ended, after its retries;
 - scheduler events: a run that missed its time (beyond `misfire_grace_seconds`) is recorded as
   `missed` and alerted; a start refused because the job still runs is recorded as `skipped`.
 
@@ -46,6 +48,10 @@ FOLLOW_UPS = {
     ("training_pipeline", "promoted"): ("deploy", "promotion"),
     ("drift_check", "retrain_requested"): ("training_pipeline", "retrain_request"),
 }
+AFTER_DATA = {("data_pipeline", "version"): ("training_pipeline", "after_data")}
+"""The live scheduler's data -> training chain (same form as `FOLLOW_UPS`). The simulation
+runs its night in order, so its data run always ends before its 04:00 training: it does
+without."""
 
 
 def make_trigger(name: str, spec: JobSchedule, timezone: str):
@@ -169,13 +175,29 @@ def _job_name(job_id: str) -> str:
 def _on_executed(runner: JobRunner, event: JobExecutionEvent) -> None:
     row = event.retval if isinstance(event.retval, dict) else {}
     summary = row.get("summary") or {}
-    for (job, flag), (follow, trigger) in FOLLOW_UPS.items():
+    if row.get("job") == "data_pipeline":
+        _resume_training(runner, row, summary)
+    for (job, flag), (follow, trigger) in {**FOLLOW_UPS, **AFTER_DATA}.items():
         if row.get("job") == job and row.get("status") == "ok" and summary.get(flag):
             if (runner.db.schedule().get(follow) or {}).get("paused"):
                 runner.db.record(follow, "skipped", trigger, runner.owner, f"{follow} is paused")
                 continue
             log.info("%s: %s after %s run %s", follow, trigger, job, row.get("id"))
             runner.submit(follow, trigger)
+
+
+def _resume_training(runner: JobRunner, row: dict, summary: dict) -> None:
+    """Start the training a data run put off, once that run (and its retries) has ended.
+
+    A data run that made a new version starts the training through `AFTER_DATA` already.
+    """
+    if row.get("status") == "failed" and summary.get("retry_in_s"):
+        return  # the retry is a data run in progress too
+    deferred = runner.take_deferred_training()
+    if deferred is None or (row.get("status") == "ok" and summary.get("version")):
+        return
+    log.info("training_pipeline: after_data (put off by data run %s)", row.get("id"))
+    runner.submit("training_pipeline", "after_data", params=deferred)
 
 
 def _on_missed(runner: JobRunner, event: JobExecutionEvent) -> None:

@@ -5,6 +5,10 @@ plain arguments, so the SQLAlchemy job store can persist it); it finds the `JobR
 workspace in `RUNNERS`. A job never overlaps itself (a second start while one runs is recorded
 as `skipped`), and a failing job never raises into the scheduler: it is recorded, alerted once
 its retries are used up, and the other jobs go on.
+
+A scheduled training that starts while a data run is in progress (or waits for its retry) does
+not train on the old version: it is recorded as `skipped` ("waits for the data run") and the
+scheduler's listener starts it with trigger `after_data` once that data run has ended.
 """
 
 from __future__ import annotations
@@ -70,6 +74,11 @@ class JobRunner:
         self._locks = {name: threading.Lock() for name in JOB_NAMES}
         self._active: set[int] = set()
         self._idle = threading.Condition()
+        self._chain = threading.Lock()
+        """Guards the data job's lock release and the training's deferral (one or the other)."""
+        self._data_retrying = False
+        self._deferred: dict | None = None
+        """The parameters of a scheduled training waiting for the data run to end."""
 
     # ----------------------------------------------------------------------------- running
     def run(
@@ -81,6 +90,9 @@ class JobRunner:
         command_id: int | None = None,
     ) -> dict:
         """Run a job now in this thread and return its history row (never raises)."""
+        deferred = self._defer_training(name, trigger, params, command_id)
+        if deferred is not None:
+            return deferred
         lock = self._locks[name]
         if not lock.acquire(blocking=False):
             log.warning("%s not started (%s): a run is still in progress", name, trigger)
@@ -92,10 +104,40 @@ class JobRunner:
                 "a run of this job is still in progress",
                 command_id=command_id,
             )
+        if name == "data_pipeline":
+            self._data_retrying = False
         try:
             return self._execute(name, trigger, attempt, params or {}, command_id)
         finally:
-            lock.release()
+            with self._chain:
+                lock.release()
+
+    def _defer_training(
+        self, name: str, trigger: str, params: dict | None, command_id: int | None
+    ) -> dict | None:
+        """Put off a scheduled training while a data run is in progress; its skipped row."""
+        if name != "training_pipeline" or trigger != "schedule":
+            return None
+        with self._chain:
+            if not (self._locks["data_pipeline"].locked() or self._data_retrying):
+                return None
+            self._deferred = dict(params or {})
+        log.info("%s waits for the data run in progress", name)
+        return self.db.record(
+            name,
+            "skipped",
+            trigger,
+            self.owner,
+            "a data_pipeline run is in progress: this training starts when it ends "
+            "(trigger after_data)",
+            command_id=command_id,
+        )
+
+    def take_deferred_training(self) -> dict | None:
+        """The parameters of a training put off by a data run (once), None when there is none."""
+        with self._chain:
+            deferred, self._deferred = self._deferred, None
+        return deferred
 
     def _execute(
         self, name: str, trigger: str, attempt: int, params: dict, command_id: int | None
@@ -140,6 +182,8 @@ class JobRunner:
             except Exception as exc:  # noqa: BLE001 - e.g. the scheduler is stopping: no retry
                 log.warning("no retry of %s: %s", name, exc)
                 delay = None
+        if name == "data_pipeline":
+            self._data_retrying = delay is not None  # a training waits for the retry too
         summary = (
             {} if delay is None else {"retry_in_s": delay, "retries_left": spec.retries - attempt}
         )

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 from cli_output import flat, wide_console
@@ -28,9 +30,11 @@ from workspaces import set_training
 from app.cli import app
 from core.alerts import read_alerts
 from core.data.pipeline import pipeline_lock
+from core.data.versioning import latest_version
 from core.jobs import JobsDB
 from core.workspace import Workspace
 from core.workspace.demo import drip
+from scheduler import tasks
 
 
 def alert_kinds(ws: Workspace) -> list[str]:
@@ -46,6 +50,7 @@ def test_jobs_run_and_record_history(versioned_ws):
     ws = set_schedules(versioned_ws.root)
     drip(ws.root, 1)
     db = JobsDB.for_workspace(ws)
+    db.enqueue("training_pipeline", "pause", by="test")  # the new version's training: recorded
     with running_service(ws):
         data = finished_run(db, db.enqueue("data_pipeline", "run", by="test"))
         again = finished_run(db, db.enqueue("data_pipeline", "run", by="test"))
@@ -57,8 +62,14 @@ def test_jobs_run_and_record_history(versioned_ws):
     assert again["status"] == "skipped" and "nothing to ingest" in again["summary"]["message"]
     assert deploy["status"] == "ok" and deploy["summary"]["reachable"] is False
     history = db.runs()
-    assert [r["job"] for r in history] == ["deploy", "data_pipeline", "data_pipeline"]
+    chained = [r for r in history if r["job"] == "training_pipeline"]
+    assert [r["job"] for r in history if r not in chained] == [
+        "deploy", "data_pipeline", "data_pipeline"
+    ]  # fmt: skip
     assert all(r["finished_at"] and r["owner"] for r in history)
+    # only the run that made a version chains a training (here paused, so recorded as skipped)
+    assert [(r["trigger"], r["status"]) for r in chained] == [("after_data", "skipped")]
+    assert "paused" in chained[0]["error"]
 
 
 def test_a_failing_job_is_retried_alerted_and_does_not_stop_the_others(versioned_ws):
@@ -185,6 +196,82 @@ def test_a_training_that_promotes_is_followed_by_the_deploy_step(versioned_ws):
     assert "first registered model" in s["promotion_reason"]
     assert deploy["trigger"] == "promotion"
     assert again["status"] == "skipped" and "already trained" in again["summary"]["reason"]
+
+
+def held_data_runs(monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """Data runs wait for `release` before the real pipeline runs (`started` says one waits)."""
+    started, release = threading.Event(), threading.Event()
+    real_data_job = tasks.JOBS["data_pipeline"]
+
+    def slow_data_job(ctx):  # the real pipeline, after a hold: a data run overrunning 04:00
+        started.set()
+        release.wait(60)
+        return real_data_job(ctx)
+
+    monkeypatch.setitem(tasks.JOBS, "data_pipeline", slow_data_job)
+    return started, release
+
+
+def test_a_training_put_off_by_a_data_run_without_new_data_still_runs_after_it(
+    trained_ws, monkeypatch
+):
+    ws = set_schedules(trained_ws.root)
+    started, release = held_data_runs(monkeypatch)
+    db = JobsDB.for_workspace(ws)
+    with running_service(ws) as service:
+        data_command = db.enqueue("data_pipeline", "run", by="test")
+        assert started.wait(30)
+        service.scheduler.modify_job("training_pipeline", next_run_time=datetime.now(UTC))
+        wait_for(lambda: db.runs(job="training_pipeline"), 30, "the scheduled training's turn")
+        release.set()
+        data = finished_run(db, data_command)
+        runs = wait_for(
+            lambda: len(r := db.runs(job="training_pipeline")) == 2 and r[0]["finished_at"] and r,
+            30,
+            "the training after the data run",
+        )
+
+    assert data["status"] == "skipped"  # nothing new landed: no version, the training still runs
+    assert [(r["trigger"], r["status"]) for r in runs] == [
+        ("after_data", "skipped"),
+        ("schedule", "skipped"),
+    ]
+    assert "already trained on the latest data version" in runs[0]["summary"]["reason"]
+    assert runs[0]["started_at"] >= data["finished_at"]
+
+
+@pytest.mark.slow
+def test_a_training_due_during_a_data_run_waits_and_trains_on_the_new_version(
+    versioned_ws, monkeypatch
+):
+    set_training(versioned_ws.root, candidates=["logistic_regression"])
+    ws = set_schedules(versioned_ws.root)
+    drip(ws.root, 1)
+    before = latest_version(ws).id
+    started, release = held_data_runs(monkeypatch)
+    db = JobsDB.for_workspace(ws)
+    with running_service(ws) as service:
+        data_command = db.enqueue("data_pipeline", "run", by="test")
+        assert started.wait(30)
+        service.scheduler.modify_job("training_pipeline", next_run_time=datetime.now(UTC))
+        put_off = wait_for(
+            lambda: db.runs(job="training_pipeline"), 30, "the scheduled training's turn"
+        )
+        release.set()
+        data = finished_run(db, data_command)
+        training = wait_for(
+            lambda: db.runs(job="training_pipeline", status="ok"), 300, "the training"
+        )[0]
+        deployed = wait_for(lambda: db.runs(job="deploy", status="ok"), 30, "the deploy step")
+
+    assert [(r["trigger"], r["status"]) for r in put_off] == [("schedule", "skipped")]
+    assert "starts when it ends" in put_off[0]["error"]
+    assert data["status"] == "ok" and data["summary"]["version"] != before
+    assert training["trigger"] == "after_data"
+    assert training["started_at"] >= data["finished_at"]
+    assert training["summary"]["data_version"] == data["summary"]["version"]
+    assert len(db.runs(job="training_pipeline")) == 2  # the put-off record and one training
+    assert deployed[0]["trigger"] == "promotion"
 
 
 @pytest.mark.slow
