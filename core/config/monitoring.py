@@ -87,6 +87,33 @@ class PerformanceConfig(Strict):
     """Fewer labelled predictions in a window than this: no verdict."""
     bucket: Literal["hour", "day", "week"] = "day"
     """Time bucket of the performance-over-time series."""
+    label_delay: str = Field("0h", pattern=r"^\d+(\.\d+)?[smhdw]$")
+    """How long labels take to arrive (e.g. `6h`, `2d`): a check's performance window ends this
+    long before its end, so it judges predictions whose labels can have arrived."""
+    auto_rollback: AutoRollbackConfig = Field(default_factory=lambda: AutoRollbackConfig())
+    """Undo an automatic promotion whose realized metric is clearly worse."""
+
+    @property
+    def delay_seconds(self) -> float:
+        """`label_delay` in seconds."""
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+        return float(self.label_delay[:-1]) * units[self.label_delay[-1]]
+
+
+class AutoRollbackConfig(Strict):
+    """`monitoring.performance.auto_rollback`: a bad automatic promotion rolls itself back.
+
+    After an `auto_promote`, the new champion's realized metric over its first `min_labels`
+    labelled predictions is compared with the previous champion's over its last `min_labels`
+    before the promotion; worse by more than `margin` (relative) rolls back, with an alert.
+    """
+
+    enabled: bool = False
+    """Check automatic promotions at every monitoring check."""
+    margin: float = Field(0.05, ge=0, le=1)
+    """Roll back when the new champion is worse by more than this share of the old one's."""
+    min_labels: int = Field(50, ge=1)
+    """Labelled predictions each version needs (its window) before a verdict."""
 
 
 class ReferenceConfig(Strict):
@@ -102,10 +129,22 @@ class ReferenceConfig(Strict):
 
 
 class RetrainConfig(Strict):
-    """Turn alerts into training requests (the scheduler runs them)."""
+    """When monitoring asks for a training run (the scheduler runs it), on sustained evidence.
+
+    `performance` (realized metric worse than the baseline by more than
+    `performance.max_drop`, on labelled predictions) asks at once. Drift asks only when the
+    columns the model relies on drifted (`min_weighted_share` of its importance) in
+    `consecutive_checks` checks in a row: daily noise on columns it hardly uses never does.
+    """
 
     triggers: list[Condition] = []
-    """Conditions whose alert requests a training run; empty: never."""
+    """Conditions that can request a training run; empty: never."""
+    consecutive_checks: int = Field(3, ge=1)
+    """Drift conditions must hold in this many consecutive checks of the same champion (the
+    count restarts after a request)."""
+    min_weighted_share: float = Field(0.3, gt=0, le=1)
+    """`dataset_drift` counts only when the drifted columns carry at least this share of the
+    model's feature importance (with no importance known: the plain share of columns)."""
 
 
 class MonitoringConfig(Strict):

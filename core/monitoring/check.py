@@ -3,15 +3,17 @@
 `run_check` is what `workbench drift`, the Drift page and the scheduler call. The reference is
 the champion's profile (or a file); the current data a window of the prediction log (or a
 file). Conditions that hold (dataset / prediction / target drift, performance drift) raise
-alerts for those listed in `monitoring.alert_on` or `monitoring.retrain.triggers`, and the latter
-request a training run unless the alert is cooling down.
+alerts for those listed in `monitoring.alert_on` or `monitoring.retrain.triggers`; whether the
+evidence asks for a training run is `core.monitoring.trigger.decide_retrain` (sustained,
+importance-weighted drift or a realized performance drop), and a recent automatic promotion
+whose realized metric is clearly worse is rolled back (`core.monitoring.rollback_check`).
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from core.errors import one_line
@@ -56,6 +58,11 @@ class CheckResult:
     report_error: str | None = None
     performance_report: str | None = None
     """The Evidently classification / regression report, when the window had labels."""
+    performance_window: Window | None = None
+    """The rows performance is judged on when labels arrive late
+    (`monitoring.performance.label_delay`): the window ending that long earlier."""
+    rollback: dict | None = None
+    """The automatic-rollback verdict on a recent automatic promotion (`rollback_check`)."""
 
     @property
     def conditions(self) -> dict[str, bool]:
@@ -115,6 +122,8 @@ class CheckResult:
             "drift": self.drift.to_json() if self.drift else None,
             "notes": notes,
             "performance": self.performance.to_json() if self.performance else None,
+            "performance_window": _span(self.performance_window),
+            "rollback": self.rollback,
             "alerts": [
                 {"kind": a.get("kind"), "key": a.get("key"), "delivery": a.get("delivery")}
                 for a in self.alerts
@@ -123,6 +132,12 @@ class CheckResult:
             "report": self.report,
             "performance_report": self.performance_report,
         }
+
+
+def _span(window: Window | None) -> dict | None:
+    if window is None:
+        return None
+    return {"label": window.label, "start": window.start, "end": window.end}
 
 
 def profile_from_file(ws: Workspace, path: Path) -> ReferenceProfile:
@@ -203,6 +218,12 @@ def run_check(
         extra = read_labels(labels) if labels is not None else None
         win = log_window(ws, window, extra, now)
     win.frame = profile.prepare(win.frame, fill_missing=win.source == "log")
+    delayed = None
+    if current is None and cfg.performance.delay_seconds > 0:
+        end = (now or datetime.now(UTC)) - timedelta(seconds=cfg.performance.delay_seconds)
+        delayed = log_window(ws, window, extra, end)
+        delayed.frame = profile.prepare(delayed.frame, fill_missing=True)
+        delayed.label += f" ending {cfg.performance.label_delay} earlier (labels' delay)"
     stamp = datetime.now(UTC)
     result = CheckResult(
         f"{stamp.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}",
@@ -210,6 +231,7 @@ def run_check(
         win,
         profile.source,
         model,
+        performance_window=delayed,
     )
     is_log = win.source == "log"
     if is_log and len(win.frame) < cfg.min_rows:
@@ -223,6 +245,10 @@ def run_check(
             _write_report(ws, profile, result)
         if notify if notify is not None else is_log:
             _alert_and_trigger(ws, result)
+    if is_log and result.model is not None and (notify if notify is not None else True):
+        from core.monitoring.rollback_check import check_auto_rollback
+
+        result.rollback = check_auto_rollback(ws)
     if record if record is not None else is_log:
         record_check(ws, result.to_record())
     return result
@@ -238,8 +264,9 @@ def _evaluate(ws: Workspace, profile: ReferenceProfile, result: CheckResult) -> 
     except DriftInputError as exc:
         raise DriftInputError(f"{result.window.label}: {exc}") from None
     metric = cfg.monitoring.performance.metric or cfg.metric
+    labelled = result.performance_window.frame if result.performance_window else frame
     result.performance = perf.evaluate(
-        frame, cfg.target, cfg.task, metric, profile.performance, cfg.monitoring.performance
+        labelled, cfg.target, cfg.task, metric, profile.performance, cfg.monitoring.performance
     )
 
 
@@ -259,6 +286,8 @@ def message(result: CheckResult, condition: str) -> str:
     if condition == "target_drift":
         t = d.target
         return f"target drift in the {label}: {t.column} ({t.method} {t.score:.3g})"
+    if result.performance_window is not None:
+        label = result.performance_window.label
     return (
         f"performance drift in the {label}: {p.metric} {p.value:.4f} vs baseline "
         f"{p.baseline:.4f} ({p.drop:.1%} worse, more than {p.max_drop:.0%}; "
@@ -268,7 +297,7 @@ def message(result: CheckResult, condition: str) -> str:
 
 def _alert_and_trigger(ws: Workspace, result: CheckResult) -> None:
     from core.alerts import raise_alert, resolve_alert
-    from core.monitoring.trigger import record_decision, request_retrain
+    from core.monitoring.trigger import decide_retrain
 
     cfg = ws.config.monitoring
     owner = (result.model or {}).get("name") or "file"
@@ -282,40 +311,19 @@ def _alert_and_trigger(ws: Workspace, result: CheckResult) -> None:
                 check_id=result.id,
             )
     for condition in result.fired:
-        retrain = condition in cfg.retrain.triggers
-        if condition not in cfg.alert_on and not retrain:
+        if condition not in cfg.alert_on and condition not in cfg.retrain.triggers:
             continue
-        text = message(result, condition)
         event = raise_alert(
             ws,
             f"monitoring.{condition}",
-            text,
+            message(result, condition),
             SEVERITY[condition],
             key=f"monitoring.{condition}:{owner}",
             check_id=result.id,
             model_version=(result.model or {}).get("version"),
         )
         result.alerts.append(event)
-        suppressed = (event.get("delivery") or {}).get("suppressed")
-        details = {"trigger": condition, "check_id": result.id}
-        if not retrain:
-            why = (
-                f"monitoring.retrain.triggers does not include {condition}"
-                if cfg.retrain.triggers
-                else "retraining on alerts is not configured (monitoring.retrain.triggers)"
-            )
-            decision = record_decision(ws, False, why, **details)
-        elif event.get("repeat"):
-            decision = record_decision(ws, False, f"alert {suppressed}", **details)
-        else:
-            decision = request_retrain(
-                ws,
-                condition,
-                text,
-                check_id=result.id,
-                model_version=(result.model or {}).get("version"),
-            )
-        result.retrain.append(decision)
+    result.retrain = decide_retrain(ws, result.to_record(), since=result.window.start)
 
 
 def report_folder(ws: Workspace, check_id: str) -> Path:

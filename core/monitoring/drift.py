@@ -75,6 +75,8 @@ class DriftResult:
     reference_rows: int
     prediction: dict[str, ColumnDrift] = field(default_factory=dict)
     target: ColumnDrift | None = None
+    importance: dict[str, float] | None = None
+    """The model's reliance on each column (the profile's `importance`); None: unknown."""
 
     @property
     def checked(self) -> list[ColumnDrift]:
@@ -88,6 +90,21 @@ class DriftResult:
     def share(self) -> float:
         checked = self.checked
         return len(self.drifted) / len(checked) if checked else 0.0
+
+    @property
+    def weighted_share(self) -> float | None:
+        """The drifted columns' share of the model's importance over the checked columns.
+
+        1.0 when every column the model relies on drifted, near 0 when only columns it hardly
+        uses did; None without importance (a file's profile, an older profile).
+        """
+        if not self.importance:
+            return None
+        checked = [c.column for c in self.checked]
+        total = sum(self.importance.get(c, 0.0) for c in checked)
+        if total <= 0:
+            return None
+        return sum(self.importance.get(c, 0.0) for c in self.drifted) / total
 
     @property
     def dataset_drift(self) -> bool:
@@ -110,6 +127,8 @@ class DriftResult:
         return {
             "dataset_drift": self.dataset_drift,
             "share": self.share,
+            "weighted_share": self.weighted_share,
+            "importance": self.importance,
             "drift_share": self.drift_share,
             "columns": {name: c.to_json() for name, c in self.columns.items()},
             "prediction_drift": {name: c.to_json() for name, c in self.prediction.items()},
@@ -308,6 +327,7 @@ def check_drift(
         cfg.share,
         len(current),
         profile.rows,
+        importance=profile.importance,
     )
     for name, ref in ((PREDICTION, profile.prediction), (PROBABILITY, profile.probability)):
         if ref is not None and name in current and current[name].notna().any():

@@ -89,7 +89,7 @@ def reference_from_version(
             predictions[PREDICTION].iloc[unseen],
             None if proba is None else proba[unseen],
         )
-    return build_profile(
+    profile = build_profile(
         X.assign(**{cfg.target: y}),
         columns,
         cfg.monitoring.reference,
@@ -102,6 +102,22 @@ def reference_from_version(
         source={"data_version": split.version.id, "rows": "validation + test", **(source or {})},
         seed=cfg.training.seed,
     )
+    if model is not None and not legacy:
+        profile.importance = _importance(ws, model, X, y, list(profile.columns), derive)
+    return profile
+
+
+def _importance(ws: Workspace, model, X, y, columns, derive) -> dict[str, float] | None:
+    """The watched columns' permutation importance (None, logged, when it cannot be computed)."""
+    from core.monitoring.importance import column_weights, permutation_importance
+
+    cfg = ws.config
+    try:
+        raw = permutation_importance(model, X, y, cfg.task, cfg.metric, cfg.training.seed)
+    except Exception as exc:  # noqa: BLE001 - drift is then weighted equally, not lost
+        log.warning("feature importance not computed: %s", exc)
+        return None
+    return column_weights(raw, columns, derive)
 
 
 def _features_split(ws: Workspace, data_version: str | None):

@@ -223,6 +223,9 @@ class ReferenceProfile:
     """The `features` dict (date parts; interactions and bins when engineered) computing the
     derived columns from a record (`core.monitoring.inputs.derive_columns`); None: the columns
     are taken as they are (file profiles, profiles of models that took engineered records)."""
+    importance: dict[str, float] | None = None
+    """How much the model relies on each watched column (shares summing to 1, see
+    `core.monitoring.importance`); None: unknown (a file's profile, an older profile)."""
     sample: pd.DataFrame | None = field(default=None, repr=False)
     sample_path: Path | None = field(default=None, repr=False)
 
@@ -269,6 +272,7 @@ class ReferenceProfile:
             "performance": self.performance,
             "columns": {name: col.to_dict() for name, col in self.columns.items()},
             "derive": self.derive,
+            "importance": self.importance,
             **extra,
         }
 
@@ -289,6 +293,7 @@ class ReferenceProfile:
             source=data.get("source") or {},
             created=data.get("created", ""),
             derive=data.get("derive"),
+            importance=data.get("importance"),
             sample_path=sample_path,
         )
 

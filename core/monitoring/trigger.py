@@ -1,4 +1,9 @@
-"""Retrain requests: a drift or performance alert (or a click) asks for a training run.
+"""Retrain requests: sustained monitoring evidence (or a click) asks for a training run.
+
+`decide_retrain` judges each check: a realized performance drop asks at once; drift asks only
+when the columns the model relies on drifted for `monitoring.retrain.consecutive_checks` checks
+in a row (importance-weighted, see `core.monitoring.importance`), so daily noise on columns the
+model hardly uses never retrains.
 
 The request is one file, `.workbench/retrain_request.json`, that the scheduler consumes
 (`take_request`) and executes; at most one is pending. Every decision (requested, or why not)
@@ -13,6 +18,7 @@ import os
 import uuid
 from pathlib import Path
 
+from core.config.monitoring import RetrainConfig
 from core.files import append_jsonl, atomic_write_text, read_jsonl, utc_now_iso
 from core.monitoring.history import monitoring_dir
 from core.workspace import Workspace
@@ -105,3 +111,111 @@ def take_request(ws: Workspace, by: str = "scheduler") -> dict | None:
 def read_decisions(ws: Workspace, limit: int = 100) -> list[dict]:
     """The newest retrain decisions, oldest first."""
     return read_jsonl(decisions_path(ws), limit)
+
+
+DRIFT_CONDITIONS = ("dataset_drift", "prediction_drift", "target_drift")
+
+
+def drift_evidence(drift: dict | None, cfg: RetrainConfig) -> list[str]:
+    """The drift conditions of a check's drift summary (`DriftResult.to_json`) that count.
+
+    `dataset_drift` counts when the drifted columns carry `min_weighted_share` of the model's
+    importance (`weighted_share`; a profile without importance: the dataset drift verdict);
+    prediction and target drift when they hold.
+    """
+    if not drift:
+        return []
+    weighted = drift.get("weighted_share")
+    held = {
+        "dataset_drift": (
+            weighted >= cfg.min_weighted_share
+            if weighted is not None
+            else bool(drift.get("dataset_drift"))
+        ),
+        "prediction_drift": any(
+            c.get("drifted") for c in (drift.get("prediction_drift") or {}).values()
+        ),
+        "target_drift": bool((drift.get("target_drift") or {}).get("drifted")),
+    }
+    return [c for c in DRIFT_CONDITIONS if held[c] and c in cfg.triggers]
+
+
+def _streak(previous: list[dict], version, cfg: RetrainConfig) -> int:
+    """Checks in a row (newest first) of `version` with drift evidence, since its last request."""
+    count = 0
+    for record in reversed(previous):
+        if record.get("source") != "log" or record.get("skipped"):
+            continue
+        if (record.get("model") or {}).get("version") != version:
+            break
+        if any(d.get("requested") for d in record.get("retrain") or []):
+            break
+        if not drift_evidence(record.get("drift"), cfg):
+            break
+        count += 1
+    return count
+
+
+def _asked_recently(previous: list[dict], version, since: str | None) -> dict | None:
+    """The newest earlier check of `version` (after `since`) that requested a training run."""
+    for record in reversed(previous):
+        if since is not None and str(record.get("time")) < since:
+            break
+        if (record.get("model") or {}).get("version") == version and any(
+            d.get("requested") for d in record.get("retrain") or []
+        ):
+            return record
+    return None
+
+
+def decide_retrain(ws: Workspace, check: dict, since: str | None = None) -> list[dict]:
+    """Whether a check's evidence asks for a training run; the decisions made (recorded).
+
+    Args:
+        ws: The workspace (its `monitoring.retrain` config and check history).
+        check: The check's history record (`CheckResult.to_record`), not yet recorded.
+        since: ISO time: a request by an earlier check of the same champion after it (its
+            window's start) is not repeated for a performance drop.
+
+    A realized performance drop (`performance` in `triggers`) asks at once; drift asks when its
+    evidence (`drift_evidence`) held in `consecutive_checks` checks in a row of the champion.
+    Nothing is recorded when no trigger condition held.
+    """
+    from core.monitoring.history import read_history
+
+    cfg = ws.config.monitoring.retrain
+    version = (check.get("model") or {}).get("version")
+    details = {"check_id": check.get("id"), "model_version": version}
+    perf = check.get("performance") or {}
+    evidence = drift_evidence(check.get("drift"), cfg)
+    performance = "performance" in cfg.triggers and bool(perf.get("drifted"))
+    if not evidence and not performance:
+        return []
+    previous = read_history(ws, limit=200)
+    if performance:
+        reason = (
+            f"realized {perf.get('metric')} {perf.get('value'):.4f} vs baseline "
+            f"{perf.get('baseline'):.4f} ({perf.get('drop'):.1%} worse, more than "
+            f"{perf.get('max_drop'):.0%}; {perf.get('labelled')} labelled predictions)"
+        )
+        asked = _asked_recently(previous, version, since)
+        if asked is not None:
+            why = f"already requested for v{version} by check {asked.get('id')}: {reason}"
+            return [record_decision(ws, False, why, trigger="performance", **details)]
+        return [request_retrain(ws, "performance", reason, **details)]
+    streak = 1 + _streak(previous, version, cfg)
+    drift = check.get("drift") or {}
+    weighted = drift.get("weighted_share")
+    what = ", ".join(evidence) + (
+        f" (drifted columns carry {weighted:.0%} of the model's importance)"
+        if "dataset_drift" in evidence and weighted is not None
+        else ""
+    )
+    if streak < cfg.consecutive_checks:
+        why = (
+            f"{what}: {streak} of {cfg.consecutive_checks} consecutive checks "
+            "(monitoring.retrain.consecutive_checks), not yet sustained"
+        )
+        return [record_decision(ws, False, why, trigger=evidence[0], streak=streak, **details)]
+    reason = f"{what} in {streak} consecutive checks"
+    return [request_retrain(ws, evidence[0], reason, streak=streak, **details)]

@@ -286,3 +286,43 @@ def maybe_auto_promote(
         forced=False,
         report=report,
     )
+
+
+AUTO_ROLLBACK_ACTOR = "monitoring"
+
+
+def auto_rollback(ws: Workspace, expected: str, reason: str, evidence: dict) -> AuditRecord:
+    """Roll back the champion `expected` on realized evidence (the monitoring's own rollback).
+
+    Like `rollback` (to the champion before it on the stack, no gates), by actor `monitoring`,
+    with `evidence` (both versions' realized metrics, windows and label counts) as the audit
+    record's `metrics`.
+
+    Raises:
+        PromotionRefused: the champion is no longer `expected` (someone moved it meanwhile), or
+            there is nothing to roll back to.
+    """
+    name = ws.config.model_name
+    current, previous = planned_rollback(ws)
+    if current != str(expected):
+        raise PromotionRefused(
+            f"{name} champion is v{current}, not v{expected}: automatic rollback skipped"
+        )
+    client = store.registry_client(ws)
+    store.get_version(client, name, previous)
+    client.set_registered_model_alias(name, ALIAS_CHAMPION, previous)
+    report = load_gate_report(ws, name, previous)
+    record = AuditRecord.new(
+        actor=AUTO_ROLLBACK_ACTOR,
+        action="rollback",
+        model=name,
+        from_version=current,
+        to_version=previous,
+        reason=_require_reason(reason),
+        forced=False,
+        gates=[g.to_dict() for g in report.gates] if report else [],
+        metrics=evidence,
+    )
+    append_audit(ws, record)
+    tag_versions(client, record)
+    return record
