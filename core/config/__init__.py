@@ -182,6 +182,9 @@ class FeedbackSource(Strict):
     label_delay: str = Field("1h", pattern=r"^\d+(\.\d+)?[smhdw]$")
     """A label is exported once it is at least this old (e.g. `30m`, `1h`, `2d`), so a
     corrected label sent soon after the first one is the one that becomes data."""
+    min_rows: int = Field(1, ge=1)
+    """Export only once this many labelled rows are ready (match the raw `row_count` rule:
+    a smaller batch would be quarantined, and its rows are not exported again)."""
 
     @property
     def delay_seconds(self) -> float:

@@ -92,6 +92,12 @@ def export_labels(ws: Workspace, now: datetime | None = None) -> dict:
     if ready.empty:
         message = f"no new labels older than {cfg.label_delay} to export"
         return summary | {"status": "skipped", "rows": 0, "message": message}
+    if len(ready) < cfg.min_rows:
+        message = (
+            f"{len(ready)} labelled prediction(s) ready, fewer than sources.feedback.min_rows "
+            f"({cfg.min_rows}): waiting for more"
+        )
+        return summary | {"status": "skipped", "rows": 0, "message": message}
     batch = labelled_batch(ws, ready)
     path = ws.landing / f"feedback-{now.strftime('%Y%m%dT%H%M%S%fZ')}.csv"
     atomic_write(path, lambda tmp: batch.to_csv(tmp, index=False))

@@ -102,7 +102,11 @@ def test_labelled_predictions_become_a_new_data_version_once(versioned_ws):
     assert batch_file.name in version.batches
     assert version.rows == before.rows + 60
 
-    later = export_labels(Workspace.open(ws.root), now=datetime.now(UTC) + timedelta(hours=2))
+    in_2h = datetime.now(UTC) + timedelta(hours=2)
+    few = {"enabled": True, "label_delay": "1h", "min_rows": 11}
+    held = export_labels(set_section(ws.root, "sources", {"feedback": few}), now=in_2h)
+    assert held["status"] == "skipped" and "fewer than sources.feedback.min_rows" in held["message"]
+    later = export_labels(enable_feedback(ws), now=in_2h)
     assert later["status"] == "ok" and later["rows"] == 10  # only the ones that were waiting
     assert exported_ids(ws) == set(ids[:70])
     assert export_labels(ws, now=datetime.now(UTC) + timedelta(hours=3))["rows"] == 0
