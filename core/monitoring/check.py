@@ -99,6 +99,7 @@ class CheckResult:
             "skipped": self.skipped,
             "alerts": [a.get("kind") for a in self.alerts],
             "retrain_requested": any(r.get("requested") for r in self.retrain),
+            "rollback": self.rollback,
             "report": self.report,
             "performance_report": self.performance_report,
         }

@@ -58,6 +58,7 @@ def test_a_clearly_worse_auto_promoted_champion_is_rolled_back_with_evidence(pro
 
     assert _champion(ws) == "1"
     assert result.rollback["verdict"] == "rolled_back"
+    assert result.to_json()["rollback"]["audit_id"] == read_audit(ws)[0]["id"]
     newest = read_audit(ws, ws.config.model_name)[0]
     assert newest["action"] == "rollback" and newest["actor"] == "monitoring"
     assert (newest["from_version"], newest["to_version"]) == ("2", "1")
