@@ -139,7 +139,7 @@ def up(
             _traffic_in_background(ws, api_url)
     _say_running([s for s in running.values() if s.name != "train"], "already running")
     if "ui" not in running:
-        _ui_for_up(ws, host, port, detach)
+        _ui_for_up(ws, host, port, detach, api_url)
 
 
 def _say_running(services, what: str) -> None:
@@ -150,10 +150,15 @@ def _say_running(services, what: str) -> None:
         out.print(f"  {service.line()}", highlight=False)
 
 
-def _ui_for_up(ws, host: str, port: int, detach: bool) -> None:
-    """Start the UI, detached or in the foreground (its pid file removed when it ends)."""
+def _ui_for_up(ws, host: str, port: int, detach: bool, api_url: str) -> None:
+    """Start the UI, detached or in the foreground (its pid file removed when it ends).
+
+    The UI looks for the API `up` started (`api_url`) unless `serving.url` or
+    `WORKBENCH_API_URL` says otherwise.
+    """
     argv, url = _streamlit_cmd(port, host), f"http://{host}:{port}"
     env = dict(os.environ, WORKBENCH_HOME=str(ws.root))
+    env.setdefault("WORKBENCH_API_URL", api_url)
     if detach:
         log_path = ws.state / "ui.log"
         service = start_detached(ws, "ui", argv, log_path, url, env)

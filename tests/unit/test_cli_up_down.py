@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from servers import free_port
@@ -69,6 +70,10 @@ def test_up_twice_starts_one_set_and_down_stops_it(ws):
         assert first.poll() is None, first.stdout.read()
         started = {name: running(ws, name) for name in ("api", "scheduler", "ui", "traffic")}
         assert all(started.values()), started
+        api_url = f"WORKBENCH_API_URL=http://127.0.0.1:{ports[3]}".encode()
+        for name in ("scheduler", "ui", "traffic"):  # each finds the API `up` started
+            environ = Path(f"/proc/{started[name].pid}/environ").read_bytes().split(b"\0")
+            assert api_url in environ, name
 
         again = _run("up", "--detach", *ports, env=env)
 
