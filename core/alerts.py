@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core import incidents
-from core.files import append_jsonl
+from core.files import append_jsonl, read_jsonl, utc_now
 from core.monitoring import sinks
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -30,7 +30,7 @@ def _event(
     kind: str, message: str, severity: str, details: dict, now: datetime | None = None
 ) -> dict:
     return {
-        "time": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "time": (now or utc_now()).isoformat(timespec="seconds"),
         "kind": kind,
         "severity": severity,
         "message": message,
@@ -80,7 +80,7 @@ def raise_alert(
         `repeat` (True when the incident was already open and nothing new was sent) and
         `delivery` = {"sent": {sink: outcome}} or {"suppressed": why}.
     """
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     key = key or kind
     event = _event(kind, message, severity, {**details, "key": key}, now)
     quiet = sinks.below_min_severity(ws, severity)
@@ -119,7 +119,7 @@ def resolve_alert(
     Returns:
         The recorded `alert.resolved` event, or None when the condition had no open incident.
     """
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     with incidents.locked(ws) as rows:
         incident = incidents.open_for(rows, key)
         if incident is None:
@@ -147,7 +147,7 @@ def retry_pending(ws: Workspace, now: datetime | None = None) -> int:
 
     `raise_alert` and `resolve_alert` do this too; call it to flush retries without an alert.
     """
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     with incidents.locked(ws) as rows:
         tried = [r for r in rows if incidents.due(r, now)]
         _flush(ws, rows, now, None)
@@ -181,7 +181,4 @@ def _flush(ws: Workspace, rows: list[dict], now: datetime, current: dict | None)
 
 def read_alerts(path: Path, limit: int = 100) -> list[dict]:
     """The newest `limit` alert events, newest first."""
-    if not path.is_file():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()[-limit:]
-    return [json.loads(line) for line in reversed(lines) if line.strip()]
+    return read_jsonl(path, limit)[::-1]

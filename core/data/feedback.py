@@ -83,12 +83,14 @@ def export_labels(ws: Workspace, now: datetime | None = None) -> dict:
         }
     now = now or utc_now()
     cutoff = now - timedelta(seconds=cfg.delay_seconds)
-    source = prediction_log_source(ws)
-    done = exported_ids(ws)
-    ready = labelled_predictions(source, cutoff)
-    ready = ready[~ready["request_id"].astype(str).isin(done)] if len(ready) else ready
-    waiting = len(labelled_predictions(source, now)) - len(done) - len(ready)
-    summary = {"waiting": max(waiting, 0)}
+    fresh = labelled_predictions(prediction_log_source(ws), now)  # the log, read once
+    if len(fresh):
+        fresh = fresh[~fresh["request_id"].astype(str).isin(exported_ids(ws))]
+    ready = fresh
+    if len(fresh):
+        labelled_at = pd.to_datetime(fresh["feedback_time"], utc=True, format="ISO8601")
+        ready = fresh[(labelled_at <= pd.Timestamp(cutoff)).to_numpy()]
+    summary = {"waiting": len(fresh) - len(ready)}
     if ready.empty:
         message = f"no new labels older than {cfg.label_delay} to export"
         return summary | {"status": "skipped", "rows": 0, "message": message}
