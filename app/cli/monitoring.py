@@ -23,6 +23,11 @@ from app.cli.common import (
 )
 
 monitoring_app = typer.Typer(help="Monitoring: drift, performance, alerts.")
+NO_CHALLENGER = (
+    "only the champion answered: set serving.canary_fraction (the challenger answers that "
+    "share) or serving.shadow_fraction (it also scores them in the background) and restart "
+    "the API; a challenger is a gate-passing version with the `challenger` alias"
+)
 
 
 FileOpt = Annotated[Path | None, typer.Option(dir_okay=False, help="A CSV or Parquet file.")]
@@ -242,6 +247,44 @@ def _check_row(record: dict) -> dict:
         "report": record.get("report"),
         "performance_report": record.get("performance_report"),
     }
+
+
+@monitoring_app.command("variants")
+def variants_cmd(
+    workspace: WorkspaceOpt = None,
+    window: Annotated[
+        str | None,
+        typer.Option(help="Window of the prediction log: 24h, 7d, 90m, 5000 (rows), all."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Challenger vs champion: rows, latency, agreement, realized metric per variant."""
+    from core.monitoring.variants import compare_variants
+
+    with fail_cleanly():
+        comparison = compare_variants(open_workspace(workspace), window)
+    if as_json:
+        print_json(comparison.to_json())
+        return
+    if not comparison.variants:
+        out.print(f"no predictions in the {comparison.label}", highlight=False)
+        return
+    table = Table("variant", "version", "rows", "p50 ms", "p95 ms", "agreement", comparison.metric)
+    for v in comparison.variants:
+        agreement = "-" if v.agreement is None else f"{v.agreement:.1%} of {v.agreement_pairs}"
+        table.add_row(
+            v.variant,
+            f"v{v.version}",
+            str(v.rows),
+            _num(v.latency_p50_ms),
+            _num(v.latency_p95_ms),
+            agreement,
+            f"{_num(v.realized)} ({v.labelled} labelled)",
+        )
+    print_table(table)
+    out.print(f"{comparison.label}, {comparison.start} to {comparison.end}", highlight=False)
+    if not comparison.challenger_traffic:
+        out.print(NO_CHALLENGER, highlight=False)
 
 
 class _ImportByDefault(TyperGroup):

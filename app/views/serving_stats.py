@@ -4,7 +4,9 @@
 it). The functions derive what the Serving page shows: latency percentiles from the histogram
 buckets (the way Prometheus' `histogram_quantile` does), rates between two scrapes, the split of
 predictions by version and variant, and how often the shadow model agrees with the model that
-answered, from the prediction log.
+answered, from the prediction log (the pairs and their agreement live in
+`core.monitoring.variants`, shared with `workbench variants` and the Drift page), and the table
+of a `VariantComparison`.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 
-SHADOW = "shadow"
-SERVED = ("champion", "challenger")
+from core.monitoring.variants import VariantComparison
+from core.monitoring.variants import shadow_pairs as shadow_pairs  # one home: core (re-exported)
+from core.monitoring.variants import with_agreement as with_agreement
+
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 Buckets = tuple[tuple[float, float], ...]
 """Histogram buckets as (upper bound, cumulative count), ascending, `inf` last."""
@@ -109,69 +113,34 @@ def variant_split(snapshot: MetricsSnapshot) -> pd.DataFrame:
     return frame.assign(share=frame["records"] / total if total else 0.0)
 
 
-# --- shadow vs served agreement --------------------------------------------------------------
+# --- challenger vs champion ---------------------------------------------------------------------
+
+VARIANT_COLUMNS = ["variant", "version", "rows", "p50 ms", "p95 ms", "agreement", "labelled"]
 
 
-def shadow_pairs(log: pd.DataFrame) -> pd.DataFrame:
-    """Each shadow prediction next to the served prediction of the same record.
+def variants_frame(comparison: VariantComparison) -> pd.DataFrame:
+    """One row per variant and version: rows, p50/p95 latency, agreement, the realized metric.
 
-    Rows of one request are logged in record order (served and shadow alike), so the n-th
-    shadow row of a request scored the same record as its n-th served row. Pairs where the
-    shadow scored the very version that answered (a canary request) are left out: a model
-    always agrees with itself.
-
-    Args:
-        log: The prediction log (`core.predictions.readers.read_predictions`).
-
-    Returns:
-        One row per pair: `request_id`, `record`, `time` (UTC), `variant`, `served_version`,
-        `shadow_version`, `served`, `shadow` (predictions), `served_probability`,
-        `shadow_probability`.
+    The metric's column is named after it (`roc_auc`); it is empty until labels arrive, and
+    `labelled` says on how many rows it stands.
     """
-    columns = ["request_id", "record", "time", "variant", "served_version", "shadow_version"]
-    columns += ["served", "shadow", "served_probability", "shadow_probability"]
-    if log.empty or not (log["variant"] == SHADOW).any():
-        return pd.DataFrame(columns=columns)
-    log = log.assign(record=log.groupby(["request_id", "variant"]).cumcount())
-    keep = ["request_id", "record", "model_version", "prediction", "probability"]
-    served = log[log["variant"].isin(SERVED)][[*keep, "time", "variant"]]
-    shadow = log[log["variant"] == SHADOW][keep]
-    pairs = served.merge(shadow, on=["request_id", "record"], suffixes=("_s", "_w"))
-    pairs = pairs.rename(
-        columns={
-            "model_version_s": "served_version",
-            "model_version_w": "shadow_version",
-            "prediction_s": "served",
-            "prediction_w": "shadow",
-            "probability_s": "served_probability",
-            "probability_w": "shadow_probability",
+    rows = [
+        {
+            "variant": v.variant,
+            "version": f"v{v.version}",
+            "rows": v.rows,
+            "p50 ms": v.latency_p50_ms,
+            "p95 ms": v.latency_p95_ms,
+            "agreement": v.agreement,
+            "labelled": v.labelled,
+            comparison.metric: v.realized,
         }
-    )
-    pairs = pairs[pairs["served_version"].astype(str) != pairs["shadow_version"].astype(str)]
-    pairs["time"] = pd.to_datetime(pairs["time"], utc=True, format="ISO8601")
-    return pairs[columns].sort_values("time", kind="stable").reset_index(drop=True)
+        for v in comparison.variants
+    ]
+    return pd.DataFrame(rows, columns=[*VARIANT_COLUMNS, comparison.metric])
 
 
-def _agree(pairs: pd.DataFrame, task: str, rel_tol: float) -> pd.Series:
-    if task == "regression":
-        a = pd.to_numeric(pairs["served"], errors="coerce")
-        b = pd.to_numeric(pairs["shadow"], errors="coerce")
-        scale = pd.concat([a.abs(), b.abs()], axis=1).max(axis=1).clip(lower=1e-12)
-        return ((a - b).abs() <= rel_tol * scale).astype(float)
-    return (pairs["served"].astype(str) == pairs["shadow"].astype(str)).astype(float)
-
-
-def with_agreement(pairs: pd.DataFrame, task: str = "classification", rel_tol: float = 0.05):
-    """Add `agree` (1.0 / 0.0) and `probability_diff` (absolute) to `shadow_pairs` output.
-
-    Classification pairs agree on the same label; regression pairs when they differ by at most
-    `rel_tol` of the larger absolute prediction.
-    """
-    served = pd.to_numeric(pairs["served_probability"], errors="coerce")
-    shadow = pd.to_numeric(pairs["shadow_probability"], errors="coerce")
-    return pairs.assign(
-        agree=_agree(pairs, task, rel_tol), probability_diff=(served - shadow).abs()
-    )
+# --- shadow vs served agreement --------------------------------------------------------------
 
 
 def agreement_summary(pairs: pd.DataFrame) -> pd.DataFrame:

@@ -1,11 +1,13 @@
 """The current data of a check: a window of the prediction log, or any file.
 
-A log window holds the answered predictions (shadow scores excluded) of the last N hours/days
-or the last N rows: their input records decoded into columns as clients sent them (JSON values,
-timestamps as ISO-8601 strings), the date parts and engineered columns of the workspace's
-`features` section added where a record has their sources (a check recomputes the ones its
-reference profiles, `ReferenceProfile.prepare`), `prediction`, `probability`, and the target
-column filled from feedback (the latest actual per request id, plus an optional labels file).
+A log window holds the champion's predictions of the last N hours/days or the last N of them
+(canary rows, answered by the challenger, and shadow scores are left out: `champion_rows`; they
+are compared with the champion's in `core.monitoring.variants`): their input records decoded
+into columns as clients sent them (JSON values, timestamps as ISO-8601 strings), the date parts
+and engineered columns of the workspace's `features` section added where a record has their
+sources (a check recomputes the ones its reference profiles, `ReferenceProfile.prepare`),
+`prediction`, `probability`, and the target column filled from feedback (the latest actual per
+request id, plus an optional labels file).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from core.workspace import Workspace
 
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 META_COLUMNS = ["request_id", "time", "model_name", "model_version", "variant"]
+CHAMPION = "champion"
 
 
 class WindowError(WorkbenchError):
@@ -132,6 +135,19 @@ def read_labels(path: Path) -> pd.Series:
     return rows.set_index("request_id")["actual"]
 
 
+def variants(log: pd.DataFrame) -> pd.Series:
+    """Each logged row's variant; a missing or empty one (a log older than variants) is champion."""
+    if "variant" not in log:
+        return pd.Series(CHAMPION, index=log.index, dtype=object)
+    named = log["variant"].where(log["variant"].notna(), "").astype(str).str.strip()
+    return named.where(named != "", CHAMPION)
+
+
+def champion_rows(log: pd.DataFrame) -> pd.DataFrame:
+    """The rows the champion answered: what drift and performance windows look at."""
+    return log[variants(log) == CHAMPION]
+
+
 def _rows(index: pd.Index) -> str:
     """1-based data row numbers (the first five, then how many more)."""
     shown = ", ".join(str(i + 1) for i in index[:5])
@@ -144,7 +160,7 @@ def log_window(
     labels: pd.Series | None = None,
     now: datetime | None = None,
 ) -> Window:
-    """The prediction log's rows of a window, records decoded, actuals joined.
+    """The champion's rows of a window of the prediction log, records decoded, actuals joined.
 
     Args:
         ws: The workspace (its prediction log, target column and default window).
@@ -173,7 +189,7 @@ def _log_rows(ws, since: str | None, end: datetime, rows: int | None, labels, la
 
     source = prediction_log_source(ws)
     log = read_predictions(source, since=since)
-    log = log[log["variant"].astype(str) != "shadow"]
+    log = champion_rows(log)
     if not log.empty:
         log = log.assign(_t=pd.to_datetime(log["time"], utc=True, format="ISO8601"))
         log = log[log["_t"] <= pd.Timestamp(end)].sort_values("_t", kind="stable")
