@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from datetime import datetime
 
 from core.errors import WorkbenchError, one_line
 from core.workspace import Workspace
@@ -86,7 +87,7 @@ def model_versions(ws: Workspace) -> dict:
 
 def training_due(ws: Workspace) -> tuple[bool, str]:
     """Whether a scheduled training should run, and why (or why not)."""
-    from core.data.versioning import latest_version
+    from core.data.versioning import latest_version, versions_since
 
     latest = latest_version(ws)
     if latest is None:
@@ -102,10 +103,26 @@ def training_due(ws: Workspace) -> tuple[bool, str]:
             f"v{newest['version']} was already trained on data version {latest.id} "
             f"(gates {newest['gates'] or 'not evaluated'}); waiting for newer data"
         )
-    return True, (
-        f"data version {latest.id} is newer than the champion's "
-        f"({champion['data_version'] or 'unknown'})"
+    newer = (
+        f"data version {latest.id} is newer than the champion's ({champion['data_version'] or '?'})"
     )
+    policy = ws.config.monitoring.retrain
+    if policy.on_new_data:
+        return True, newer
+    behind = versions_since(ws, champion["data_version"] or "")
+    limit = policy.max_versions_behind
+    if limit is None:
+        return False, (
+            f"{newer}, but new data alone does not retrain (monitoring.retrain.on_new_data: "
+            "false): waiting for a retrain request"
+        )
+    if behind is not None and behind < limit:
+        return False, (
+            f"champion v{champion['version']} is {behind} data version(s) behind, fewer than "
+            f"monitoring.retrain.max_versions_behind ({limit}): waiting for a retrain request "
+            "or more data"
+        )
+    return True, f"{newer} and {behind if behind is not None else 'many'} versions behind"
 
 
 def _gate_failures(ws: Workspace, version: str | None) -> list[str]:
@@ -220,15 +237,18 @@ def _trained(ws: Workspace, result, before: str | None) -> dict:
     }
 
 
-def drift_step(ws: Workspace, window: str | None = None) -> dict:
-    """One monitoring check of the prediction log; `skipped` when there is nothing to check."""
+def drift_step(ws: Workspace, window: str | None = None, clock: datetime | None = None) -> dict:
+    """One monitoring check of the prediction log; `skipped` when there is nothing to check.
+
+    `clock`: the time its incidents are kept in (default now; see `run_check`).
+    """
     from core.errors import ModelNotFound
     from core.monitoring.check import run_check
 
     if model_versions(ws)["champion"] is None:
         return {"status": "skipped", "reason": "no champion yet: nothing to monitor"}
     try:
-        result = run_check(ws, window)
+        result = run_check(ws, window, clock=clock)
     except ModelNotFound as exc:
         return {"status": "skipped", "reason": str(exc)}
     if result.skipped:

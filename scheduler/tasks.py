@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from core import lifecycle
 from core.serving.reload import reload_api
@@ -48,7 +49,9 @@ def training_pipeline(ctx: JobContext) -> dict:
 def drift_check(ctx: JobContext) -> dict:
     """Drift and performance of the prediction log's recent window (hourly)."""
     ctx.progress(0.1, "checking the prediction log")
-    return lifecycle.drift_step(ctx.ws, ctx.params.get("window"))
+    clock = ctx.params.get("clock")  # the simulation's day (incidents keep simulated time)
+    clock = datetime.fromisoformat(clock) if clock else None
+    return lifecycle.drift_step(ctx.ws, ctx.params.get("window"), clock)
 
 
 def deploy(ctx: JobContext) -> dict:

@@ -132,9 +132,11 @@ class RetrainConfig(Strict):
     """When monitoring asks for a training run (the scheduler runs it), on sustained evidence.
 
     `performance` (realized metric worse than the baseline by more than
-    `performance.max_drop`, on labelled predictions) asks at once. Drift asks only when the
-    columns the model relies on drifted (`min_weighted_share` of its importance) in
-    `consecutive_checks` checks in a row: daily noise on columns it hardly uses never does.
+    `performance.max_drop`, on labelled predictions) asks once it held in `performance_checks`
+    checks in a row. Drift asks only when the columns the model relies on drifted
+    (`min_weighted_share` of its importance) in `consecutive_checks` checks in a row: daily
+    noise on columns it hardly uses never does. `on_new_data` / `max_versions_behind` say
+    whether new data alone makes the scheduled training run.
     """
 
     triggers: list[Condition] = []
@@ -142,9 +144,20 @@ class RetrainConfig(Strict):
     consecutive_checks: int = Field(3, ge=1)
     """Drift conditions must hold in this many consecutive checks of the same champion (the
     count restarts after a request)."""
-    min_weighted_share: float = Field(0.3, gt=0, le=1)
+    min_weighted_share: float = Field(0.3, ge=0, le=1)
     """`dataset_drift` counts only when the drifted columns carry at least this share of the
-    model's feature importance (with no importance known: the plain share of columns)."""
+    model's feature importance (0, or no importance known: the dataset drift verdict)."""
+    performance_checks: int = Field(1, ge=1)
+    """A realized performance drop asks for a training run when it held in this many
+    consecutive checks of the same champion (1: at once)."""
+    on_new_data: bool = True
+    """The scheduled training (04:00, and after a data run that made a new version) trains
+    whenever a data version is newer than the champion's. False: only on a retrain request
+    (the evidence above, or someone asking), or once the champion is `max_versions_behind`
+    data versions behind the latest."""
+    max_versions_behind: int | None = Field(None, ge=1)
+    """With `on_new_data: false`, the scheduled training still refreshes the champion once this
+    many newer data versions exist (e.g. 7 with daily data: a weekly refresh); None: never."""
 
 
 class MonitoringConfig(Strict):

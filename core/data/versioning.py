@@ -163,6 +163,19 @@ def list_versions(ws: Workspace, limit: int | None = None) -> list[DataVersion]:
     return versions
 
 
+def versions_since(ws: Workspace, version_id: str) -> int | None:
+    """How many data versions were committed after `version_id` (None: not among them)."""
+    if not (ws.root / ".git").exists():
+        return None
+    try:
+        log = run(["git", "log", "--format=%H", "--", "data/version.json"], ws.root)
+    except VersioningError:
+        return None
+    commits = log.split()
+    prefix = version_id.split("-", 1)[0]
+    return next((i for i, commit in enumerate(commits) if commit.startswith(prefix)), None)
+
+
 def latest_version(ws: Workspace) -> DataVersion | None:
     """The newest data version, or None before the first successful run."""
     versions = list_versions(ws, limit=1)

@@ -3,7 +3,7 @@
 `run_check` is what `workbench drift`, the Drift page and the scheduler call. The reference is
 the champion's profile (or a file); the current data a window of the prediction log (or a
 file). Conditions that hold (dataset / prediction / target drift, performance drift) raise
-alerts for those listed in `monitoring.alert_on` or `monitoring.retrain.triggers`; whether the
+alerts for those listed in `monitoring.alert_on` (a clean check resolves them); whether the
 evidence asks for a training run is `core.monitoring.trigger.decide_retrain` (sustained,
 importance-weighted drift or a realized performance drop), and a recent automatic promotion
 whose realized metric is clearly worse is rolled back (`core.monitoring.rollback_check`).
@@ -191,6 +191,7 @@ def run_check(
     report: bool | None = None,
     record: bool | None = None,
     now: datetime | None = None,
+    clock: datetime | None = None,
 ) -> CheckResult:
     """Check a window (or a file) for drift and performance, then record, alert and trigger.
 
@@ -205,6 +206,8 @@ def run_check(
         report: Also write the Evidently HTML report (default: `monitoring.report`).
         record: Append to the check history (default: for log windows only).
         now: End of a duration window (default: now).
+        clock: The time the check's incidents are kept in (opened, reminded, resolved);
+            default now. `workbench simulate` passes the simulated day's time.
 
     Raises:
         WorkbenchError: A file cannot be read, columns do not match, or no reference exists.
@@ -245,7 +248,7 @@ def run_check(
         if report if report is not None else cfg.report:
             _write_report(ws, profile, result)
         if notify if notify is not None else is_log:
-            _alert_and_trigger(ws, result)
+            _alert_and_trigger(ws, result, clock)
     if is_log and result.model is not None and (notify if notify is not None else True):
         from core.monitoring.rollback_check import check_auto_rollback
 
@@ -296,7 +299,7 @@ def message(result: CheckResult, condition: str) -> str:
     )
 
 
-def _alert_and_trigger(ws: Workspace, result: CheckResult) -> None:
+def _alert_and_trigger(ws: Workspace, result: CheckResult, clock: datetime | None) -> None:
     from core.alerts import raise_alert, resolve_alert
     from core.monitoring.trigger import decide_retrain
 
@@ -309,10 +312,11 @@ def _alert_and_trigger(ws: Workspace, result: CheckResult) -> None:
                 ws,
                 f"monitoring.{condition}:{owner}",
                 f"no {condition.replace('_', ' ')} in check {result.id}",
+                now=clock,
                 check_id=result.id,
             )
     for condition in result.fired:
-        if condition not in cfg.alert_on and condition not in cfg.retrain.triggers:
+        if condition not in cfg.alert_on:
             continue
         event = raise_alert(
             ws,
@@ -320,6 +324,7 @@ def _alert_and_trigger(ws: Workspace, result: CheckResult) -> None:
             message(result, condition),
             SEVERITY[condition],
             key=f"monitoring.{condition}:{owner}",
+            now=clock,
             check_id=result.id,
             model_version=(result.model or {}).get("version"),
         )

@@ -120,7 +120,8 @@ def drift_evidence(drift: dict | None, cfg: RetrainConfig) -> list[str]:
     """The drift conditions of a check's drift summary (`DriftResult.to_json`) that count.
 
     `dataset_drift` counts when the drifted columns carry `min_weighted_share` of the model's
-    importance (`weighted_share`; a profile without importance: the dataset drift verdict);
+    importance (`weighted_share`; a profile without importance, or `min_weighted_share` 0: the
+    dataset drift verdict);
     prediction and target drift when they hold.
     """
     if not drift:
@@ -129,7 +130,7 @@ def drift_evidence(drift: dict | None, cfg: RetrainConfig) -> list[str]:
     held = {
         "dataset_drift": (
             weighted >= cfg.min_weighted_share
-            if weighted is not None
+            if weighted is not None and cfg.min_weighted_share > 0
             else bool(drift.get("dataset_drift"))
         ),
         "prediction_drift": any(
@@ -140,8 +141,17 @@ def drift_evidence(drift: dict | None, cfg: RetrainConfig) -> list[str]:
     return [c for c in DRIFT_CONDITIONS if held[c] and c in cfg.triggers]
 
 
-def _streak(previous: list[dict], version, cfg: RetrainConfig) -> int:
-    """Checks in a row (newest first) of `version` with drift evidence, since its last request."""
+def _dropped(record: dict, cfg: RetrainConfig) -> bool:
+    """Whether a check's realized performance dropped (and `performance` is a trigger)."""
+    return "performance" in cfg.triggers and bool((record.get("performance") or {}).get("drifted"))
+
+
+def _streak(previous: list[dict], version, cfg: RetrainConfig, held=None) -> int:
+    """Checks in a row (newest first) of `version` since its last request where `held` holds.
+
+    `held(record)` defaults to "the check's drift is evidence" (`drift_evidence`).
+    """
+    held = held or (lambda record: bool(drift_evidence(record.get("drift"), cfg)))
     count = 0
     for record in reversed(previous):
         if record.get("source") != "log" or record.get("skipped"):
@@ -150,7 +160,7 @@ def _streak(previous: list[dict], version, cfg: RetrainConfig) -> int:
             break
         if any(d.get("requested") for d in record.get("retrain") or []):
             break
-        if not drift_evidence(record.get("drift"), cfg):
+        if not held(record):
             break
         count += 1
     return count
@@ -177,8 +187,9 @@ def decide_retrain(ws: Workspace, check: dict, since: str | None = None) -> list
         since: ISO time: a request by an earlier check of the same champion after it (its
             window's start) is not repeated for a performance drop.
 
-    A realized performance drop (`performance` in `triggers`) asks at once; drift asks when its
-    evidence (`drift_evidence`) held in `consecutive_checks` checks in a row of the champion.
+    A realized performance drop (`performance` in `triggers`) asks once it held in
+    `performance_checks` checks in a row of the champion; drift asks when its evidence
+    (`drift_evidence`) held in `consecutive_checks` checks in a row.
     Nothing is recorded when no trigger condition held.
     """
     from core.monitoring.history import read_history
@@ -188,7 +199,7 @@ def decide_retrain(ws: Workspace, check: dict, since: str | None = None) -> list
     details = {"check_id": check.get("id"), "model_version": version}
     perf = check.get("performance") or {}
     evidence = drift_evidence(check.get("drift"), cfg)
-    performance = "performance" in cfg.triggers and bool(perf.get("drifted"))
+    performance = _dropped(check, cfg)
     if not evidence and not performance:
         return []
     previous = read_history(ws, limit=200)
@@ -202,7 +213,19 @@ def decide_retrain(ws: Workspace, check: dict, since: str | None = None) -> list
         if asked is not None:
             why = f"already requested for v{version} by check {asked.get('id')}: {reason}"
             return [record_decision(ws, False, why, trigger="performance", **details)]
-        return [request_retrain(ws, "performance", reason, **details)]
+        streak = 1 + _streak(previous, version, cfg, lambda record: _dropped(record, cfg))
+        if streak >= cfg.performance_checks:
+            if cfg.performance_checks > 1:
+                reason += f", in {streak} consecutive checks"
+            return [request_retrain(ws, "performance", reason, streak=streak, **details)]
+        if not evidence:
+            why = (
+                f"{reason}: {streak} of {cfg.performance_checks} consecutive checks "
+                "(monitoring.retrain.performance_checks), not yet sustained"
+            )
+            return [
+                record_decision(ws, False, why, trigger="performance", streak=streak, **details)
+            ]
     streak = 1 + _streak(previous, version, cfg)
     drift = check.get("drift") or {}
     weighted = drift.get("weighted_share")

@@ -123,3 +123,33 @@ def test_retrain_now_without_a_scheduler_trains_in_a_background_process(trained_
     assert request["reason"] == "new labels" and request["log"] == str(ws.state / "retrain.log")
     assert [d["outcome"] for d in outcomes(ws)] == ["trained"]
     assert "registered version 2" in (ws.state / "retrain.log").read_text()
+
+
+def test_new_data_alone_retrains_only_once_the_champion_is_max_versions_behind(trained_ws):
+    from scheduling import set_section
+
+    from core.data.pipeline import run_pipeline
+    from core.lifecycle import training_due
+    from core.workspace.demo import drip
+
+    def after_a_new_day(retrain: dict) -> tuple[bool, str]:
+        drip(trained_ws.root, 1)
+        assert run_pipeline(Workspace.open(trained_ws.root)).status == "ok"
+        return training_due(set_section(trained_ws.root, "monitoring", {"retrain": retrain}))
+
+    policy = {"on_new_data": False, "max_versions_behind": 2}
+    one_behind = after_a_new_day(policy)
+    two_behind = after_a_new_day(policy)
+    never = training_due(
+        set_section(trained_ws.root, "monitoring", {"retrain": {"on_new_data": False}})
+    )
+    every = training_due(set_section(trained_ws.root, "monitoring", {"retrain": {}}))
+
+    assert one_behind == (
+        False,
+        "champion v1 is 1 data version(s) behind, fewer than "
+        "monitoring.retrain.max_versions_behind (2): waiting for a retrain request or more data",
+    )
+    assert two_behind[0] and two_behind[1].endswith("and 2 versions behind")
+    assert not never[0] and "new data alone does not retrain" in never[1]
+    assert every[0] and "is newer than the champion's" in every[1]  # the default: every version

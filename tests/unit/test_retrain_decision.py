@@ -195,3 +195,79 @@ def test_the_performance_window_ends_label_delay_before_the_check(tmp_path):
     span = result.to_record()["performance_window"]
     assert span["end"] < (now - timedelta(hours=6)).isoformat() < result.window.start
     assert "ending 6h earlier" in span["label"]
+
+
+def _perf_check(ws, check_id: str, dropped: bool) -> dict:
+    perf = {
+        "metric": "roc_auc", "value": 0.61 if dropped else 0.74, "baseline": 0.74,
+        "drop": 0.176 if dropped else 0.0, "max_drop": 0.05, "drifted": dropped, "labelled": 400,
+    }  # fmt: skip
+    record = {"id": check_id, "time": datetime.now(UTC).isoformat(), "source": "log",
+              "model": {"version": "1"}, "drift": None, "performance": perf}  # fmt: skip
+    record["retrain"] = trigger.decide_retrain(ws, record)
+    record_check(ws, record)
+    return record
+
+
+def test_a_performance_drop_must_hold_performance_checks_in_a_row(ws):
+    ws.config.monitoring.retrain.triggers = ["performance"]
+    ws.config.monitoring.retrain.performance_checks = 2
+
+    checks = [_perf_check(ws, f"p{i}", dropped) for i, dropped in enumerate([1, 0, 1, 1])]
+
+    decisions = [c["retrain"][0] if c["retrain"] else None for c in checks]
+    assert decisions[1] is None  # a clean check decides nothing (and breaks the streak)
+    assert not decisions[0]["requested"] and not decisions[2]["requested"]
+    assert (
+        "1 of 2 consecutive checks (monitoring.retrain.performance_checks)"
+        in (decisions[2]["reason"])
+    )
+    assert decisions[3]["requested"] and "in 2 consecutive checks" in decisions[3]["reason"]
+    assert trigger.pending_request(ws)["check_id"] == "p3"
+
+
+def test_min_weighted_share_zero_counts_the_plain_dataset_drift_verdict(ws, profile):
+    ws.config.monitoring.retrain.consecutive_checks = 1
+    ws.config.monitoring.retrain.min_weighted_share = 0
+
+    check = _check(ws, profile, WEATHER, 0)  # 4 of 5 columns: dataset drift, little importance
+
+    assert check["drift"]["dataset_drift"] and check["drift"]["weighted_share"] < 0.3
+    assert check["retrain"][0]["requested"]
+
+
+def test_a_checks_incidents_keep_the_clock_it_is_given(tmp_path):
+    from core.incidents import read_incidents
+    from core.monitoring.check import run_check
+
+    cfg = {
+        "task": "classification",
+        "target": "y",
+        "monitoring": {
+            "alert_on": ["dataset_drift"],
+        },
+        "alerts": {"remind_after_minutes": 1440, "sinks": [{"type": "log"}]},
+    }
+    (tmp_path / "workbench.yaml").write_text(yaml.safe_dump(cfg))
+    ws = Workspace.open(tmp_path)
+    now = datetime.now(UTC)
+    _log(ws, 60, now, good=True)
+    reference = tmp_path / "reference.csv"  # x far from the logged 0..6: dataset drift
+    pd.DataFrame({"x": [float(i % 7 + 50) for i in range(200)], "y": 1}).to_csv(
+        reference, index=False
+    )
+    day = datetime(2013, 1, 16, 3, tzinfo=UTC)
+
+    def check(clock: datetime) -> dict:
+        result = run_check(ws, "3h", reference=reference, now=now, clock=clock, notify=True)
+        return result.alerts[0]
+
+    opened = check(day)
+    same_day = check(day + timedelta(hours=6))
+    next_day = check(day + timedelta(days=1))
+
+    assert opened["notice"] == "opened" and opened["time"] == "2013-01-16T03:00:00+00:00"
+    assert same_day["notice"] is None  # 6 simulated hours: no reminder yet
+    assert next_day["notice"] == "reminder"
+    (incident,) = read_incidents(ws)
+    assert incident["opened"] == "2013-01-16T03:00:00+00:00" and incident["notifications"] == 2
