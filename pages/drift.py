@@ -1,4 +1,5 @@
-"""Drift: check history, per-column verdicts, distributions, performance, report, alerts."""
+"""Drift: check history, per-column verdicts, distributions, performance (champion rows),
+challenger vs champion, report, alerts."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import streamlit as st
 
 from app import ui
 from app.views import drift as view
+from app.views import serving as serving_view
 from core.monitoring import history as hist
 from core.monitoring.check import report_folder
 from core.monitoring.trigger import pending_request
@@ -17,6 +19,10 @@ REPORT_FILES = {
     "Model performance (labelled predictions)": "performance.html",
 }
 FORMAT = st.column_config.NumberColumn(format="%.4g")
+CHAMPION_ONLY = (
+    "champion rows only: canary and shadow rows are compared under *Challenger vs champion* "
+    "(Distributions & performance)"
+)
 
 
 def controls(ws) -> str:
@@ -57,7 +63,7 @@ def summary(record: dict) -> None:
         )
     else:
         cols[3].metric("Performance", "no labels", border=True)
-    st.caption(f"Latest check: {view.check_label(record)}")
+    st.caption(f"Latest check: {view.check_label(record)} · {CHAMPION_ONLY}")
 
 
 def history_section(records: list[dict], drift_share: float) -> None:
@@ -116,7 +122,7 @@ def distributions_section(ws, window: str, champion: dict | None) -> None:
     )
     st.caption(
         f"Reference: v{champion['version']}'s held-out rows ({profile.rows:,}); current: the "
-        f"{label} ({len(frame):,} predictions)."
+        f"{label} ({len(frame):,} predictions, {CHAMPION_ONLY})."
     )
     performance_section(ws, frame, profile)
 
@@ -140,6 +146,12 @@ def performance_section(ws, frame: pd.DataFrame, profile) -> None:
         return
     baseline = (profile.performance or {}).get(metric)
     st.plotly_chart(view.performance_chart(series, metric, baseline), width="stretch")
+    st.caption(f"The champion's labelled predictions ({CHAMPION_ONLY}).")
+
+
+def variants_section(ws, window: str) -> None:
+    st.subheader("Challenger vs champion")
+    serving_view.variants_section(ws, window, chart=False)
 
 
 def report_section(records: list[dict], ws) -> None:
@@ -227,6 +239,8 @@ with columns_tab:
     columns_section(records)
 with dist_tab, ui.shown_errors("Reading the window"):
     distributions_section(ws, window, champion)
+with dist_tab, ui.shown_errors("Comparing the variants"):
+    variants_section(ws, window)
 with report_tab:
     report_section(records, ws)
 with alerts_tab:

@@ -1,4 +1,5 @@
-"""Serving: API status and live metrics, try a prediction, canary/shadow, shadow agreement."""
+"""Serving: API status and live metrics, try a prediction, canary/shadow, challenger vs
+champion, shadow agreement."""
 
 from __future__ import annotations
 
@@ -273,6 +274,17 @@ def settings_section(ws) -> None:
         )
 
 
+def variants_section(ws) -> None:
+    st.subheader("Challenger vs champion")
+    window = st.text_input(
+        "Window of the prediction log",
+        value=ws.config.monitoring.window,
+        key="serving_variants_window",
+        help="A duration (90m, 24h, 7d, 2w), a number of predictions (5000) or `all`.",
+    )
+    view.variants_section(ws, window.strip())
+
+
 def agreement_section(ws) -> None:
     st.subheader("Shadow vs served agreement")
     pairs = view.agreement_pairs(ws)
@@ -309,6 +321,7 @@ st.fragment(run_every=REFRESH_SECONDS if auto else None)(live_section)(ws, api)
 for section, args in (
     (prediction_section, (ws, api)),
     (settings_section, (ws,)),
+    (variants_section, (ws,)),
     (agreement_section, (ws,)),
     (deployment_section, (ws,)),
 ):

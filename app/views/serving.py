@@ -26,8 +26,10 @@ from app.views.serving_stats import (
     agreement_summary,
     reset_between,
     shadow_pairs,
+    variants_frame,
     with_agreement,
 )
+from core.monitoring.variants import VariantComparison, compare_variants
 from core.predictions.readers import prediction_log_source, read_predictions
 from core.predictions.sinks import is_url
 from core.serving.client import ApiTarget, ServingClient, resolve_target
@@ -144,19 +146,79 @@ def _agreement(source: str, task: str, sig: tuple) -> pd.DataFrame:
     return with_agreement(shadow_pairs(read_predictions(source)), task)
 
 
+def _log_signature(ws: Workspace) -> tuple:
+    """Changes when the log changes: its Parquet parts and feedback, or every `LOG_TTL` s."""
+    source = prediction_log_source(ws)
+    if is_url(source):
+        return "url", int(time.time() // LOG_TTL)
+    parts = sorted(p.name for p in Path(source).glob("part-*.parquet"))
+    feedback = Path(source) / "feedback"
+    return len(parts), parts[-1] if parts else "", ui.mtime(Path(source)), ui.mtime(feedback)
+
+
 def agreement_pairs(ws: Workspace) -> pd.DataFrame:
     """Shadow vs served pairs of the prediction log with `agree` and `probability_diff`.
 
     The log is the workspace's Parquet folder (cached until a new part lands) or its database
     (`serving.prediction_log_url`, re-read at most every `LOG_TTL` seconds).
     """
-    source = prediction_log_source(ws)
-    if is_url(source):
-        sig: tuple = ("url", int(time.time() // LOG_TTL))
-    else:
-        parts = sorted(p.name for p in Path(source).glob("part-*.parquet"))
-        sig = (len(parts), parts[-1] if parts else "", ui.mtime(Path(source)))
-    return _agreement(str(source), ws.config.task, sig)
+    return _agreement(str(prediction_log_source(ws)), ws.config.task, _log_signature(ws))
+
+
+@st.cache_data(ttl=LOG_TTL, show_spinner="Comparing the variants")
+def _comparison(root: str, window: str, sig: tuple) -> VariantComparison:
+    return compare_variants(Workspace.open(root), window)
+
+
+def variant_comparison(ws: Workspace, window: str) -> VariantComparison:
+    """`compare_variants` of a window, cached until the log changes (at most `LOG_TTL` s)."""
+    return _comparison(str(ws.root), window, (*_log_signature(ws), int(time.time() // LOG_TTL)))
+
+
+NO_CHALLENGER = (
+    "No challenger traffic in the {label}: only the champion answered. To compare, set a "
+    "**canary fraction** (the challenger answers that share of requests) or a **shadow "
+    "fraction** (it also scores them in the background, on the same records) under *Canary "
+    "and shadow* on the Serving page, and restart the API. Only a version whose gates pass "
+    "gets the `challenger` alias."
+)
+
+
+def variants_section(ws: Workspace, window: str, chart: bool = True) -> VariantComparison:
+    """The "Challenger vs champion" table (and bar chart) of a window of the prediction log.
+
+    Shared by the Serving and Drift pages; an info box says how to get challenger traffic
+    when only the champion answered.
+    """
+    comparison = variant_comparison(ws, window)
+    if not comparison.challenger_traffic:
+        st.info(NO_CHALLENGER.format(label=comparison.label))
+    if not comparison.variants:
+        return comparison
+    frame = variants_frame(comparison)
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "agreement": st.column_config.NumberColumn(
+                format="percent", help="Same answer as the champion on the same records"
+            ),
+            "p50 ms": st.column_config.NumberColumn(format="%.1f"),
+            "p95 ms": st.column_config.NumberColumn(format="%.1f"),
+            comparison.metric: st.column_config.NumberColumn(
+                format="%.4f", help="Realized on the labelled rows (empty until labels arrive)"
+            ),
+        },
+    )
+    if chart and comparison.challenger_traffic:
+        st.plotly_chart(variants_figure(frame, comparison.metric), width="stretch")
+    st.caption(
+        f"{comparison.label}: agreement pairs a shadow score with the champion's answer to the "
+        "same record (a canary request has none); the realized metric counts the rows whose "
+        "label has arrived."
+    )
+    return comparison
 
 
 # --- charts --------------------------------------------------------------------------------------
@@ -238,6 +300,28 @@ def agreement_figure(over_time: pd.DataFrame) -> go.Figure:
         mode="lines+markers",
     )
     fig.update_layout(title="Shadow vs served over time", yaxis={"range": [0, 1.05]})
+    return fig
+
+
+def variants_figure(frame: pd.DataFrame, metric: str) -> go.Figure:
+    """Latency, agreement and realized metric per variant and version, one panel each."""
+    measures = ["p50 ms", "p95 ms", "agreement", metric]
+    long = frame.assign(model=frame["variant"] + " " + frame["version"]).melt(
+        id_vars=["model", "variant"], value_vars=measures, var_name="measure"
+    )
+    long = long.dropna(subset=["value"])
+    fig = px.bar(
+        long,
+        x="model",
+        y="value",
+        color="variant",
+        facet_col="measure",
+        category_orders={"measure": measures},
+        title="Challenger vs champion",
+    )
+    fig.update_yaxes(matches=None, showticklabels=True, title=None)
+    fig.update_xaxes(title=None)
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
     return fig
 
 

@@ -171,3 +171,23 @@ def test_cli_prints_the_comparison_as_json_and_a_table(ws):
 
     bad = runner.invoke(app, ["variants", "-w", str(ws.root), "--window", "3 weeks"])
     assert bad.exit_code == 1 and "window '3 weeks' is not valid" in flat(bad.output)
+
+
+def test_the_pages_table_and_chart_show_each_variant_and_measure(ws):
+    from app.views.serving import variants_figure
+    from app.views.serving_stats import variants_frame
+
+    frame = variants_frame(compare_variants(ws, "24h", now=NOW))
+
+    assert frame.columns.tolist() == [
+        *["variant", "version", "rows", "p50 ms", "p95 ms", "agreement", "labelled", "accuracy"]
+    ]
+    assert frame[["variant", "version"]].values.tolist() == [
+        ["champion", "v1"],
+        ["challenger", "v2"],
+        ["shadow", "v2"],
+    ]
+    fig = variants_figure(frame, "accuracy")
+    assert {a.text for a in fig.layout.annotations} == {"p50 ms", "p95 ms", "agreement", "accuracy"}
+    bars = {trace.name: len(trace.x) for trace in fig.data if trace.xaxis == "x3"}  # agreement
+    assert bars == {"shadow": 1}  # only the shadow has pairs with the champion
