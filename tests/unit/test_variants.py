@@ -112,6 +112,12 @@ def test_without_challenger_traffic_or_labels_there_is_nothing_to_compare(tmp_pa
     [champion] = only.variants
     assert not only.challenger_traffic
     assert (champion.rows, champion.labelled, champion.realized) == (1, 0, None)
+    from cli_output import flat
+
+    from app.cli import app
+
+    hint = CliRunner().invoke(app, ["variants", "-w", str(ws.root), "--window", "all"])
+    assert hint.exit_code == 0 and "set serving.canary_fraction" in flat(hint.output)
 
 
 def test_regression_shadows_agree_within_five_percent(tmp_path):
