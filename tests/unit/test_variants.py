@@ -54,6 +54,22 @@ def ws(tmp_path) -> Workspace:
     return ws
 
 
+@pytest.fixture
+def cli(monkeypatch):
+    """Invoke `workbench`, its consoles writing to the runner's stdout.
+
+    A test that patched `out.file` leaves it pinned to the stream of its time when undone;
+    `_file = None` makes the console follow `sys.stdout` (the runner's) again.
+    """
+    from app.cli import app
+    from app.cli.common import err, out
+
+    for console in (out, err):
+        monkeypatch.setattr(console, "_file", None)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, list(args))
+
+
 def by_variant(comparison) -> dict[str, object]:
     return {(v.variant, v.version): v for v in comparison.variants}
 
@@ -101,7 +117,7 @@ def test_row_windows_count_served_predictions_and_keep_their_shadows(ws):
     assert everything[("champion", "1")].rows == 6  # the 30-hour-old row too
 
 
-def test_without_challenger_traffic_or_labels_there_is_nothing_to_compare(tmp_path):
+def test_without_challenger_traffic_or_labels_there_is_nothing_to_compare(tmp_path, cli):
     ws = workspace(tmp_path)
     empty = compare_variants(ws, "24h", now=NOW)
     assert empty.variants == [] and not empty.challenger_traffic and empty.start is None
@@ -114,9 +130,7 @@ def test_without_challenger_traffic_or_labels_there_is_nothing_to_compare(tmp_pa
     assert (champion.rows, champion.labelled, champion.realized) == (1, 0, None)
     from cli_output import flat
 
-    from app.cli import app
-
-    hint = CliRunner().invoke(app, ["variants", "-w", str(ws.root), "--window", "all"])
+    hint = cli("variants", "-w", str(ws.root), "--window", "all")
     assert hint.exit_code == 0 and "set serving.canary_fraction" in flat(hint.output)
 
 
@@ -157,13 +171,10 @@ def test_json_has_stable_keys_and_a_bad_window_is_refused(ws):
         compare_variants(ws, "3 weeks")
 
 
-def test_cli_prints_the_comparison_as_json_and_a_table(ws):
+def test_cli_prints_the_comparison_as_json_and_a_table(ws, cli):
     from cli_output import flat, wide_console
 
-    from app.cli import app
-
-    runner = CliRunner()
-    result = runner.invoke(app, ["variants", "-w", str(ws.root), "--window", "all", "--json"])
+    result = cli("variants", "-w", str(ws.root), "--window", "all", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     rows = {(v["variant"], v["version"]): v for v in data["variants"]}
@@ -171,11 +182,11 @@ def test_cli_prints_the_comparison_as_json_and_a_table(ws):
     assert rows[("champion", "1")]["rows"] == 6 and data["window"] == "all"
 
     with wide_console():
-        table = runner.invoke(app, ["variants", "-w", str(ws.root), "--window", "all"])
+        table = cli("variants", "-w", str(ws.root), "--window", "all")
     assert table.exit_code == 0, table.output
     assert "66.7% of 3" in table.output and "(1 labelled)" in table.output
 
-    bad = runner.invoke(app, ["variants", "-w", str(ws.root), "--window", "3 weeks"])
+    bad = cli("variants", "-w", str(ws.root), "--window", "3 weeks")
     assert bad.exit_code == 1 and "window '3 weeks' is not valid" in flat(bad.output)
 
 
