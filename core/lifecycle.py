@@ -109,18 +109,19 @@ def training_due(ws: Workspace) -> tuple[bool, str]:
     policy = ws.config.monitoring.retrain
     if policy.on_new_data:
         return True, newer
-    behind = versions_since(ws, champion["data_version"] or "")
     limit = policy.max_versions_behind
     if limit is None:
         return False, (
             f"{newer}, but new data alone does not retrain (monitoring.retrain.on_new_data: "
             "false): waiting for a retrain request"
         )
+    last = newest or champion  # the last training, promoted or not
+    behind = versions_since(ws, last["data_version"] or "")
     if behind is not None and behind < limit:
         return False, (
-            f"champion v{champion['version']} is {behind} data version(s) behind, fewer than "
-            f"monitoring.retrain.max_versions_behind ({limit}): waiting for a retrain request "
-            "or more data"
+            f"the last training (v{last['version']}) is {behind} data version(s) behind, fewer "
+            f"than monitoring.retrain.max_versions_behind ({limit}): waiting for a retrain "
+            "request or more data"
         )
     return True, f"{newer} and {behind if behind is not None else 'many'} versions behind"
 

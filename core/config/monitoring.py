@@ -157,7 +157,9 @@ class RetrainConfig(Strict):
     data versions behind the latest."""
     max_versions_behind: int | None = Field(None, ge=1)
     """With `on_new_data: false`, the scheduled training still refreshes the champion once this
-    many newer data versions exist (e.g. 7 with daily data: a weekly refresh); None: never."""
+    many data versions came after the last training's (promoted or not; e.g. 7 with daily data:
+    a weekly refresh, and a week before the next try when its candidate failed the gates);
+    None: never."""
 
 
 class MonitoringConfig(Strict):

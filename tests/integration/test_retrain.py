@@ -147,7 +147,7 @@ def test_new_data_alone_retrains_only_once_the_champion_is_max_versions_behind(t
 
     assert one_behind == (
         False,
-        "champion v1 is 1 data version(s) behind, fewer than "
+        "the last training (v1) is 1 data version(s) behind, fewer than "
         "monitoring.retrain.max_versions_behind (2): waiting for a retrain request or more data",
     )
     assert two_behind[0] and two_behind[1].endswith("and 2 versions behind")
