@@ -172,6 +172,9 @@ class MonitoringConfig(Strict):
     reference: ReferenceConfig = ReferenceConfig()
     alert_on: list[Condition] = ["dataset_drift", "performance"]
     """Conditions that raise an alert (sent to the sinks of the `alerts:` section)."""
+    alert_after_checks: int = Field(1, ge=1)
+    """A condition raises its alert (opens its incident) once it held in this many checks of
+    the prediction log in a row (like a Prometheus rule's `for:`); a clean check resolves it."""
     retrain: RetrainConfig = RetrainConfig()
     report: bool = False
     """Scheduled checks also write the full Evidently HTML report under reports/drift/."""

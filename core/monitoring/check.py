@@ -19,7 +19,7 @@ from pathlib import Path
 from core.errors import one_line
 from core.monitoring import performance as perf
 from core.monitoring.drift import DriftInputError, DriftResult, check_drift
-from core.monitoring.history import record_check
+from core.monitoring.history import held_streak, read_history, record_check
 from core.monitoring.reference import PREDICTION, PROBABILITY, ReferenceProfile, build_profile
 from core.monitoring.window import (
     META_COLUMNS,
@@ -305,6 +305,7 @@ def _alert_and_trigger(ws: Workspace, result: CheckResult, clock: datetime | Non
 
     cfg = ws.config.monitoring
     owner = (result.model or {}).get("name") or "file"
+    previous = read_history(ws, limit=200) if cfg.alert_after_checks > 1 else []
     for condition, held in result.conditions.items():
         checked = result.performance if condition == "performance" else result.drift
         if not held and checked is not None:  # clean: its incident, if open, resolves
@@ -318,6 +319,8 @@ def _alert_and_trigger(ws: Workspace, result: CheckResult, clock: datetime | Non
     for condition in result.fired:
         if condition not in cfg.alert_on:
             continue
+        if 1 + held_streak(previous, condition) < cfg.alert_after_checks:
+            continue  # not sustained yet (`monitoring.alert_after_checks`)
         event = raise_alert(
             ws,
             f"monitoring.{condition}",

@@ -84,3 +84,29 @@ def feature_matrix(records: list[dict], field: str = "psi") -> pd.DataFrame:
     }
     frame = pd.DataFrame.from_dict(data, orient="index")
     return frame.sort_index() if not frame.empty else frame
+
+
+def conditions_held(record: dict) -> set[str]:
+    """The monitored conditions that held in a recorded check (`CheckResult.conditions`)."""
+    drift, perf = record.get("drift") or {}, record.get("performance") or {}
+    held = {
+        "dataset_drift": bool(drift.get("dataset_drift")),
+        "prediction_drift": any(
+            c.get("drifted") for c in (drift.get("prediction_drift") or {}).values()
+        ),
+        "target_drift": bool((drift.get("target_drift") or {}).get("drifted")),
+        "performance": bool(perf.get("drifted")),
+    }
+    return {name for name, value in held.items() if value}
+
+
+def held_streak(previous: list[dict], condition: str) -> int:
+    """How many of the latest recorded log checks in a row (newest first) had `condition`."""
+    count = 0
+    for record in reversed(previous):
+        if record.get("source") != "log" or record.get("skipped"):
+            continue
+        if condition not in conditions_held(record):
+            break
+        count += 1
+    return count

@@ -271,3 +271,35 @@ def test_a_checks_incidents_keep_the_clock_it_is_given(tmp_path):
     assert next_day["notice"] == "reminder"
     (incident,) = read_incidents(ws)
     assert incident["opened"] == "2013-01-16T03:00:00+00:00" and incident["notifications"] == 2
+
+
+def test_a_condition_alerts_once_it_held_alert_after_checks_in_a_row(tmp_path):
+    from core.incidents import read_incidents
+    from core.monitoring.check import run_check
+
+    cfg = {
+        "task": "classification",
+        "target": "y",
+        "monitoring": {"alert_on": ["dataset_drift"], "alert_after_checks": 2},
+        "alerts": {"sinks": [{"type": "log"}]},
+    }
+    (tmp_path / "workbench.yaml").write_text(yaml.safe_dump(cfg))
+    ws = Workspace.open(tmp_path)
+    now = datetime.now(UTC)
+    _log(ws, 60, now, good=True)
+    shifted, same = tmp_path / "shifted.csv", tmp_path / "same.csv"
+    for path, offset in ((shifted, 50), (same, 0)):
+        frame = pd.DataFrame({"x": [float(i % 7 + offset) for i in range(200)], "y": 1})
+        frame.to_csv(path, index=False)
+
+    def check(reference) -> list[dict]:
+        return run_check(ws, "3h", reference=reference, now=now, notify=True).alerts
+
+    first, second, third = check(shifted), check(shifted), check(shifted)
+    assert check(same) == []  # clean: resolves
+    again = check(shifted)  # the streak starts over after a clean check
+
+    assert first == [] and again == []
+    assert second[0]["notice"] == "opened" and third[0]["notice"] is None
+    (incident,) = read_incidents(ws)
+    assert incident["status"] == "resolved" and incident["occurrences"] == 2
