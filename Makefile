@@ -57,6 +57,7 @@ bench: install system-deps ## Benchmarks: ours vs the peer, side by side, with r
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_serving.py
 	$(BIN)/python benchmarks/bench_drift.py
+	$(BIN)/python benchmarks/bench_retrain_policy.py
 
 ui: install ## Start the Streamlit UI on $(WORKBENCH_HOME)
 	$(BIN)/workbench ui --workspace $(WORKBENCH_HOME)

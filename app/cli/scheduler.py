@@ -10,7 +10,15 @@ from typing import Annotated
 
 import typer
 
-from app.cli.common import SCHEDULER_DB, WorkspaceOpt, fail_cleanly, open_workspace, out
+from app.cli.common import (
+    SCHEDULER_DB,
+    WorkspaceOpt,
+    err,
+    fail_cleanly,
+    open_workspace,
+    out,
+    print_json,
+)
 
 scheduler_app = typer.Typer()
 
@@ -67,11 +75,28 @@ def simulate_cmd(
     in_place: Annotated[
         bool, typer.Option("--in-place", help="Run on --workspace itself, not a copy.")
     ] = False,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare",
+            help="Then run the same days under retraining on every drift alert "
+            "(schedules.simulation.baseline) and print both side by side.",
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON (progress on stderr).")
+    ] = False,
 ) -> None:
     """Fast-forward the loop through demo days: data, training, promotion, traffic, drift."""
-    from scheduler.simulate import print_summary, simulate
+    from scheduler.simulate import print_comparison, print_summary, simulate
 
     _quiet_mlflow()
+    echo = err.print if as_json else out.print
     with fail_cleanly(SCHEDULER_DB):
-        summary = simulate(days, workspace, out_dir, in_place, echo=out.print)
+        summary = simulate(days, workspace, out_dir, in_place, echo=echo, compare=compare)
+    if as_json:
+        print_json(summary)
+        return
     print_summary(summary, out)
+    if compare:
+        print_comparison(summary, out)

@@ -88,17 +88,37 @@ SIMULATION_OVERRIDES: dict[str, Any] = {
         "candidates": ["logistic_regression", "lightgbm"],
         "auto_promote": True,
     },
-    "monitoring": {"retrain": {"triggers": ["dataset_drift", "performance"]}},
-    "alerts": {"cooldown_minutes": 0},
 }
+
+BASELINE_OVERRIDES: dict[str, Any] = {
+    "monitoring": {
+        "alert_on": ["dataset_drift", "performance"],
+        "alert_after_checks": 1,
+        "retrain": {
+            "triggers": ["dataset_drift", "performance"],
+            "consecutive_checks": 1,
+            "performance_checks": 1,
+            "min_weighted_share": 0,
+            "on_new_data": False,
+            "max_versions_behind": None,
+        },
+    },
+    "alerts": {"remind_after_minutes": 0},
+}
+"""The policy `simulate --compare` runs against: every drift or performance alert notifies and
+retrains at once; new data alone does not."""
 
 
 class SimulationConfig(Strict):
     """`workbench simulate`: how the fast-forwarded days run."""
 
     overrides: dict[str, Any] = SIMULATION_OVERRIDES
-    """Merged into the simulated workspace's config (quick training budgets, auto-promotion,
-    retraining on drift, no alert cooldown: a simulated day lasts seconds)."""
+    """Merged into the simulated workspace's config (quick training budgets, auto-promotion: a
+    simulated day lasts seconds). Monitoring, retraining and alerts keep the workspace's policy;
+    incidents follow the simulated clock (one check a day, at 03:00)."""
+    baseline: dict[str, Any] = BASELINE_OVERRIDES
+    """`--compare`: merged into a copy of the simulated workspace (after its first training) to
+    run the same days under "retrain on every drift alert"."""
     concurrency: int = Field(4, ge=1, le=64)
     """Concurrent requests of the simulated traffic (one flight per /predict request, so each
     prediction gets its own request id and, a day later, its own label). More is slower on a

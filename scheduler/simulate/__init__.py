@@ -23,7 +23,7 @@ labels), `loop` (the simulated days and `simulate`), `summary` (the result and i
 """
 
 from scheduler.simulate.loop import Simulation, fires_on, simulate
-from scheduler.simulate.summary import print_summary, summarise
+from scheduler.simulate.summary import print_comparison, print_summary, summarise, verdict
 from scheduler.simulate.workspace import SimulationError, copy_workspace, prepare
 
 __all__ = [
@@ -32,7 +32,9 @@ __all__ = [
     "copy_workspace",
     "fires_on",
     "prepare",
+    "print_comparison",
     "print_summary",
     "simulate",
     "summarise",
+    "verdict",
 ]

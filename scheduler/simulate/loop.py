@@ -28,7 +28,13 @@ from scheduler.simulate.traffic import (
     send_traffic,
     wait_logged,
 )
-from scheduler.simulate.workspace import Echo, SimulationError, prepare
+from scheduler.simulate.workspace import (
+    Echo,
+    SimulationError,
+    apply_overrides,
+    copy_workspace,
+    prepare,
+)
 
 
 # --------------------------------------------------------------------------- the clock
@@ -123,7 +129,8 @@ class Simulation:
             self.job("data_pipeline", "schedule")
         wait_logged(self.ws, *self.logged)
         if previous.request_ids and fires_on(self.ws, "drift_check", day):
-            self.job("drift_check", "schedule", {"window": str(len(previous.request_ids))})
+            window, clock = str(len(previous.request_ids)), f"{day.isoformat()}T03:00:00+00:00"
+            self.job("drift_check", "schedule", {"window": window, "clock": clock})
         if fires_on(self.ws, "training_pipeline", day):
             self.job("training_pipeline", "schedule")
 
@@ -197,12 +204,23 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def _run(sim: Simulation, days: int, echo: Echo) -> None:
+    with (
+        api_process(sim.ws.root) as api,
+        _environment(WORKBENCH_API_URL=api.url, WORKBENCH_ADMIN_KEY=api.admin),
+    ):
+        echo(f"prediction API on {api.url}; simulating {days} day(s) on {sim.ws.root}")
+        sim.api = api
+        sim.run(days)
+
+
 def simulate(
     days: int,
     workspace: Path | None = None,
     out: Path | None = None,
     in_place: bool = False,
     echo: Echo = print,
+    compare: bool = False,
 ) -> dict:
     """Run `days` simulated days of the loop and return the summary (see `summarise`).
 
@@ -212,18 +230,30 @@ def simulate(
         out: Where the simulated workspace goes (default: a new temp folder, kept).
         in_place: Run on `workspace` itself, with its own config.
         echo: Called with one line per simulated day.
+        compare: Then run the same days again from the same first champion under
+            `schedules.simulation.baseline` (retrain on every drift alert), in a copy at
+            `<out>-baseline`; its summary is the result's `baseline`.
     """
     if days < 1:
         raise SimulationError("--days must be at least 1")
+    if compare and in_place:
+        raise SimulationError("--compare runs on copies: leave out --in-place")
     started = time.perf_counter()
     root = prepare(workspace, out, in_place, echo)
+    baseline_root = root.with_name(f"{root.name}-baseline")
+    if compare and baseline_root.exists():
+        raise SimulationError(f"{baseline_root} exists: give --out a new folder")
     sim = Simulation(root, echo)
     sim.bootstrap()  # the API needs a champion to serve
-    with (
-        api_process(root) as api,
-        _environment(WORKBENCH_API_URL=api.url, WORKBENCH_ADMIN_KEY=api.admin),
-    ):
-        echo(f"prediction API on {api.url}; simulating {days} day(s) on {root}")
-        sim.api = api
-        sim.run(days)
-    return summarise(sim, time.perf_counter() - started)
+    if compare:  # both policies start from the same data version and champion
+        copy_workspace(root, baseline_root)
+        apply_overrides(baseline_root, sim.ws.config.schedules.simulation.baseline)
+    _run(sim, days, echo)
+    summary = summarise(sim, time.perf_counter() - started)
+    if compare:
+        started = time.perf_counter()
+        echo(f"baseline policy (retrain on every drift alert) on {baseline_root}")
+        base = Simulation(baseline_root, echo)
+        _run(base, days, echo)
+        summary["baseline"] = summarise(base, time.perf_counter() - started)
+    return summary

@@ -48,6 +48,46 @@ def weekly_performance(ws: Workspace, traffic: list[Traffic]) -> list[dict]:
     ]
 
 
+def operations(ws: Workspace) -> dict:
+    """Rollbacks (automatic and manual) from the audit; incidents and notifications sent."""
+    from core.incidents import read_incidents
+    from core.registry.audit import read_audit
+    from core.registry.promotion import AUTO_ROLLBACK_ACTOR
+
+    rollbacks = [r for r in read_audit(ws, ws.config.model_name) if r.get("action") == "rollback"]
+    automatic = sum(1 for r in rollbacks if r.get("actor") == AUTO_ROLLBACK_ACTOR)
+    incidents = read_incidents(ws)
+    return {
+        "rollbacks": {"automatic": automatic, "manual": len(rollbacks) - automatic},
+        "incidents": {
+            "opened": len(incidents),
+            "resolved": sum(1 for i in incidents if i["status"] == "resolved"),
+            "by_kind": dict(Counter(i["kind"] for i in incidents).most_common()),
+        },
+        "notifications": sum(i["notifications"] for i in incidents),
+    }
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(sum(known) / len(known), 4) if known else None
+
+
+def totals(summary: dict) -> dict:
+    """The headline counts of a summary (the first training and champion left out)."""
+    ops = summary["operations"]
+    return {
+        "trainings": sum(1 for t in summary["trainings"] if t["day"] != "start"),
+        "promotions": sum(1 for p in summary["promotions"] if p["day"] != "start"),
+        "automatic rollbacks": ops["rollbacks"]["automatic"],
+        "manual rollbacks": ops["rollbacks"]["manual"],
+        "incidents opened": ops["incidents"]["opened"],
+        "incidents resolved": ops["incidents"]["resolved"],
+        "notifications": ops["notifications"],
+        "mean weekly metric": _mean([w["value"] for w in summary["performance_by_week"]]),
+    }
+
+
 def _ok(runs: list[dict], job: str) -> list[dict]:
     return [r for r in runs if r["job"] == job and r["status"] == "ok"]
 
@@ -60,7 +100,7 @@ def summarise(sim: Simulation, runtime_s: float) -> dict:
     ]
     checks = [{"day": r["day"], **r["summary"]} for r in _ok(sim.runs, "drift_check")]
     data = _ok(sim.runs, "data_pipeline")
-    return {
+    summary = {
         "workspace": str(sim.ws.root),
         "days": len(sim.traffic),
         "first_day": sim.traffic[0].day if sim.traffic else None,
@@ -84,6 +124,7 @@ def summarise(sim: Simulation, runtime_s: float) -> dict:
         "drift_alerts": sum(1 for c in checks if "monitoring.dataset_drift" in c["alerts"]),
         "performance_alerts": sum(1 for c in checks if "monitoring.performance" in c["alerts"]),
         "retrain_requests": sum(1 for c in checks if c.get("retrain_requested")),
+        "policy": _policy(sim.ws),
         "failed_runs": [
             {"day": r["day"], "job": r["job"], "error": r["error"]}
             for r in sim.runs
@@ -92,7 +133,20 @@ def summarise(sim: Simulation, runtime_s: float) -> dict:
         "predictions": sum(len(t.request_ids) for t in sim.traffic),
         "rejected_requests": sum(t.rejected for t in sim.traffic),
         "performance_by_week": weekly_performance(sim.ws, sim.traffic),
+        "operations": operations(sim.ws),
         "seconds": _seconds(sim),
+    }
+    summary["totals"] = totals(summary)
+    return summary
+
+
+def _policy(ws: Workspace) -> dict:
+    """The retraining and alerting policy the simulation ran under."""
+    cfg = ws.config
+    return {
+        "alert_on": list(cfg.monitoring.alert_on),
+        "retrain": cfg.monitoring.retrain.model_dump(),
+        "remind_after_minutes": cfg.alerts.remind_after_minutes,
     }
 
 
@@ -124,6 +178,13 @@ def print_summary(summary: dict, console) -> None:
         f"{len(summary['promotions'])} · drift alerts {summary['drift_alerts']} · performance "
         f"alerts {summary['performance_alerts']} · retrain requests "
         f"{summary['retrain_requests']} · predictions {summary['predictions']:,}",
+        highlight=False,
+    )
+    ops = summary["operations"]
+    console.print(
+        f"rollbacks {ops['rollbacks']['automatic']} automatic, {ops['rollbacks']['manual']} "
+        f"manual · incidents {ops['incidents']['opened']} opened, "
+        f"{ops['incidents']['resolved']} resolved · notifications sent {ops['notifications']}",
         highlight=False,
     )
     trainings = Table("day", "trigger", "version", "best", "test", "outcome", title="Trainings")
@@ -169,3 +230,66 @@ def print_summary(summary: dict, console) -> None:
         f"`workbench jobs history -w {summary['workspace']}`)",
         highlight=False,
     )
+
+
+def compare_rows(summary: dict) -> list[tuple[str, object, object, str]]:
+    """(what, this policy, baseline, ratio) for each headline count and each week's metric."""
+    ours, base = summary["totals"], summary["baseline"]["totals"]
+    rows = []
+    for key, value in ours.items():
+        other = base[key]
+        ratio = f"{value / other:.2f}" if value is not None and other else "-"
+        rows.append((key, value, other, ratio))
+    theirs = {w["week"]: w["value"] for w in summary["baseline"]["performance_by_week"]}
+    for week in summary["performance_by_week"]:
+        other = theirs.get(week["week"])
+        value = week["value"]
+        ratio = f"{value / other:.3f}" if value is not None and other else "-"
+        rows.append((f"{week['metric']} {week['week']}", value, other, ratio))
+    return rows
+
+
+SAME_METRIC = 0.002
+
+
+def verdict(summary: dict) -> dict[str, bool]:
+    """The target against retraining on every drift alert.
+
+    The same or better mean weekly metric ("the same": within `SAME_METRIC`, well inside the
+    sampling noise of a week's ROC-AUC on the demo's ~6,000 flights), with at most half its
+    trainings and notifications.
+    """
+    from core.config import LOWER_IS_BETTER
+
+    ours, base = summary["totals"], summary["baseline"]["totals"]
+    metric, other = ours["mean weekly metric"], base["mean weekly metric"]
+    lower = (summary["performance_by_week"] or [{}])[0].get("metric") in LOWER_IS_BETTER
+    same_or_better = (
+        metric is not None
+        and other is not None
+        and (metric <= other + SAME_METRIC if lower else metric >= other - SAME_METRIC)
+    )
+    return {
+        "same or better weekly metric": same_or_better,
+        "at most half the trainings": ours["trainings"] * 2 <= base["trainings"],
+        "at most half the notifications": ours["notifications"] * 2 <= base["notifications"],
+    }
+
+
+def print_comparison(summary: dict, console) -> None:
+    """This workspace's policy next to retraining on every drift alert, and the verdict."""
+    from rich.table import Table
+
+    table = Table(
+        "",
+        "this workspace's policy",
+        "retrain on every drift alert",
+        "ratio",
+        title="Side by side: the same days, from the same first champion",
+    )
+    for what, ours, theirs, ratio in compare_rows(summary):
+        shown = [_num(v) if isinstance(v, float) else str(v) for v in (ours, theirs)]
+        table.add_row(what, *shown, ratio)
+    console.print(table)
+    for what, held in verdict(summary).items():
+        console.print(f"{'yes' if held else 'NO '}  {what}", highlight=False)

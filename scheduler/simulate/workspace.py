@@ -74,11 +74,14 @@ def prepare(workspace: Path | None, out: Path | None, in_place: bool, echo: Echo
     else:
         echo(f"creating a flights demo workspace in {root}")
         init_workspace(root, demo="flights")
+    apply_overrides(root, Workspace(root).config.schedules.simulation.overrides)
+    return root
+
+
+def apply_overrides(root: Path, overrides: dict) -> None:
+    """Merge `overrides` into the workspace's config (validated); its own API, not `url`."""
     cfg_path = root / CONFIG_NAME
-    data = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
-    overrides = Workspace(root).config.schedules.simulation.overrides
-    data = _merge(data, overrides)
+    data = _merge(yaml.safe_load(cfg_path.read_text(encoding="utf-8")), overrides)
     (data.get("serving") or {}).pop("url", None)  # the simulation runs its own API
     cfg_path.write_text(yaml.safe_dump(data, sort_keys=False))
     Workspace.open(root).config  # noqa: B018 - validate the merged config now
-    return root
