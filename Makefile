@@ -43,9 +43,10 @@ down: ## Stop what `make up` started (API, scheduler, UI, a first training)
 test: install system-deps ## Run the whole test suite (unit, integration, UI, browser)
 	$(BIN)/python -m pytest
 
-lint: install ## ruff check + format check
+lint: install ## ruff check + format check + bandit (high severity fails)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -q -c pyproject.toml -r core api app scheduler --severity-level high
 
 format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
