@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 from datetime import UTC, datetime
 
+from core import access
 from core.errors import GateFailed, NotAnApprover, PromotionRefused
 from core.registry import store
 from core.registry.audit import (
@@ -34,7 +35,7 @@ from core.registry.tracking import (
 )
 from core.workspace import Workspace
 
-APPROVER_ROLE = "approver"
+APPROVER_ROLE = access.APPROVER
 AUTO_PROMOTE_REASON = "auto-promote: every gate passed"
 
 
@@ -49,6 +50,8 @@ def default_actor() -> str:
 def require_approver(actor: str, roles: dict | None) -> None:
     """Refuse a promotion by a user without the approver role; no-op when auth is off.
 
+    The rule is `core.access`'s: the approver role or a stronger one (admin).
+
     Args:
         actor: the signed-in user.
         roles: user → role name or list of role names; None when authentication is not
@@ -59,9 +62,7 @@ def require_approver(actor: str, roles: dict | None) -> None:
     """
     if roles is None:
         return
-    held = roles.get(actor) or []
-    held = [held] if isinstance(held, str) else list(held)
-    if APPROVER_ROLE not in held:
+    if not access.allowed(roles.get(actor), access.PROMOTE):
         raise NotAnApprover(
             f"{actor} may not promote models: the '{APPROVER_ROLE}' role is required"
         )
