@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import os
+
 from litestar import Request
+from litestar.datastructures import State
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.spec import SecurityScheme
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import MissingKey, WrongKey
 from api.settings import ServeSettings
+from core.config.serving import ENV_ADMIN_KEY, ENV_API_KEYS
+from core.serving.keys import KeyRing, store_path
 
 SECURITY_SCHEMES = {
     "ApiKey": SecurityScheme(
         type="apiKey",
         name="X-API-Key",
         security_scheme_in="header",
-        description="an API key; /admin routes need the admin key",
+        description="an API key (`workbench keys create`); /admin routes need role admin",
     )
 }
 """The OpenAPI security schemes (`create_app`)."""
@@ -23,22 +28,65 @@ API_KEY = [{"ApiKey": []}]
 """OpenAPI `security` of a keyed route."""
 
 
+def keyring(state: State) -> KeyRing | None:
+    """The app's view of the workspace's key store (made on first use; None without one)."""
+    if "key_ring" not in state:  # not `state.keys`: State is a mapping, that is its method
+        root = state.settings.workspace
+        state["key_ring"] = None if root is None else KeyRing(store_path(root))
+    return state["key_ring"]
+
+
+def _legacy_client(key: str, env_name: str) -> str:
+    """The client name of a key from `workbench.yaml` (`config`) or the environment (`env`)."""
+    from_env = {k.strip() for k in os.environ.get(env_name, "").split(",")}
+    return "env" if key in from_env else "config"
+
+
+def authorize(state: State, key: str | None, role: str) -> str | None:
+    """The client name of `key` when it may call a route of `role` (`predict` or `admin`).
+
+    Accepted: a key of the store whose role allows it (`admin` keys may also predict), the
+    legacy `serving.api_keys` / `WORKBENCH_API_KEYS` (predict) and `serving.admin_key` /
+    `WORKBENCH_ADMIN_KEY` (admin). /predict stays open (None) when no key is configured at all.
+
+    Raises:
+        MissingKey: no key, or a stored key that is revoked or expired (401).
+        WrongKey: an unknown key, or a stored key without the role (403, naming the role).
+    """
+    settings = state.settings
+    ring = keyring(state)
+    legacy = settings.api_keys if role == "predict" else [settings.admin_key]
+    unkeyed = role == "predict" and not legacy and not (ring is not None and ring.configured)
+    if unkeyed:
+        return None
+    if not key:
+        raise MissingKey("missing X-API-Key header" + (" (admin key)" if role == "admin" else ""))
+    if key in legacy:
+        return _legacy_client(key, ENV_API_KEYS if role == "predict" else ENV_ADMIN_KEY)
+    entry = None if ring is None else ring.lookup(key)
+    if entry is None:
+        raise WrongKey("X-API-Key is not valid" if role == "predict" else "admin key required")
+    if (status := entry.status()) != "active":
+        raise MissingKey(f"X-API-Key {entry.name!r} is {status}")
+    if role == "admin" and entry.role != "admin":
+        raise WrongKey(f"this route needs a key with role admin; {entry.name!r} has {entry.role}")
+    ring.note_use(entry)
+    return entry.name
+
+
 def api_key_required(app: ASGIApp) -> ASGIApp:
-    """Route middleware: `X-API-Key` must be one of the configured keys (when any are).
+    """Route middleware: `X-API-Key` must be a key with role predict (when any is configured).
 
     A middleware rather than a guard: Litestar copies the route handler for every guard call
     (~13 us, 3% of a one-record /predict). It runs before the body is read, as a guard would;
-    the errors become the same 401 / 403 JSON answers.
+    the errors become the same 401 / 403 JSON answers. The client's name (never the key) is
+    left in the request's state as `client`.
     """
 
     async def check(scope: Scope, receive: Receive, send: Send) -> None:
-        keys = scope["app"].state.settings.api_keys
-        if keys:
-            key = next((v for k, v in scope["headers"] if k == b"x-api-key"), None)
-            if not key:
-                raise MissingKey("missing X-API-Key header")
-            if key.decode("latin-1") not in keys:
-                raise WrongKey("X-API-Key is not valid")
+        key = next((v for k, v in scope["headers"] if k == b"x-api-key"), None)
+        client = authorize(scope["app"].state, key and key.decode("latin-1"), "predict")
+        scope.setdefault("state", {})["client"] = client
         await app(scope, receive, send)
 
     return check

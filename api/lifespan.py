@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator
 
 import anyio
 from litestar import Litestar
 from litestar.datastructures import State
+
+from api.guards import keyring
+from core.errors import WorkbenchError, one_line
+
+log = logging.getLogger(__name__)
 
 
 def settle_heap(state: State, changed: bool) -> None:
@@ -37,16 +43,33 @@ async def refresh(state: State) -> bool:
     return changed
 
 
+def refresh_keys(state: State) -> None:
+    """Write the keys' `last_used` times and re-read the key store if it changed.
+
+    A store that cannot be read or written is logged and the keys read before stay in force
+    (the poller must go on checking the models).
+    """
+    ring = keyring(state)
+    if ring is None:
+        return
+    try:
+        ring.refresh()
+    except (OSError, WorkbenchError) as exc:
+        log.error("API key store not refreshed: %s", one_line(exc))
+
+
 async def _poll(state: State) -> None:
     while True:
         await anyio.sleep(state.settings.poll_seconds)
         await refresh(state)
+        await anyio.to_thread.run_sync(refresh_keys, state)
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     """Load the served models, start the log and the poller; on exit drain both."""
     state = app.state
+    await anyio.to_thread.run_sync(keyring, state)  # read the key store before serving
     await anyio.to_thread.run_sync(state.store.check)
     state.metrics.show_models(state.store)
     settle_heap(state, changed=False)
@@ -64,3 +87,4 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             await asyncio.gather(*background, return_exceptions=True)
         if state.log is not None:
             await anyio.to_thread.run_sync(state.log.close)  # SIGTERM loses nothing
+        await anyio.to_thread.run_sync(refresh_keys, state)  # the last `last_used` times

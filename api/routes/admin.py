@@ -6,20 +6,14 @@ from litestar import Request, post
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
-from api.errors import MissingKey, WrongKey
-from api.guards import API_KEY
+from api.guards import API_KEY, authorize
 from api.lifespan import refresh
 from api.schemas import error_responses
 
 
 async def admin_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """Admin endpoints need `X-API-Key` equal to the admin key."""
-    admin = connection.app.state.settings.admin_key
-    key = connection.headers.get("x-api-key")
-    if not key:
-        raise MissingKey("missing X-API-Key header (admin key)")
-    if not admin or key != admin:
-        raise WrongKey("admin key required")
+    """Admin endpoints need the admin key or a stored key with role admin (`api.guards`)."""
+    authorize(connection.app.state, connection.headers.get("x-api-key"), "admin")
 
 
 @post(

@@ -185,12 +185,20 @@ class KeyRing:
         self._stamp = stamp
         return True
 
+    def lookup(self, key: str) -> ApiKey | None:
+        """The entry of `key` whatever its status (revoked, expired), or None."""
+        return self._by_hash.get(hash_key(key))
+
+    def note_use(self, entry: ApiKey) -> None:
+        """Remember that `entry` was used now (written by the next `flush`)."""
+        self._used[entry.hash] = utc_now().isoformat(timespec="seconds")
+
     def verify(self, key: str) -> ApiKey | None:
         """The active entry of `key` (noting its use), or None."""
-        found = self._by_hash.get(hash_key(key))
+        found = self.lookup(key)
         if found is None or found.status() != "active":
             return None
-        self._used[found.hash] = utc_now().isoformat(timespec="seconds")
+        self.note_use(found)
         return found
 
     def flush(self) -> None:
