@@ -10,6 +10,8 @@ The mode is read from `st.secrets` on every call, never at import:
   `hash_password`'s salted scrypt. The signed-in name is kept in `st.session_state`.
 - Neither: the OS user holds every role (anyone may promote, as on the CLI).
 
+Which role each action needs is `core.access`'s rule; `User.may` and `why_not` apply it.
+
 Create a password hash without the CLI: `python -m app.auth` (prompts, prints the hash).
 """
 
@@ -29,12 +31,13 @@ from typing import Literal
 
 import streamlit as st
 
+from core import access
 from core.registry.promotion import APPROVER_ROLE, default_actor
 
 log = logging.getLogger("workbench.ui")
 
 Mode = Literal["oidc", "password", "none"]
-ALL_ROLES = (APPROVER_ROLE,)
+ALL_ROLES = access.ALL_ROLES
 """Every role the workbench checks: what the OS user holds when no authentication is set up."""
 SESSION_KEY = "workbench_user"
 USERS_SECTION = "workbench_users"
@@ -58,10 +61,14 @@ class User:
     authenticated: bool = False
     mode: Mode = "none"
 
+    def may(self, action: str) -> bool:
+        """Whether this user may do `action` (a key of `core.access.ACTIONS`)."""
+        return bool(self.name) and access.allowed(self.roles, action)
+
     @property
     def can_approve(self) -> bool:
         """Whether this user may promote and roll back models."""
-        return bool(self.name) and APPROVER_ROLE in self.roles
+        return self.may(access.PROMOTE)
 
 
 # --- passwords ---------------------------------------------------------------------------------
@@ -172,6 +179,16 @@ def current_user() -> User:
     if name not in roles:  # nobody signed in, or the user was removed from the secrets
         return User("", mode="password")
     return User(name, roles[name], authenticated=True, mode="password")
+
+
+def why_not(user: User, action: str) -> str:
+    """Why `user` may not do `action`, as a control's help text ("" when they may)."""
+    if user.may(action):
+        return ""
+    needed = access.role_needed(action)
+    if not user.name:
+        return f"Sign in (sidebar) as a user with the {needed} role to {action}."
+    return f"Needs the {needed} role ({user.name} holds: {', '.join(user.roles) or 'none'})."
 
 
 def why_not_approver(user: User) -> str:

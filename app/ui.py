@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from app import auth
 from core.alerts import read_alerts
 from core.data import profile
 from core.data.pipeline import list_quarantine, list_runs
@@ -120,6 +121,26 @@ def open_workspace() -> Workspace:
     """
     root = resolve_workspace()
     return _open_workspace(str(root), mtime(root / CONFIG_NAME))
+
+
+def start_page() -> tuple[Workspace, auth.User]:
+    """Every page's first call: the sign-in in the sidebar, then the workspace (or stop).
+
+    Returns:
+        The workspace and the session's user (see `app.auth.current_user`).
+    """
+    user = auth.sign_in_sidebar()
+    return workspace_or_stop(), user
+
+
+def guard(action: str, *, disabled: bool = False, help: str | None = None) -> dict:  # noqa: A002 - the widget keyword
+    """`disabled` and `help` keywords for a control doing `action` (a `core.access` action).
+
+    The control is disabled, with the reason as its help, when the session's user lacks the
+    role the action needs; otherwise the given `disabled` and `help` are kept.
+    """
+    reason = auth.why_not(auth.current_user(), action)
+    return {"disabled": disabled or bool(reason), "help": reason or help}
 
 
 def workspace_or_stop() -> Workspace:

@@ -8,6 +8,7 @@ import streamlit as st
 
 from app import ui
 from app.views import data as view
+from core import access
 from core.data.pipeline import STAGES, latest_batch_run, validate_table
 from core.data.readers import read_bytes_table
 from core.data.validation import render_html
@@ -148,7 +149,12 @@ def compare_tab(ws, versions) -> None:
 def validate_file_tab(ws) -> None:
     st.caption("Check a file against the configured rules of one stage; nothing is ingested.")
     stage = st.selectbox("Stage", list(STAGES), key="adhoc_stage")
-    upload = st.file_uploader("CSV or Parquet file", type=["csv", "parquet", "pq"])
+    upload = st.file_uploader(
+        "CSV or Parquet file",
+        type=["csv", "parquet", "pq"],
+        key="adhoc_file",
+        **ui.guard(access.VALIDATE_FILE),
+    )
     if upload is None:
         return
     with ui.shown_errors(stop=True):
@@ -169,9 +175,15 @@ def validate_file_tab(ws) -> None:
 
 
 st.title("Data")
-ws = ui.workspace_or_stop()
+ws, user = ui.start_page()
 head, button = st.columns([5, 1], vertical_alignment="center")
-if button.button("Run pipeline", type="primary", width="stretch"):
+if button.button(
+    "Run pipeline",
+    type="primary",
+    width="stretch",
+    key="data_run_pipeline",
+    **ui.guard(access.RUN_PIPELINE),
+):
     view.run_pipeline_now(ws)
 with ui.shown_errors(stop=True):
     versions = ui.versions(ws)

@@ -9,6 +9,7 @@ import streamlit as st
 from app import ui
 from app.views import drift as view
 from app.views import serving as serving_view
+from core import access
 from core.monitoring import history as hist
 from core.monitoring.check import report_folder
 from core.monitoring.trigger import pending_request
@@ -34,7 +35,13 @@ def controls(ws) -> str:
         help="A duration (90m, 24h, 7d, 2w), a number of predictions (5000) or `all`.",
     )
     report = mid.checkbox("with the Evidently report", key="drift_with_report")
-    if right.button("Run check now", type="primary", key="drift_run", width="stretch"):
+    if right.button(
+        "Run check now",
+        type="primary",
+        key="drift_run",
+        width="stretch",
+        **ui.guard(access.RUN_DRIFT_CHECK),
+    ):
         view.check_now(ws, window.strip(), report)
     return window.strip()
 
@@ -129,8 +136,17 @@ def distributions_section(ws, window: str, champion: dict | None) -> None:
 
 def labels_import(ws) -> None:
     with st.expander("Import labels (request_id, actual[, time])"):
-        upload = st.file_uploader("Labels file", type=["csv", "parquet"], key="drift_labels_file")
-        if st.button("Import", key="drift_labels_import", disabled=upload is None):
+        upload = st.file_uploader(
+            "Labels file",
+            type=["csv", "parquet"],
+            key="drift_labels_file",
+            **ui.guard(access.IMPORT_LABELS),
+        )
+        if st.button(
+            "Import",
+            key="drift_labels_import",
+            **ui.guard(access.IMPORT_LABELS, disabled=upload is None),
+        ):
             view.import_labels_now(ws, upload)
 
 
@@ -170,7 +186,11 @@ def report_section(records: list[dict], ws) -> None:
     kinds = {k: folder / f for k, f in REPORT_FILES.items() if (folder / f).is_file()}
     if not kinds:
         st.caption("This check has no report yet.")
-        if st.button("Write its Evidently reports", key="drift_report_write"):
+        if st.button(
+            "Write its Evidently reports",
+            key="drift_report_write",
+            **ui.guard(access.WRITE_REPORTS),
+        ):
             view.write_reports_now(ws, checks[picked]["id"])
         return
     kind = st.radio("Show", list(kinds), horizontal=True, key="drift_report_kind")
@@ -204,7 +224,9 @@ def retrain_section(ws) -> None:
         key="drift_retrain_force",
         help="Train even when a version was trained on the same data, config and code.",
     )
-    if right.button("Retrain now", key="drift_retrain", width="stretch"):
+    if right.button(
+        "Retrain now", key="drift_retrain", width="stretch", **ui.guard(access.RETRAIN)
+    ):
         view.request_now(ws, reason.strip(), force)
     st.caption(
         "Retrain now starts a training within seconds: on the running scheduler (a run on the "
@@ -216,7 +238,7 @@ def retrain_section(ws) -> None:
 
 
 st.title("Drift")
-ws = ui.workspace_or_stop()
+ws, user = ui.start_page()
 ui.show_flash()
 window = controls(ws)
 with ui.shown_errors(stop=True):

@@ -208,7 +208,7 @@ def comparison(
 
 
 st.title("Experiments")
-ws = ui.workspace_or_stop()
+ws, user = ui.start_page()
 head, button = st.columns([5, 1], vertical_alignment="center")
 if button.button("Refresh", width="stretch", help="Read the runs from MLflow again"):
     ui.refresh_experiment_runs()

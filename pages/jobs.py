@@ -6,6 +6,7 @@ import streamlit as st
 
 from app import ui
 from app.views import jobs as view
+from core import access
 from core.config.schedules import JOB_NAMES
 
 REFRESH_SECONDS = 2
@@ -35,11 +36,13 @@ def controls_section(db) -> None:
     if job == "training_pipeline":
         force = left.checkbox("Force (train even without newer data)", key="jobs_force")
     run, pause, resume = right.columns(3)
-    if run.button("Run now", type="primary", key="jobs_run", width="stretch"):
+    if run.button(
+        "Run now", type="primary", key="jobs_run", width="stretch", **ui.guard(access.RUN_JOB)
+    ):
         view.queue(db, job, "run", {"force": True} if force else {})
-    if pause.button("Pause", key="jobs_pause", width="stretch"):
+    if pause.button("Pause", key="jobs_pause", width="stretch", **ui.guard(access.PAUSE_JOB)):
         view.queue(db, job, "pause")
-    if resume.button("Resume", key="jobs_resume", width="stretch"):
+    if resume.button("Resume", key="jobs_resume", width="stretch", **ui.guard(access.RESUME_JOB)):
         view.queue(db, job, "resume")
 
 
@@ -77,7 +80,7 @@ def history_section(db) -> None:
 
 
 st.title("Jobs")
-ws = ui.workspace_or_stop()
+ws, user = ui.start_page()
 db = view.database(ws)
 ui.show_flash()
 live = st.toggle("Live refresh", value=True, key="jobs_live", help="Every 2 s")

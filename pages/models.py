@@ -7,6 +7,7 @@ import streamlit as st
 
 from app import auth, ui
 from app.views import models as view
+from core import access
 from core.config import LOWER_IS_BETTER
 from core.registry.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
 
@@ -53,7 +54,9 @@ def compare_section(ws, rows: list[dict], version: str, champion: str | None) ->
 def gates_section(ws, version: str, champion: str | None) -> None:
     head, button = st.columns([5, 1], vertical_alignment="center")
     head.subheader(f"Gates of v{version}")
-    if button.button("Evaluate gates", width="stretch", key="evaluate_gates"):
+    if button.button(
+        "Evaluate gates", width="stretch", key="evaluate_gates", **ui.guard(access.EVALUATE_GATES)
+    ):
         view.run_evaluation(ws, version)
     report = view.gate_report(ws, version)
     if report is None:
@@ -70,8 +73,7 @@ def gates_section(ws, version: str, champion: str | None) -> None:
 
 def actions_section(ws, user, version: str, champion: str | None) -> None:
     st.subheader("Promote or roll back")
-    allowed = user.can_approve
-    if not allowed:
+    if not user.can_approve:
         st.warning(auth.why_not_approver(user))
     target = view.rollback_target(ws, champion)
     left, right = st.columns(2)
@@ -80,23 +82,29 @@ def actions_section(ws, user, version: str, champion: str | None) -> None:
         if st.button(
             f"Promote v{version}",
             type="primary",
-            disabled=not allowed or version == champion,
-            help="Already the champion" if version == champion else None,
             key="promote",
+            **ui.guard(
+                access.PROMOTE,
+                disabled=version == champion,
+                help="Already the champion" if version == champion else None,
+            ),
         ):
             view.ask(reason, {"action": "promote", "version": version, "force": False})
     with right:
         back = st.text_input("Reason for rolling back", key="rollback_reason")
         if st.button(
             f"Roll back to v{target}" if target else "Roll back",
-            disabled=not allowed or target is None,
-            help=(
-                f"v{champion} -> v{target}: the champion before this one"
-                if target
-                else "The audit log has no earlier champion (a rollback never returns to a "
-                "version it rolled away from: promote it instead)."
-            ),
             key="rollback",
+            **ui.guard(
+                access.ROLLBACK,
+                disabled=target is None,
+                help=(
+                    f"v{champion} -> v{target}: the champion before this one"
+                    if target
+                    else "The audit log has no earlier champion (a rollback never returns to a "
+                    "version it rolled away from: promote it instead)."
+                ),
+            ),
         ):
             view.ask(back, {"action": "rollback", "version": target, "force": False})
     pending = st.session_state.get(view.PENDING)
@@ -123,8 +131,7 @@ def audit_section(records: list[dict]) -> None:
 
 
 st.title("Models")
-ws = ui.workspace_or_stop()
-user = auth.sign_in_sidebar()
+ws, user = ui.start_page()
 view.clear_reasons_after_action()
 ui.show_flash()
 with ui.shown_errors(f"Reading the model registry at {ws.tracking_uri}", stop=True):

@@ -10,7 +10,7 @@ from app.views import overview as view
 QUIET = {"delta_color": "off", "delta_arrow": "off", "border": True}
 
 st.title("Overview")
-ws = ui.workspace_or_stop()
+ws, user = ui.start_page()
 st.caption(f"Project **{ws.config.project}** · {ws.config.task} · target `{ws.config.target}`")
 
 with ui.shown_errors(stop=True):

@@ -20,6 +20,7 @@ from app.views.serving_stats import (
     scrape_history,
     variant_split,
 )
+from core import access
 from core.config.edit import update_section
 from core.serving.client import ApiRejected, ApiUnreachable, ServingClient
 
@@ -67,10 +68,13 @@ def reload_button(api: ServingClient) -> None:
     if st.button(
         "Check the registry now",
         key="serving_reload",
-        disabled=not api.target.admin_key,
-        help="Swap in a newly promoted champion without waiting for the next poll."
-        if api.target.admin_key
-        else "Needs WORKBENCH_ADMIN_KEY or serving.admin_key",
+        **ui.guard(
+            access.RELOAD_MODEL,
+            disabled=not api.target.admin_key,
+            help="Swap in a newly promoted champion without waiting for the next poll."
+            if api.target.admin_key
+            else "Needs WORKBENCH_ADMIN_KEY or serving.admin_key",
+        ),
     ):
         body = api.reload()
         swapped = "swapped in" if body["changed"] else "unchanged"
@@ -254,7 +258,9 @@ def settings_section(ws) -> None:
                 help="How often the API checks the registry aliases.",
             ),
         }
-        saved = st.form_submit_button("Save settings", key="serving_save")
+        saved = st.form_submit_button(
+            "Save settings", key="serving_save", **ui.guard(access.SERVING_SETTINGS)
+        )
     st.caption(
         f"Stored in the `serving:` section of `{ws.config_path}`. The API reads them when it "
         "starts: restart it to apply them. Canary and shadow need a version with the "
@@ -313,7 +319,7 @@ def agreement_section(ws) -> None:
 
 
 st.title("Serving")
-ws = ui.workspace_or_stop()
+ws, user = ui.start_page()
 api = view.client(ws)
 st.caption(f"Prediction API at `{api.target.url}`")
 auto = st.toggle(f"Auto-refresh status and metrics every {REFRESH_SECONDS} s", key="serving_auto")

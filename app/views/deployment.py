@@ -11,6 +11,8 @@ import os
 import pandas as pd
 import streamlit as st
 
+from app import ui
+from core import access
 from core.deploy.engine import EngineUnavailable
 from core.workspace import Workspace
 
@@ -93,7 +95,12 @@ def rollout_form(ws: Workspace, deployment, state: dict) -> None:
             help="Off when the API reaches MLflow and the prediction log by URL "
             "(WORKBENCH_TRACKING_URI, WORKBENCH_PREDICTION_LOG_URL are passed on).",
         )
-        go = st.form_submit_button("Roll out (blue/green)", type="primary", key="deploy_go")
+        go = st.form_submit_button(
+            "Roll out (blue/green)",
+            type="primary",
+            key="deploy_go",
+            **ui.guard(access.DEPLOY_ROLLOUT),
+        )
     if not go or not image:
         return
     spec = ApiSpec.for_workspace(image, ws.root if mount else None)
@@ -111,10 +118,13 @@ def rollback_button(deployment, state: dict) -> None:
     clicked = st.button(
         f"Roll back to {previous[0]}" if previous else "Roll back",
         key="deploy_rollback",
-        disabled=not previous,
-        help="Start the previous container again, switch traffic to it, stop the live one."
-        if previous
-        else "No previous container to return to.",
+        **ui.guard(
+            access.DEPLOY_ROLLBACK,
+            disabled=not previous,
+            help="Start the previous container again, switch traffic to it, stop the live one."
+            if previous
+            else "No previous container to return to.",
+        ),
     )
     if clicked:
         with st.status("Rolling back ...", expanded=True) as box:
@@ -130,7 +140,7 @@ def build_expander() -> None:
         base = st.text_input(
             "Base image (empty: the Dockerfile's default)", key="deploy_base", value=""
         )
-        if st.button("Build", key="deploy_build"):
+        if st.button("Build", key="deploy_build", **ui.guard(access.DEPLOY_BUILD)):
             lines = st.empty()
             seen: list[str] = []
 
