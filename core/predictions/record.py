@@ -21,6 +21,7 @@ PREDICTION_COLUMNS = [
     "prediction",
     "probability",
     "latency_ms",
+    "client",
 ]
 FEEDBACK_COLUMNS = ["request_id", "actual", "time"]
 COLUMNS = {"predictions": PREDICTION_COLUMNS, "feedback": FEEDBACK_COLUMNS}
@@ -42,6 +43,8 @@ class PredictionRecord:
         probability: For a binary classifier the positive class's probability (the second of
             `classes_`), for more classes the predicted class's; None for regression.
         latency_ms: Model latency in milliseconds.
+        client: Name of the API key that asked (`config` / `env` for a legacy key); None when
+            the API needs no key. Never the key itself.
     """
 
     request_id: str
@@ -53,6 +56,7 @@ class PredictionRecord:
     prediction: float | int | str
     probability: float | None = None
     latency_ms: float | None = None
+    client: str | None = None  # last: records are built positionally
 
     def to_row(self) -> dict:
         """The record as a row of the log, inputs serialized to `inputs_json`."""
@@ -66,6 +70,7 @@ class PredictionRecord:
             "prediction": self.prediction,
             "probability": self.probability,
             "latency_ms": self.latency_ms,
+            "client": self.client,
         }
 
 

@@ -4,7 +4,11 @@
   for actuals, each written under a temp name and renamed, so several API workers can share one
   folder and a reader never sees half a part;
 * a SQLAlchemy URL (see `is_url`): the tables `predictions` and `prediction_feedback`, created
-  on the first write, one insert transaction per table per flush.
+  on the first write, one insert transaction per table per flush. A table made by an older
+  version gets the columns it lacks (`ALTER TABLE ... ADD COLUMN`, null in its old rows) on the
+  first write; reading never alters a table.
+
+Parts and tables from before a column was added read with that column null.
 
 Both sinks `write(rows, kind)` and `read(kind, since)` the same columns (`record.COLUMNS`);
 `open_sink` picks one for a destination.
@@ -85,6 +89,7 @@ class SqlSink:
                 sa.Column("prediction", sa.Text),
                 sa.Column("probability", sa.Float),
                 sa.Column("latency_ms", sa.Float),
+                sa.Column("client", sa.Text),
             ),
             "feedback": sa.Table(
                 FEEDBACK_TABLE,
@@ -102,25 +107,58 @@ class SqlSink:
 
     def write(self, rows: list[dict], kind: str) -> None:
         values = [_sql_row(row, COLUMNS[kind]) for row in rows]
+        if not self._created:
+            self._prepare()
         with self.engine.begin() as conn:
-            if not self._created:
-                self.metadata.create_all(conn)  # checkfirst: existing tables are kept
             conn.execute(self.tables[kind].insert(), values)
+
+    def _prepare(self) -> None:
+        """Create missing tables and add the columns an older version's tables lack."""
+        with self.engine.begin() as conn:
+            self.metadata.create_all(conn)  # checkfirst: existing tables are kept
+        for table in self.tables.values():
+            present = self._columns(table.name)
+            for column in (c for c in table.columns if c.name not in present):
+                self._add_column(table, column)
         self._created = True
+
+    def _columns(self, table_name: str) -> set[str]:
+        with self.engine.connect() as conn:
+            return {c["name"] for c in self._sa.inspect(conn).get_columns(table_name)}
+
+    def _add_column(self, table, column) -> None:
+        """`ALTER TABLE ... ADD COLUMN` (nullable); a column another writer just added is fine."""
+        dialect = self.engine.dialect
+        quote = dialect.identifier_preparer
+        ddl = (
+            f"ALTER TABLE {quote.format_table(table)} ADD COLUMN "
+            f"{quote.format_column(column)} {column.type.compile(dialect=dialect)}"
+        )
+        try:
+            with self.engine.begin() as conn:  # its own transaction: a failure aborts only it
+                conn.execute(self._sa.text(ddl))
+        except self._sa.exc.DBAPIError:
+            if column.name not in self._columns(table.name):
+                raise
 
     def read(self, kind: str, since: datetime | None = None) -> pd.DataFrame:
         columns = COLUMNS[kind]
         table = self.tables[kind]
-        query = self._sa.select(*(table.c[c] for c in columns)).order_by(table.c.id)
-        if since is not None:
-            query = query.where(table.c.time >= since)
         with self.engine.connect() as conn:
-            if not self._sa.inspect(conn).has_table(table.name):
+            inspector = self._sa.inspect(conn)
+            if not inspector.has_table(table.name):
                 return _empty(columns)
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            found = [c for c in columns if c in present]  # an older table may lack some
+            query = self._sa.select(*(table.c[c] for c in found)).order_by(table.c.id)
+            if since is not None:
+                query = query.where(table.c.time >= since)
             rows = conn.execute(query).all()
         if not rows:
             return _empty(columns)
-        frame = pd.DataFrame([tuple(r) for r in rows], columns=columns)
+        frame = pd.DataFrame([tuple(r) for r in rows], columns=found)
+        for column in (c for c in columns if c not in found):
+            frame[column] = None
         frame["time"] = frame["time"].map(lambda t: None if t is None else utc(t).isoformat())
         for col in ("prediction", "actual"):
             if col in frame:
@@ -199,7 +237,11 @@ def _read_parts(folder: Path, columns: list[str], since: datetime | None = None)
     for part in sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []:
         if since is not None and _part_time(part) < since:
             continue  # flushed before `since`, so every row in it is older
-        frames.append(pd.read_parquet(part))
+        frame = pd.read_parquet(part)
+        for column in columns:
+            if column not in frame:  # a part written before the column existed
+                frame[column] = None
+        frames.append(frame)
     if not frames:
         return _empty(columns)
     return pd.concat(frames, ignore_index=True)

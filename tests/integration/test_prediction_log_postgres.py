@@ -117,3 +117,22 @@ def test_api_logs_to_postgres_and_closes_the_log_on_shutdown(trained_ws, tmp_pat
     assert set(logged["model_version"]) == {"1"} and set(logged["variant"]) == {"champion"}
     assert list(read_feedback(pg_url)["request_id"]) == [request_id]
     assert not (tmp_path / "unused").exists()
+
+
+def test_an_older_predictions_table_gets_the_client_column_on_the_first_write(pg_url):
+    with PredictionLog(pg_url) as log:
+        log.append([_record("old", START)])
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:  # the table as the last version made it
+        conn.execute(sa.text("ALTER TABLE predictions DROP COLUMN client"))
+    engine.dispose()
+    assert read_predictions(pg_url).loc[0, "client"] is None  # reads before any write
+
+    record = _record("new", START + timedelta(minutes=1))
+    record.client = "mobile-app"
+    with PredictionLog(pg_url) as log:
+        log.append([record])
+    kind = "SELECT data_type FROM information_schema.columns WHERE table_name = 'predictions' "
+    assert _scalar(pg_url, kind + "AND column_name = 'client'") == "text"
+    frame = read_predictions(pg_url).set_index("request_id")
+    assert frame["client"].to_dict() == {"old": None, "new": "mobile-app"}

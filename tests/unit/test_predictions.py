@@ -320,3 +320,67 @@ def test_serve_settings_prefer_the_log_url_over_the_folder(tmp_path, monkeypatch
     assert settings.prediction_log_destination == tmp_path / "predictions"
     with pytest.raises(ValueError, match="SQLAlchemy URL"):
         ServeSettings(model_name="m", tracking_uri="x", prediction_log_url="predictions.db")
+
+
+# --- the `client` column: the API key's name, added after logs already existed ---
+
+
+def _with_client(request_id: str, client: str | None):
+    record = _record(request_id)
+    record.client = client
+    return record
+
+
+def test_client_is_logged_and_a_part_written_before_the_column_reads_as_null(tmp_path):
+    from core.predictions.sinks import _write_part
+
+    old_columns = [c for c in PREDICTION_COLUMNS if c != "client"]
+    _write_part([_record("old").to_row()], tmp_path, old_columns)  # as the last version wrote
+    only_old = read_predictions(tmp_path)
+    assert list(only_old.columns) == PREDICTION_COLUMNS and only_old.loc[0, "client"] is None
+
+    with PredictionLog(tmp_path) as log:
+        log.append([_with_client("new", "mobile-app"), _with_client("open", None)])
+
+    frame = read_predictions(tmp_path).set_index("request_id")
+    assert frame["client"].to_dict() == {"old": None, "new": "mobile-app", "open": None}
+    assert joined_with_feedback(tmp_path).set_index("request_id").loc["new", "client"] == (
+        "mobile-app"
+    )
+
+
+def _drop_client_column(url: str) -> None:
+    """Make the predictions table look like one of the last version (no `client`)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE predictions DROP COLUMN client"))
+    engine.dispose()
+
+
+def _table_columns(url: str) -> list[str]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        return [c["name"] for c in sa.inspect(engine).get_columns("predictions")]
+    finally:
+        engine.dispose()
+
+
+def test_sql_url_adds_the_client_column_to_an_older_table_on_the_first_write(tmp_path):
+    url = _url(tmp_path / "log.db")
+    with PredictionLog(url) as log:
+        log.append([_record("old")])
+    _drop_client_column(url)
+
+    frame = read_predictions(url)
+    assert list(frame.columns) == PREDICTION_COLUMNS and frame.loc[0, "client"] is None
+    assert "client" not in _table_columns(url)  # reading leaves the table alone
+
+    with PredictionLog(url) as log:
+        log.append([_with_client("new", "mobile-app")])
+    assert _table_columns(url)[-1] == "client"
+    frame = read_predictions(url)
+    assert frame.set_index("request_id")["client"].to_dict() == {"old": None, "new": "mobile-app"}
