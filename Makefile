@@ -20,12 +20,13 @@ $(BIN)/workbench: pyproject.toml
 
 install: $(BIN)/workbench ## Create .venv with everything (idempotent)
 
-system-deps: ## Install what a fresh Debian machine lacks for the tests (chromium, git, postgresql, wrk, docker.io, debootstrap)
+system-deps: ## Install what a fresh Debian machine lacks for the tests (chromium, git, postgresql, wrk, redis-server, docker.io, debootstrap)
 	@missing=""; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing="$$missing postgresql"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	test -x /usr/sbin/dockerd || command -v dockerd >/dev/null || missing="$$missing docker.io"; \
 	test -x /usr/sbin/debootstrap || missing="$$missing debootstrap"; \
 	if [ -n "$$missing" ]; then \

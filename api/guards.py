@@ -6,11 +6,11 @@ import os
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.spec import SecurityScheme
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import MissingKey, WrongKey
+from api.ratelimit import rate_limit_middleware
 from api.settings import ServeSettings
 from core.config.serving import ENV_ADMIN_KEY, ENV_API_KEYS
 from core.serving.keys import KeyRing, store_path
@@ -99,12 +99,8 @@ def _client_id(request: Request) -> str:
 
 
 def rate_limit(settings: ServeSettings) -> list:
-    """The app middleware limiting requests per client (none when no limit is set)."""
-    if not settings.rate_limit_per_minute:
-        return []
-    config = RateLimitConfig(
-        rate_limit=("minute", settings.rate_limit_per_minute),
-        exclude=["/health", "/ready", "/metrics", "/schema"],
-        identifier_for_request=_client_id,
-    )
-    return [config.middleware]
+    """The app middleware limiting requests per client (none when no limit is set).
+
+    Per process, or one budget shared in Redis (`serving.rate_limit_store`): `api.ratelimit`.
+    """
+    return rate_limit_middleware(settings, _client_id)
