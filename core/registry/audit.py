@@ -10,6 +10,9 @@ versions it concerns:
 - `promoted_by`, `promoted_at`, `promotion_reason`, `promotion_action`, `promotion_forced` on
   the new champion: the latest promotion of that version, for people browsing the MLflow UI
   (the history itself is the `audit.*` tags and the log).
+
+Each record is also one event of the workspace's audit log of every change (`core.audit`), as
+`EVENT_ACTIONS[action]` on `<model> v<to_version>`, the record's id and versions as details.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import logging
 import uuid
 from dataclasses import asdict, dataclass, field
 
+from core import access
+from core.audit import record_event
 from core.files import append_jsonl, read_jsonl, utc_now
 from core.registry.checks import json_safe
 from core.workspace import Workspace
@@ -26,6 +31,13 @@ from core.workspace import Workspace
 log = logging.getLogger(__name__)
 
 ACTIONS = ("promote", "rollback", "auto_promote", "initial_champion")
+EVENT_ACTIONS = {
+    "promote": access.PROMOTE,
+    "rollback": access.ROLLBACK,
+    "auto_promote": "auto-promote",
+    "initial_champion": "initial champion",
+}
+"""A promotion record's action → the action of its event in `core.audit`'s log."""
 TAG_AUDIT_PREFIX = "audit."
 TAG_PROMOTED_BY = "promoted_by"
 TAG_PROMOTED_AT = "promoted_at"
@@ -85,8 +97,25 @@ class AuditRecord:
 
 
 def append_audit(ws: Workspace, record: AuditRecord) -> None:
-    """Append one record to the workspace's audit log (append mode, flushed and fsynced)."""
+    """Append one record to the promotion history and, as an event, to the one audit log.
+
+    Both in append mode, flushed and fsynced.
+    """
     append_jsonl(ws.audit_path, record.to_dict(), fsync=True)
+    record_event(
+        ws,
+        record.actor,
+        EVENT_ACTIONS.get(record.action, record.action),
+        f"{record.model} v{record.to_version}",
+        reason=record.reason,
+        source="registry",
+        details={
+            "audit_id": record.id,
+            "from_version": record.from_version,
+            "to_version": record.to_version,
+            "forced": record.forced,
+        },
+    )
 
 
 def read_audit(ws: Workspace, name: str | None = None) -> list[dict]:
