@@ -8,7 +8,8 @@ middleware reads then writes a history, which races across processes). The Redis
 a digest of the client identity, never an API key itself.
 
 A Redis outage fails open: the request is served, `workbench_errors{type="rate_limit_store"}`
-counts it, and one warning is logged per outage (and one line when Redis answers again).
+counts it, and one warning is logged per outage (and one line when Redis answers again); Redis
+is asked again `RETRY_SECONDS` after a failure.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ EXEMPT = ("/health", "/ready", "/metrics", "/schema")
 WINDOW_SECONDS = 60
 KEY_PREFIX = "workbench:ratelimit:"
 REDIS_TIMEOUT_SECONDS = 0.5
-"""Connect and command timeout: a hung Redis delays a request by at most about this."""
+"""Connect and command timeout of each Redis call."""
+RETRY_SECONDS = 5.0
+"""After a failed call, requests are served without asking Redis for this long: a hung Redis
+delays one request every few seconds, not each one."""
 STORE_ERROR = "rate_limit_store"
 """`workbench_errors{type}` of a request served unlimited because Redis did not answer."""
 
@@ -87,6 +91,7 @@ class RedisWindow:
         self.limit = limit
         self._clients: dict[asyncio.AbstractEventLoop, object] = {}
         self._down = False
+        self._retry_at = 0.0
 
     def _client(self):
         """This event loop's client (a connection pool belongs to one loop)."""
@@ -108,6 +113,8 @@ class RedisWindow:
 
         None when Redis did not answer (the caller serves the request: fail open).
         """
+        if self._down and time.monotonic() < self._retry_at:
+            return None
         now = time.time() if now is None else now
         window = int(now // WINDOW_SECONDS)
         digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
@@ -125,6 +132,7 @@ class RedisWindow:
                     exc,
                 )
             self._down = True
+            self._retry_at = time.monotonic() + RETRY_SECONDS
             return None
         if self._down:
             log.warning("rate limit store %s answers again, limiting requests", self.url)

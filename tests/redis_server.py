@@ -51,8 +51,8 @@ def _answers(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def throwaway_redis() -> Iterator[RedisServer]:
-    """Start, yield, then stop and delete a private redis-server.
+def throwaway_redis(port: int | None = None) -> Iterator[RedisServer]:
+    """Start, yield, then stop and delete a private redis-server (on `port`, else a free one).
 
     Raises:
         RedisUnavailable: redis-server is not installed or did not answer in time.
@@ -63,7 +63,7 @@ def throwaway_redis() -> Iterator[RedisServer]:
     if binary is None:
         raise RedisUnavailable(INSTALL_HINT)
     folder = Path(tempfile.mkdtemp(prefix="workbench-redis-"))
-    port = _free_port()
+    port = port or _free_port()
     log = folder / "redis.log"
     args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     proc = subprocess.Popen(

@@ -3,6 +3,7 @@ redis-server (`tests/redis_server.py`); a Redis outage fails open; `memory` stay
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -14,8 +15,9 @@ from litestar.testing import TestClient
 from redis_server import RedisUnavailable, throwaway_redis
 from servers import api_server, free_port
 
+from api import ratelimit
 from api.app import create_app
-from api.ratelimit import KEY_PREFIX, STORE_ERROR, WINDOW_SECONDS, RateLimitSetupError
+from api.ratelimit import KEY_PREFIX, STORE_ERROR, WINDOW_SECONDS, RateLimitSetupError, RedisWindow
 from api.settings import ServeSettings
 from core.config.serving import ServingConfig
 
@@ -112,6 +114,34 @@ def test_unreachable_redis_serves_requests_logs_once_and_counts_them(trained_ws)
     assert f'workbench_errors_total{{type="{STORE_ERROR}"}} 4.0' in metrics
     warnings = [r.getMessage() for r in seen.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "unreachable, serving requests unlimited" in warnings[0]
+
+
+@pytest.mark.redis
+def test_an_outage_fails_open_backs_off_and_limits_again_once_redis_is_back(monkeypatch):
+    monkeypatch.setattr(ratelimit, "RETRY_SECONDS", 0.5)
+    seen = _Recorder()
+    logging.getLogger("api.ratelimit").addHandler(seen)
+
+    async def scenario() -> list:
+        with throwaway_redis() as first:
+            limiter = RedisWindow(first.url, 1)
+            spent = [await limiter.spend("addr:x")]
+        spent.append(await limiter.spend("addr:x"))  # down: served, not counted
+        with throwaway_redis(port=first.port):
+            spent.append(await limiter.spend("addr:x"))  # back, but within the back-off
+            await asyncio.sleep(0.6)
+            spent.append(await limiter.spend("addr:x"))
+            spent.append(await limiter.spend("addr:x"))
+        return spent
+
+    try:
+        spent = asyncio.run(scenario())
+    finally:
+        logging.getLogger("api.ratelimit").removeHandler(seen)
+    assert [s and s[0] for s in spent] == [1, None, None, 1, 2]
+    lines = [r.getMessage() for r in seen.records]
+    assert len(lines) == 2
+    assert "unreachable" in lines[0] and "answers again" in lines[1]
 
 
 def test_redis_store_without_a_url_is_refused_at_startup(tmp_path):
