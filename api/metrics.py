@@ -22,6 +22,12 @@ class Metrics:
         self.predictions = Counter(
             "workbench_predictions", "Predicted records", ["version", "variant"], registry=r
         )
+        self.requests_by_client = Counter(
+            "workbench_requests_by_client",
+            "Keyed /predict and /feedback requests by the key's name (never the key)",
+            ["client"],
+            registry=r,
+        )
         self.latency = Histogram(
             "workbench_predict_latency_seconds",
             "Predict latency",
@@ -51,6 +57,14 @@ class Metrics:
 
             metrics.registry.register(MonitoringCollector(Workspace(workspace)))
         return metrics
+
+    def count_client(self, client: str | None) -> None:
+        """Count a keyed request under its key's name; no count when the API needs no key.
+
+        Names come from the key store and the legacy `config` / `env`: a few label values.
+        """
+        if client is not None:
+            self.requests_by_client.labels(client).inc()
 
     def show_models(self, store) -> None:
         """Export the loaded versions of a `ModelStore` and the time of its last swap."""

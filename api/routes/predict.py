@@ -26,9 +26,11 @@ from api.service import PredictionService
 async def predict(request: Request, data: PredictRequest) -> PredictResponse:
     """Score records (or columns + rows) with the champion, or the challenger for the canary."""
     service: PredictionService = request.app.state.service
+    client = request.state.get("client")  # the key's name (`api_key_required`)
+    service.metrics.count_client(client)
     model, variant = service.pick()  # this request keeps this model to the end
     batch = service.validate(data, model)
-    preds, proba, request_id = await service.predict(model, variant, batch)
+    preds, proba, request_id = await service.predict(model, variant, batch, client)
     return PredictResponse(
         preds,
         ModelRef(model.name, model.version, model.alias),
@@ -48,5 +50,7 @@ async def predict(request: Request, data: PredictRequest) -> PredictResponse:
 )
 async def feedback(request: Request, data: FeedbackRequest) -> dict:
     """Record the actual outcome of an earlier prediction by its request id."""
-    request.app.state.service.feedback(data.request_id, data.actual)
+    service: PredictionService = request.app.state.service
+    service.metrics.count_client(request.state.get("client"))
+    service.feedback(data.request_id, data.actual)
     return {"request_id": data.request_id, "recorded": True}
