@@ -18,6 +18,8 @@ import pandas as pd
 import streamlit as st
 
 from app import auth
+from core import access
+from core import audit as audit_log
 from core.alerts import read_alerts
 from core.data import profile
 from core.data.pipeline import list_quarantine, list_runs
@@ -48,6 +50,7 @@ STATUS_COLOURS = {
     "partial": "background-color: #fff8c5; color: #9a6700",
     "fail": "background-color: #ffebe9; color: #cf222e",
     "failed": "background-color: #ffebe9; color: #cf222e",
+    "refused": "background-color: #ffebe9; color: #cf222e",
     "quarantined": "background-color: #ffebe9; color: #cf222e",
 }
 
@@ -141,6 +144,26 @@ def guard(action: str, *, disabled: bool = False, help: str | None = None) -> di
     """
     reason = auth.why_not(auth.current_user(), action)
     return {"disabled": disabled or bool(reason), "help": reason or help}
+
+
+@contextmanager
+def audited(ws: Workspace, action: str, target: str = "", reason: str = "") -> Iterator[dict]:
+    """Check the session user's role for `action`, run the block, record it in the audit log.
+
+    The event (`core.audit`) names the user and says `ok`, `refused` (the role is missing:
+    `core.access.PermissionDenied` is raised) or `failed` (the block raised). Yields a dict the
+    block may fill with details.
+    """
+    user = auth.current_user()
+    actor = user.name or "(not signed in)"
+    with audit_log.audited(ws, actor, action, target, reason, source="ui") as details:
+        access.require(user.roles if user.name else (), action, actor)
+        yield details
+
+
+def actor() -> str:
+    """The session's user, for records that name who acted (the OS user without auth)."""
+    return auth.current_user().name or "(not signed in)"
 
 
 def workspace_or_stop() -> Workspace:

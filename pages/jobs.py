@@ -28,7 +28,7 @@ def schedule_section(ws, db) -> None:
             st.progress(float(r["progress"] or 0.0), text=view.progress_text(r))
 
 
-def controls_section(db) -> None:
+def controls_section(ws, db) -> None:
     st.subheader("Run, pause, resume")
     left, right = st.columns([2, 3], vertical_alignment="bottom")
     job = left.selectbox("Job", JOB_NAMES, key="jobs_job")
@@ -39,11 +39,11 @@ def controls_section(db) -> None:
     if run.button(
         "Run now", type="primary", key="jobs_run", width="stretch", **ui.guard(access.RUN_JOB)
     ):
-        view.queue(db, job, "run", {"force": True} if force else {})
+        view.queue(ws, db, job, "run", {"force": True} if force else {})
     if pause.button("Pause", key="jobs_pause", width="stretch", **ui.guard(access.PAUSE_JOB)):
-        view.queue(db, job, "pause")
+        view.queue(ws, db, job, "pause")
     if resume.button("Resume", key="jobs_resume", width="stretch", **ui.guard(access.RESUME_JOB)):
-        view.queue(db, job, "resume")
+        view.queue(ws, db, job, "resume")
 
 
 def history_section(db) -> None:
@@ -85,5 +85,5 @@ db = view.database(ws)
 ui.show_flash()
 live = st.toggle("Live refresh", value=True, key="jobs_live", help="Every 2 s")
 st.fragment(schedule_section, run_every=REFRESH_SECONDS if live else None)(ws, db)
-controls_section(db)
+controls_section(ws, db)
 history_section(db)

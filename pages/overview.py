@@ -6,6 +6,7 @@ import streamlit as st
 
 from app import ui
 from app.views import overview as view
+from core.audit import read_events
 
 QUIET = {"delta_color": "off", "delta_arrow": "off", "border": True}
 
@@ -89,3 +90,26 @@ else:
 if runs:
     st.subheader("Recent pipeline runs")
     ui.status_table(view.runs_frame(runs[:10]))
+
+
+def audit_section() -> None:
+    st.subheader("Audit log")
+    st.caption(
+        "Every change made from the UI, and every promotion and rollback (from any path): who, "
+        "what, when, and whether it was done, refused (a missing role) or failed."
+    )
+    events = read_events(ws)
+    if not events:
+        st.caption("Nothing recorded yet.")
+        return
+    left, right = st.columns(2)
+    actions = left.multiselect(
+        "Actions", sorted({e["action"] for e in events}), key="audit_actions"
+    )
+    actors = right.multiselect("Who", sorted({e["actor"] for e in events}), key="audit_actors")
+    shown = read_events(ws, actions, actors, limit=view.AUDIT_LIMIT)
+    ui.status_table(view.audit_frame(shown), columns=("outcome",))
+
+
+with ui.shown_errors("Reading the audit log"):
+    audit_section()

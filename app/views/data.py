@@ -9,6 +9,7 @@ import plotly.express as px
 import streamlit as st
 
 from app import ui
+from core import access
 from core.data import profile
 from core.data.pipeline import PipelineResult, run_pipeline
 from core.data.validation import ValidationReport
@@ -32,7 +33,11 @@ def run_pipeline_now(ws) -> None:
     bar = st.progress(0.0, text="starting the data pipeline")
     try:
         with ui.shown_errors("Pipeline"):
-            result = run_pipeline(ws, progress=lambda frac, msg: bar.progress(min(frac, 1.0), msg))
+            with ui.audited(ws, access.RUN_PIPELINE) as details:
+                result = run_pipeline(
+                    ws, progress=lambda frac, msg: bar.progress(min(frac, 1.0), msg)
+                )
+                details.update(status=result.status, message=result.message)
             show_run_result(result)
     finally:
         bar.empty()

@@ -16,12 +16,12 @@ import streamlit as st
 
 from app import ui
 from app.ui import TTL, mtime, when
+from core import access
 from core.monitoring import history as hist
 from core.monitoring import performance as perf
 from core.monitoring import trigger
 from core.monitoring.check import report_for, run_check
 from core.monitoring.reference import ReferenceProfile
-from core.registry.promotion import default_actor
 from core.workspace import Workspace
 
 WINDOW_TTL = 60
@@ -174,8 +174,12 @@ def log_checks(records: list[dict]) -> list[dict]:
 def check_now(ws: Workspace, window: str, report: bool) -> None:
     """Check a window of the prediction log now; flash the verdict and rerun."""
     with ui.shown_errors("The check"):
-        with st.spinner(f"Checking the last {window} of the prediction log"):
+        with (
+            ui.audited(ws, access.RUN_DRIFT_CHECK, window) as details,
+            st.spinner(f"Checking the last {window} of the prediction log"),
+        ):
             result = run_check(ws, window, report=report)
+            details.update(report=report)
         ui.flash(*check_message(result))
         clear()
         st.rerun()
@@ -186,10 +190,14 @@ def import_labels_now(ws: Workspace, upload) -> None:
     from core.monitoring.labels import import_labels
 
     with ui.shown_errors("The import"):
-        with tempfile.TemporaryDirectory() as folder:
+        with (
+            ui.audited(ws, access.IMPORT_LABELS, upload.name) as details,
+            tempfile.TemporaryDirectory() as folder,
+        ):
             path = Path(folder) / Path(upload.name).name  # the file's name shows in any error
             path.write_bytes(upload.getvalue())
             done = import_labels(ws, path)
+            details.update(summary=done.summary().replace(str(path), upload.name))
         ui.flash(done.summary().replace(str(path), upload.name))
         clear()
         st.rerun()
@@ -198,7 +206,10 @@ def import_labels_now(ws: Workspace, upload) -> None:
 def write_reports_now(ws: Workspace, check_id: str) -> None:
     """Write the Evidently reports of a past check; flash and rerun."""
     with ui.shown_errors("The report"):
-        with st.spinner("Writing the Evidently reports of this check"):
+        with (
+            ui.audited(ws, access.WRITE_REPORTS, f"check {check_id}"),
+            st.spinner("Writing the Evidently reports of this check"),
+        ):
             result = report_for(ws, check_id)
         note = f" Not written: {result.report_error}" if result.report_error else ""
         ui.flash(f"Reports of check {check_id} written.{note}")
@@ -210,14 +221,13 @@ def request_now(ws: Workspace, reason: str, force: bool = False) -> None:
     from app.cli.training import background_training
     from core.lifecycle import request_retrain_now
 
+    reason = reason or "requested from the Drift page"
     with ui.shown_errors("Retrain now"):
-        started = request_retrain_now(
-            ws,
-            reason or "requested from the Drift page",
-            default_actor(),
-            force,
-            spawn=background_training(ws),
-        )
+        with ui.audited(ws, access.RETRAIN, reason=reason) as details:
+            started = request_retrain_now(
+                ws, reason, ui.actor(), force, spawn=background_training(ws)
+            )
+            details.update(force=force, message=started["message"])
         ui.flash(f"Retraining started: {started['message']}", "success")
         clear()
         st.rerun()

@@ -12,8 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from app import ui
+from core import access
 from core.jobs import JobsDB, jobs_overview, run_text
-from core.registry.promotion import default_actor
 from core.workspace import Workspace
 
 HISTORY_LIMIT = 300
@@ -178,9 +178,15 @@ def run_caption(run: dict) -> str:
     )
 
 
-def queue(db: JobsDB, job: str, action: str, params: dict | None = None) -> None:
-    """Queue a command for the scheduler; flash what was queued and rerun."""
+JOB_ACTIONS = {"run": access.RUN_JOB, "pause": access.PAUSE_JOB, "resume": access.RESUME_JOB}
+"""A scheduler command → its `core.access` action."""
+
+
+def queue(ws, db: JobsDB, job: str, action: str, params: dict | None = None) -> None:
+    """Queue a command for the scheduler (audited as the signed-in user); flash it and rerun."""
     with ui.shown_errors(f"{action} {job}"):
-        command = db.enqueue(job, action, params, by=default_actor())
+        with ui.audited(ws, JOB_ACTIONS[action], job) as details:
+            command = db.enqueue(job, action, params, by=ui.actor())
+            details.update(command=command, params=params or {})
         ui.flash(f"{action.capitalize()} {job}: queued (command {command}).")
         st.rerun()

@@ -19,6 +19,17 @@ Card = tuple[str, str, str | None]
 """(label, value, caption) of a metric card."""
 
 
+AUDIT_COLUMNS = ("time", "actor", "action", "target", "outcome", "reason", "source")
+AUDIT_LIMIT = 200
+
+
+def audit_frame(events: list[dict]) -> pd.DataFrame:
+    """Audit events (`core.audit`) as a table with readable times, newest first as given."""
+    frame = pd.DataFrame(events, columns=list(AUDIT_COLUMNS))
+    frame["time"] = frame["time"].map(ui.when)
+    return frame
+
+
 def alerts_frame(alerts: list[dict], columns: tuple[str, ...]) -> pd.DataFrame:
     """Alert events with readable times, the given columns (those present) only."""
     frame = pd.DataFrame(alerts)
