@@ -71,16 +71,37 @@ def fail(message: str) -> None:
     raise typer.Exit(1) from None
 
 
-def open_workspace(workspace: Path | None) -> Workspace:
+def open_workspace(workspace: Path | None, migrate: bool = True) -> Workspace:
     """The workspace at `workspace` (or the default), its config validated now.
 
     Validating here makes a config error name the file and key before any work starts.
+
+    Args:
+        workspace: The workspace folder (None: `WORKBENCH_HOME`, else `./workspace`).
+        migrate: Move literal API keys out of `workbench.yaml` into the key store and
+            `.workbench/secrets.json` (one line on stderr says so). `workbench serve` passes
+            False: the API never rewrites files and accepts the literals as they are.
     """
     from core.workspace import Workspace
 
     ws = Workspace.open(workspace)
     ws.config  # noqa: B018 - validate the config now so errors name the file and key
+    if migrate:
+        ws = migrate_keys(ws)
     return ws
+
+
+def migrate_keys(ws: Workspace) -> Workspace:
+    """`ws` after moving literal keys out of its config (`migrate_literal_keys`), re-opened."""
+    from core.workspace import Workspace
+    from core.workspace.bootstrap import migrate_literal_keys
+
+    if not (ws.config.serving.api_keys or ws.config.serving.admin_key):
+        return ws
+    message = migrate_literal_keys(ws.root)
+    if message:
+        err.print(f"[yellow]note:[/yellow] {message}", highlight=False, soft_wrap=True)
+    return Workspace.open(ws.root)
 
 
 def print_table(table: Table) -> None:

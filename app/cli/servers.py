@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli.common import WorkspaceOpt, fail_cleanly, open_workspace, out
+from app.cli.common import WorkspaceOpt, fail_cleanly, migrate_keys, open_workspace, out
 from app.cli.processes import Service, forget, record, running_services, start_detached, stop
 from core.errors import WorkbenchError
 from core.files import utc_now_iso
@@ -41,7 +41,7 @@ def serve(
     import uvicorn
 
     with fail_cleanly():
-        ws = open_workspace(workspace)
+        ws = open_workspace(workspace, migrate=False)  # the API rewrites no file
     os.environ["WORKBENCH_HOME"] = str(ws.root)
     if poll_seconds is not None:
         os.environ["WORKBENCH_POLL_SECONDS"] = str(poll_seconds)
@@ -118,7 +118,7 @@ def up(
         if not (root / "workbench.yaml").exists():
             init_workspace(root, demo="flights")
             out.print(f"created demo workspace {root}")
-        ws = Workspace.open(root)
+        ws = migrate_keys(Workspace.open(root))
         running = running_services(ws)
         replay = traffic and ws.holdback.is_dir()
         if {"api", "scheduler", "ui", *(["traffic"] if replay else [])} <= running.keys():

@@ -103,3 +103,64 @@ def update_section(
         new_text = yaml.safe_dump(wanted, sort_keys=False)
     atomic_write_text(path, new_text)
     return config
+
+
+def _without_keys(text: str, section: str, keys: list[str]) -> str:
+    lines = text.splitlines(keepends=True)
+    span = _section_span(lines, section)
+    if span is None:
+        return text
+    start, end = span
+    for key in keys:
+        pattern = re.compile(rf"^([ \t]+){re.escape(key)}:")
+        hit = next((i for i in range(start + 1, end) if pattern.match(lines[i])), None)
+        if hit is None:
+            continue
+        indent = pattern.match(lines[hit]).group(1)
+        last = hit + 1  # the value's continuation lines are indented deeper
+        while last < end and lines[last].strip() and _indent(lines[last]) > len(indent):
+            last += 1
+        first = hit  # the comment lines right above the key describe it
+        while first - 1 > start and lines[first - 1].strip().startswith("#"):
+            if _indent(lines[first - 1]) != len(indent):
+                break
+            first -= 1
+        del lines[first:last]
+        end -= last - first
+    return "".join(lines)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def remove_keys(path: Path, section: str, keys: list[str]) -> WorkbenchConfig:
+    """Delete `keys` from the `section` of the YAML config at `path`, other lines kept.
+
+    A removed key goes with its value's lines and the comment lines right above it; every other
+    line, comments included, stays. Like `update_section`, the result is checked against the
+    intended mapping (else dumped from it) and validated before the file is replaced.
+
+    Raises:
+        ConfigError: The file does not parse, or the section is not a mapping.
+    """
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from None
+    if not isinstance(data, dict) or not isinstance(data.get(section) or {}, dict):
+        raise ConfigError(f"{path}: key '{section}' must be a mapping")
+    kept = {k: v for k, v in (data.get(section) or {}).items() if k not in keys}
+    wanted = {**data, section: kept}
+    config = parse_config(wanted, str(path))
+    new_text = _without_keys(text, section, keys)
+    try:
+        parsed = yaml.safe_load(new_text) or {}
+        same = {**parsed, section: parsed.get(section) or {}} == wanted  # `serving:` empty
+    except yaml.YAMLError:
+        same = False
+    if not same:
+        new_text = yaml.safe_dump(wanted, sort_keys=False)
+    atomic_write_text(path, new_text)
+    return config

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Literal, get_args
 
 from pydantic import Field, field_validator
 
 from core.config.strict import Strict
+from core.secrets import ADMIN_KEY, CLIENT_KEY, read_secret
 
 UnknownFields = Literal["reject", "ignore"]
 """`serving.unknown_fields`: what /predict does with a record field the served model does not
@@ -41,11 +43,12 @@ class ServingConfig(Strict):
     """Where clients (the UI, the deployment step after a promotion) reach the API; when unset,
     `WORKBENCH_API_URL`, else `http://127.0.0.1:8000`."""
     api_keys: list[str] = []
-    """Keys accepted in `X-API-Key` for /predict and /feedback; empty = no key required.
-    `WORKBENCH_API_KEYS` (comma-separated) adds to them."""
+    """Legacy: literal keys accepted in `X-API-Key` for /predict and /feedback. A secret does
+    not belong in the committed config: the CLI moves literals found here to the key store and
+    `.workbench/secrets.json` on first use. `WORKBENCH_API_KEYS` (comma-separated) adds keys."""
     admin_key: str | None = None
-    """Key for /admin/*; none = the admin endpoints refuse every request. `WORKBENCH_ADMIN_KEY`
-    wins."""
+    """Legacy: a literal key for /admin/* (moved out by the CLI like `api_keys`).
+    `WORKBENCH_ADMIN_KEY` wins."""
     prediction_log_url: str | None = None
     """SQLAlchemy URL of the prediction log (e.g. `postgresql+psycopg://user@host/db`); when set
     it is used instead of the workspace's Parquet folder. `WORKBENCH_PREDICTION_LOG_URL` wins."""
@@ -90,22 +93,36 @@ class ServingConfig(Strict):
             raise ValueError(f"not a SQLAlchemy URL (dialect://...): {value!r}")
         return value
 
-    def resolved(self, environ: Mapping[str, str] | None = None) -> ServingConfig:
+    def resolved(
+        self, environ: Mapping[str, str] | None = None, secrets_root: Path | None = None
+    ) -> ServingConfig:
         """This section with the environment's overrides applied (the one place that does it).
 
         `WORKBENCH_ADMIN_KEY` and `WORKBENCH_PREDICTION_LOG_URL` replace their keys;
         `WORKBENCH_API_KEYS` (comma-separated) adds keys; `WORKBENCH_API_URL` fills a missing
         `url` (a configured one wins: `workbench up` exports the local API's address to the
         processes it starts), else the local default; the URL loses a trailing slash.
+
+        Args:
+            environ: The environment (default: `os.environ`).
+            secrets_root: A client's workspace: its secrets (`core.secrets`, `admin_key` and
+                `api_key`) fill a missing admin key and come last among the API keys. The API
+                never passes it: it checks keys against the key store's hashes, so a revoked
+                stored key is refused although its plaintext is still in `secrets.json`.
         """
         env = os.environ if environ is None else environ
         extra = [k.strip() for k in env.get(ENV_API_KEYS, "").split(",") if k.strip()]
+        admin = env.get(ENV_ADMIN_KEY) or self.admin_key or None
+        if secrets_root is not None:
+            client = read_secret(secrets_root, CLIENT_KEY, env)
+            extra += [client] if client else []
+            admin = admin or read_secret(secrets_root, ADMIN_KEY, env)
         url = self.url or env.get(ENV_API_URL) or DEFAULT_API_URL
         return self.model_copy(
             update={
                 "url": url.rstrip("/"),
                 "api_keys": [str(k) for k in self.api_keys] + extra,
-                "admin_key": env.get(ENV_ADMIN_KEY) or self.admin_key or None,
+                "admin_key": admin,
                 "prediction_log_url": env.get(ENV_PREDICTION_LOG_URL)
                 or self.prediction_log_url
                 or None,

@@ -2,7 +2,8 @@
 
 It raises `ApiUnreachable` when nothing answers and `ApiRejected` (with the API's own message,
 which names the offending field) on an error status. Where the API is and which keys to send
-come from the workspace's `serving:` section through `ServingConfig.resolved`.
+come from the workspace's `serving:` section and `.workbench/secrets.json` through
+`ServingConfig.resolved`.
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ class ApiTarget:
 def resolve_target(ws: Workspace) -> ApiTarget:
     """The API of a workspace: `serving.url`, else `WORKBENCH_API_URL`, else port 8000 locally.
 
-    The key is the first of `serving.api_keys` and `WORKBENCH_API_KEYS`; the admin key is
-    `WORKBENCH_ADMIN_KEY`, else `serving.admin_key` (as the API reads them).
+    The key is the first of the legacy `serving.api_keys`, `WORKBENCH_API_KEYS` and the
+    secret `api_key`; the admin key is `WORKBENCH_ADMIN_KEY`, else the legacy
+    `serving.admin_key`, else the secret `admin_key` (`core.secrets`: `WORKBENCH_SECRET_<NAME>`,
+    else `.workbench/secrets.json`).
     """
-    serving = ws.config.serving.resolved()
+    serving = ws.config.serving.resolved(secrets_root=ws.root)
     keys = serving.api_keys
     return ApiTarget(serving.url, keys[0] if keys else None, serving.admin_key)
 
@@ -121,6 +124,10 @@ class ServingClient:
     def reload(self) -> dict:
         """`POST /admin/reload` with the admin key: check the aliases now."""
         if not self.target.admin_key:
-            raise ApiRejected(401, "no admin key: set WORKBENCH_ADMIN_KEY or serving.admin_key")
+            raise ApiRejected(
+                401,
+                "no admin key: set WORKBENCH_ADMIN_KEY or the secret admin_key "
+                "(`workbench keys create NAME --role admin`)",
+            )
         headers = {"X-API-Key": self.target.admin_key}
         return self._call("POST", "/admin/reload", headers=headers).json()

@@ -94,8 +94,16 @@ def _save(path: Path, keys: list[ApiKey]) -> None:
     atomic_write_text(path, text, mode=0o600)
 
 
-def create(root: Path, name: str, role: str = "predict", expires: timedelta | None = None) -> str:
+def create(
+    root: Path,
+    name: str,
+    role: str = "predict",
+    expires: timedelta | None = None,
+    key: str | None = None,
+) -> str:
     """Add a key named `name` and return it: the only time the key itself is seen.
+
+    `key` stores an existing key (a literal moved out of `workbench.yaml`) instead of a new one.
 
     Raises:
         KeyStoreError: the role is unknown, the name is empty, or an active key has the name.
@@ -108,7 +116,7 @@ def create(root: Path, name: str, role: str = "predict", expires: timedelta | No
     keys = load(path)
     if any(k.name == name and k.status() == "active" for k in keys):
         raise KeyStoreError(f"an active key is already named {name!r}: revoke it first")
-    key = secrets.token_urlsafe(32)
+    key = key or secrets.token_urlsafe(32)
     now = utc_now()
     keys.append(
         ApiKey(
