@@ -16,7 +16,9 @@ import streamlit as st
 
 from app import auth, ui
 from app.ui import STATUS_COLOURS, mtime, when
-from core.errors import GateFailed
+from core import access
+from core.audit import FAILED, REFUSED, record_event
+from core.errors import GateFailed, NotAnApprover, one_line
 from core.registry import history, store
 from core.registry.audit import read_audit
 from core.registry.gates import GateReport, GateResult, evaluate_gates, load_gate_report
@@ -340,8 +342,12 @@ def audit_label(record: dict) -> str:
 def run_evaluation(ws: Workspace, version: str) -> None:
     """Evaluate a version's gates against the champion; flash the status and rerun."""
     with ui.shown_errors("Gate evaluation"):
-        with st.spinner(f"Scoring v{version} and the champion on the holdout"):
+        with (
+            ui.audited(ws, access.EVALUATE_GATES, f"{ws.config.model_name} v{version}") as details,
+            st.spinner(f"Scoring v{version} and the champion on the holdout"),
+        ):
             report = evaluate_gates(ws, ws.config.model_name, version)
+            details.update(status=report.status)
         ui.flash(f"Gates of v{version} evaluated: {report.status}.")
         ui.clear_caches()
         st.rerun()
@@ -380,6 +386,20 @@ def confirm(ws: Workspace, user: auth.User, pending: dict, champion: str | None)
             st.rerun()
 
 
+def audit_failure(ws: Workspace, user: auth.User, pending: dict, exc: Exception) -> None:
+    """Record a refused or failed promotion / rollback (a done one is recorded by the registry)."""
+    record_event(
+        ws,
+        user.name or "(not signed in)",
+        access.ROLLBACK if pending["action"] == "rollback" else access.PROMOTE,
+        f"{ws.config.model_name} v{pending['version']}",
+        REFUSED if isinstance(exc, NotAnApprover) else FAILED,
+        f"{pending['reason']}: {one_line(exc)}",
+        "ui",
+        {"forced": bool(pending.get("force"))},
+    )
+
+
 def run_action(ws: Workspace, user: auth.User, pending: dict) -> None:
     """Second click: promote or roll back as the signed-in approver; rerun on success.
 
@@ -396,10 +416,12 @@ def run_action(ws: Workspace, user: auth.User, pending: dict) -> None:
                     ws, pending["version"], pending["reason"], user.name, force=pending["force"]
                 )
     except GateFailed as exc:
+        audit_failure(ws, user, pending, exc)
         st.session_state[PENDING] = {**pending, "failed": exc.failed}
         ui.clear_caches()  # promote may have re-evaluated the gates
         st.rerun()
     except Exception as exc:  # noqa: BLE001 - registry failures reach the user as one line
+        audit_failure(ws, user, pending, exc)
         st.session_state.pop(PENDING, None)
         ui.show_error(exc, pending["action"])
         return
