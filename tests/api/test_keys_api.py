@@ -89,6 +89,10 @@ def test_create_and_revoke_take_effect_in_a_running_api_within_the_poll(trained_
         keys.revoke(trained_ws.root, "etl")
         _until(lambda: status(before) == 401)
         assert status(later) == 200
-        stored = {k.name: k for k in keys.load(keys.store_path(trained_ws.root))}
-        _until(lambda: keys.load(keys.store_path(trained_ws.root))[1].last_used is not None)
+        stored = _by_name(trained_ws)
+        _until(lambda: _by_name(trained_ws)["late-comer"].last_used is not None)
     assert stored["etl"].revoked is not None
+
+
+def _by_name(ws: Workspace) -> dict[str, keys.ApiKey]:
+    return {k.name: k for k in keys.load(keys.store_path(ws.root))}

@@ -15,6 +15,7 @@ from api.settings import ServeSettings
 from core.predictions.readers import joined_with_feedback, read_feedback, read_predictions
 from core.predictions.record import PredictionRecord
 from core.predictions.writer import PredictionLog
+from core.serving import keys
 from core.training.data import load_split
 
 pytestmark = pytest.mark.postgres
@@ -95,6 +96,7 @@ def test_rows_wait_out_a_server_outage_and_are_written_once(pg_cluster, pg_url, 
 
 @pytest.mark.slow
 def test_api_logs_to_postgres_and_closes_the_log_on_shutdown(trained_ws, tmp_path, pg_url):
+    keys.store_path(trained_ws.root).unlink(missing_ok=True)  # no stored key: this API needs none
     settings = ServeSettings.from_workspace(
         trained_ws,
         predictions_dir=tmp_path / "unused",
