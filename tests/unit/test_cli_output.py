@@ -46,7 +46,7 @@ def narrow_env(fresh_root):
 
 def test_a_table_printed_to_a_file_keeps_every_cell_whole(monkeypatch):
     buffer = io.StringIO()
-    monkeypatch.setattr(common.out, "file", buffer)
+    monkeypatch.setattr(common.out, "_file", buffer)  # undone to None: follow sys.stdout
     table = Table("job", "note")
     table.add_row("data_pipeline", LONG)
 
