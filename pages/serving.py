@@ -103,13 +103,23 @@ def metrics_section(api: ServingClient) -> None:
         col.metric(
             f"{name} latency", view.ms(value), help="Since the API started (histogram buckets)"
         )
-    row = st.columns(4)
+    row = st.columns(5)
+    not_ready = snapshot.requests_total(status="503")
     row[0].metric("Rejected (4xx)", f"{snapshot.requests_total('/predict', '4'):,.0f}")
-    row[1].metric("Server errors (5xx)", f"{snapshot.requests_total(status='5'):,.0f}")
-    row[2].metric("Shadow failures", f"{snapshot.errors.get('shadow', 0):,.0f}")
-    row[3].metric(
-        "Other errors",
-        f"{sum(v for k, v in snapshot.errors.items() if k not in ('shadow', 'server')):,.0f}",
+    row[1].metric(
+        "Server errors (5xx)",
+        f"{snapshot.requests_total(status='5') - not_ready:,.0f}",
+        help="5xx answers other than 503 (not ready: counted apart)",
+    )
+    row[2].metric(
+        "Not ready (503)",
+        f"{not_ready:,.0f}",
+        help="Answers while no champion was loaded yet (e.g. before the first training)",
+    )
+    row[3].metric("Shadow failures", f"{snapshot.errors.get('shadow', 0):,.0f}")
+    others = ("shadow", "server", "not_ready")
+    row[4].metric(
+        "Other errors", f"{sum(v for k, v in snapshot.errors.items() if k not in others):,.0f}"
     )
     split = variant_split(snapshot)
     left, right = st.columns(2)
