@@ -260,12 +260,11 @@ def _cached_parts(value) -> tuple[float, ...]:
     if isinstance(value, str) and _ISO.fullmatch(value):
         try:
             stamp = datetime.fromisoformat(value)
-        except ValueError:  # e.g. hour 24, 30 February: pandas decides
-            stamp = None
-        if stamp is not None:
             stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
-            if stamp.year in _YEARS:
-                return _parts(stamp)
+        except (ValueError, OverflowError):  # hour 24, 30 February, year 1 east of UTC: pandas
+            stamp = None
+        if stamp is not None and stamp.year in _YEARS:
+            return _parts(stamp)
     return _pandas_parts(value)
 
 

@@ -215,6 +215,8 @@ STAMPS = [
     "2262-06-01T00:00:00Z",
     "2261-12-31T23:00:00-05:00",
     "9999-12-31",
+    "0001-01-01T00:02:00+01:00",  # before year 1 in UTC: no datetime can hold it
+    "9999-12-31T23:59:00-01:00",  # after year 9999 in UTC
     "",
     "not a date",
     "NaT",
