@@ -73,7 +73,7 @@ def reload_button(api: ServingClient) -> None:
             disabled=not api.target.admin_key,
             help="Swap in a newly promoted champion without waiting for the next poll."
             if api.target.admin_key
-            else "Needs WORKBENCH_ADMIN_KEY or serving.admin_key",
+            else "Needs an admin key: the secret admin_key or WORKBENCH_ADMIN_KEY",
         ),
     ):
         body = api.reload()

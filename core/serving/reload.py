@@ -32,7 +32,7 @@ def reload_api(ws: Workspace, timeout: float = 30.0) -> dict:
     out = {"status": "ok", "url": url, "reachable": False, "reloaded": False, "version": None}
     if not target.admin_key:
         out["note"] = (
-            "no admin key (serving.admin_key or WORKBENCH_ADMIN_KEY): the API picks the new "
+            "no admin key (the secret admin_key or WORKBENCH_ADMIN_KEY): the API picks the new "
             "champion up at its next alias poll"
         )
         return out
