@@ -12,6 +12,7 @@ import streamlit as st
 from app import ui
 from app.views import serving as view
 from app.views.deployment import deployment_section
+from app.views.keys import keys_section
 from app.views.serving_form import form_text
 from app.views.serving_stats import (
     parse_metrics,
@@ -339,6 +340,7 @@ for section, args in (
     (settings_section, (ws,)),
     (variants_section, (ws,)),
     (agreement_section, (ws,)),
+    (keys_section, (ws,)),
     (deployment_section, (ws,)),
 ):
     with ui.shown_errors():
