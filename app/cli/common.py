@@ -65,6 +65,33 @@ def fail_cleanly(database: str | None = None) -> Iterator[None]:
         fail(f"{database} cannot be used: {reason}")
 
 
+@contextlib.contextmanager
+def audit_cli(
+    ws: Workspace | None, action: str, target: str = "", reason: str | None = None
+) -> Iterator[dict]:
+    """Record the block in the workspace's audit log as the OS user, source `cli`.
+
+    Used inside `fail_cleanly`, around the command's work: the event says `ok`, or `failed`
+    with the error's one line (the error then goes on to `fail_cleanly`). Yields a dict the
+    block may fill with details (never a secret).
+
+    Args:
+        ws: the workspace whose log records the event; None (`deploy rollout --no-mount`):
+            there is no log to record in, the block runs unrecorded.
+        action: a `core.access` action (what the roles table calls it).
+        target: what it is done to ("" when the workspace).
+        reason: why, when the command takes one.
+    """
+    from core.audit import audited
+    from core.registry.promotion import default_actor
+
+    if ws is None:
+        yield {}
+        return
+    with audited(ws, default_actor(), action, target, reason or "", source="cli") as details:
+        yield details
+
+
 def fail(message: str) -> None:
     """Print `error: message` on stderr and exit 1."""
     err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)

@@ -11,6 +11,7 @@ from rich.table import Table
 from app.cli.common import (
     JsonOpt,
     WorkspaceOpt,
+    audit_cli,
     err,
     fail_cleanly,
     open_workspace,
@@ -18,6 +19,7 @@ from app.cli.common import (
     print_json,
     print_table,
 )
+from core import access
 
 workspace_app = typer.Typer()
 data_app = typer.Typer(help="The data pipeline.", no_args_is_help=True)
@@ -60,11 +62,15 @@ def data_run(workspace: WorkspaceOpt = None) -> None:
 
     with fail_cleanly():
         ws = open_workspace(workspace)
-        with Progress(console=err, transient=True) as bar:
+        with (
+            audit_cli(ws, access.RUN_PIPELINE) as details,
+            Progress(console=err, transient=True) as bar,
+        ):
             task = bar.add_task("data pipeline", total=1.0)
             result = run_pipeline(
                 ws, lambda f, msg: bar.update(task, completed=f, description=msg[:60])
             )
+            details.update(message=result.message, rejected=len(result.rejected))
     for b in result.batches:
         mark = "[green]accepted[/green]" if b.status == "accepted" else "[red]quarantined[/red]"
         out.print(
@@ -90,8 +96,12 @@ def data_validate(
 
     with fail_cleanly():
         ws = open_workspace(workspace)
-        report = validate_table(ws, read_table(path), stage, path.name)
-        json_path, html_path = write_report(report, ws.reports / "adhoc", f"{path.stem}_{stage}")
+        with audit_cli(ws, access.VALIDATE_FILE, str(path)) as details:
+            report = validate_table(ws, read_table(path), stage, path.name)
+            json_path, html_path = write_report(
+                report, ws.reports / "adhoc", f"{path.stem}_{stage}"
+            )
+            details.update(stage=stage, status=report.status, report=str(html_path))
     table = Table("rule", "column", "status", "observed", "threshold")
     for r in report.results:
         colour = {"pass": "green", "warn": "yellow", "fail": "red"}[r.status]

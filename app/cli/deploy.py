@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from app.cli.common import WorkspaceOpt, err, fail_cleanly, open_workspace, out, print_table
+from app.cli.common import (
+    WorkspaceOpt,
+    audit_cli,
+    err,
+    fail_cleanly,
+    open_workspace,
+    out,
+    print_table,
+)
+from core import access
 
 deploy_app = typer.Typer(
     help="Docker: build images, roll out the API blue/green, roll back, status and logs.",
@@ -114,9 +123,11 @@ def rollout(
         pairs = [e.partition("=") for e in env or []]
         if any(not sep or not key for key, sep, _ in pairs):
             raise ConfigError("--env takes KEY=VALUE")
-        root = open_workspace(workspace).root if mount else None
-        spec = ApiSpec.for_workspace(image, root, {k: v for k, _, v in pairs})
-        done = _deployment(name, port).rollout(spec, _say, timeout)
+        ws = open_workspace(workspace) if mount else None
+        spec = ApiSpec.for_workspace(image, ws and ws.root, {k: v for k, _, v in pairs})
+        with audit_cli(ws, access.DEPLOY_ROLLOUT, name) as details:  # --no-mount: no ws
+            details.update(image=image, port=port)
+            done = _deployment(name, port).rollout(spec, _say, timeout)
     out.print(
         f"{done.live} serves {done.url} ({done.image}) after {done.seconds:.0f} s"
         + (f"; {done.previous} stopped, kept for rollback" if done.previous else ""),

@@ -18,6 +18,7 @@ from app.cli.common import (
     SCHEDULER_DB,
     JsonOpt,
     WorkspaceOpt,
+    audit_cli,
     err,
     fail,
     fail_cleanly,
@@ -27,6 +28,7 @@ from app.cli.common import (
     print_json,
     print_table,
 )
+from core import access
 from core.config.schedules import JOB_NAMES
 from core.errors import WorkbenchError
 from core.jobs import run_text
@@ -60,6 +62,8 @@ HISTORY_KEYS = (
     "summary",
     "error",
 )
+JOB_ACTIONS = {"run": access.RUN_JOB, "pause": access.PAUSE_JOB, "resume": access.RESUME_JOB}
+"""A queued command → its `core.access` action (the scheduler does not record it again)."""
 COLOURS = {
     "ok": "green",
     "running": "cyan",
@@ -145,7 +149,9 @@ def list_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
 def _queue(workspace, name: str, action: str, params: dict | None = None):
     with fail_cleanly(SCHEDULER_DB):
         ws, db = _db(workspace)
-        command_id = db.enqueue(_check_job(name), action, params, by=_actor())
+        with audit_cli(ws, JOB_ACTIONS[action], name) as details:
+            command_id = db.enqueue(_check_job(name), action, params, by=_actor())
+            details.update(command=command_id, params=params or {})
         holder = db.holder()
     out.print(f"{action} {name}: queued (command {command_id})", highlight=False)
     out.print(scheduler_line(holder), highlight=False)

@@ -14,6 +14,7 @@ from rich.table import Table
 from app.cli.common import (
     JsonOpt,
     WorkspaceOpt,
+    audit_cli,
     err,
     fail_cleanly,
     open_workspace,
@@ -22,6 +23,7 @@ from app.cli.common import (
     print_json,
     print_table,
 )
+from core import access
 from core.serving import keys
 
 keys_app = typer.Typer(help="Named API keys: create, list, revoke.", no_args_is_help=True)
@@ -45,8 +47,10 @@ def create(
     """Create a key and print it once (only its hash is stored)."""
     with fail_cleanly():
         ws = open_workspace(workspace)
-        lifetime = keys.parse_duration(expires) if expires else None
-        key = keys.create(ws.root, name, role, lifetime)
+        with audit_cli(ws, access.MANAGE_API_KEYS, name) as details:
+            details.update(change="create", role=role, expires=expires)  # never the key
+            lifetime = keys.parse_duration(expires) if expires else None
+            key = keys.create(ws.root, name, role, lifetime)
     typer.echo(key)
     err.print(
         f"Key {name!r} ({role}) created. It is not stored (only its hash): copy it now; "
@@ -83,5 +87,7 @@ def revoke(name: NameArg, workspace: WorkspaceOpt = None) -> None:
     """Revoke a key: a running API refuses it within serving.poll_seconds."""
     with fail_cleanly():
         ws = open_workspace(workspace)
-        keys.revoke(ws.root, name)
+        with audit_cli(ws, access.MANAGE_API_KEYS, name) as details:
+            details["change"] = "revoke"
+            keys.revoke(ws.root, name)
     out.print(f"Revoked {name!r}: the API refuses it within serving.poll_seconds.")

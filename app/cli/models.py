@@ -11,6 +11,7 @@ from rich.table import Table
 from app.cli.common import (
     JsonOpt,
     WorkspaceOpt,
+    audit_cli,
     err,
     fail_cleanly,
     open_workspace,
@@ -19,6 +20,7 @@ from app.cli.common import (
     print_json,
     print_table,
 )
+from core import access
 from core.errors import ModelNotFound
 
 models_app = typer.Typer(
@@ -123,7 +125,9 @@ def gates_cmd(name: NameArg, version: VersionArg, workspace: WorkspaceOpt = None
 
     with fail_cleanly():
         ws = _open_model(workspace, name)
-        report = evaluate_gates(ws, name, version)
+        with audit_cli(ws, access.EVALUATE_GATES, f"{name} v{version}") as details:
+            report = evaluate_gates(ws, name, version)
+            details["status"] = report.status
     table = Table("gate", "result", "observed", "threshold", "reason")
     for g in report.gates:
         mark = "[green]pass[/green]" if g.passed else "[red]fail[/red]"

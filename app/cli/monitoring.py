@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 from app.cli.common import (
     JsonOpt,
     WorkspaceOpt,
+    audit_cli,
     err,
     fail_cleanly,
     open_workspace,
@@ -21,6 +22,8 @@ from app.cli.common import (
     print_json,
     print_table,
 )
+from core import access
+from core.audit import EXPORT_LABELS
 
 monitoring_app = typer.Typer(help="Monitoring: drift, performance, alerts.")
 NO_CHALLENGER = (
@@ -168,16 +171,18 @@ def drift_cmd(
 
     with fail_cleanly():
         ws = open_workspace(workspace)
-        result = run_check(
-            ws,
-            window,
-            reference=reference,
-            current=current,
-            labels=labels,
-            version=version,
-            notify=notify,
-            report=report or None,
-        )
+        with audit_cli(ws, access.RUN_DRIFT_CHECK, window or str(current or "")) as details:
+            result = run_check(
+                ws,
+                window,
+                reference=reference,
+                current=current,
+                labels=labels,
+                version=version,
+                notify=notify,
+                report=report or None,
+            )
+            details["fired"] = list(result.fired)
     _print_result(result)
     if json_out is not None:
         atomic_write_json(json_out, result.to_json())
@@ -314,7 +319,10 @@ def labels_cmd(
     from core.monitoring.labels import import_labels
 
     with fail_cleanly():
-        done = import_labels(open_workspace(workspace), file)
+        ws = open_workspace(workspace)
+        with audit_cli(ws, access.IMPORT_LABELS, str(file)) as details:
+            done = import_labels(ws, file)
+            details["summary"] = done.summary()
     out.print(done.summary(), highlight=False)
 
 
@@ -324,7 +332,10 @@ def labels_export_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) 
     from core.data.feedback import export_labels
 
     with fail_cleanly():
-        summary = export_labels(open_workspace(workspace))
+        ws = open_workspace(workspace)
+        with audit_cli(ws, EXPORT_LABELS) as details:
+            summary = export_labels(ws)
+            details["message"] = summary["message"]
     if as_json:
         print_json(summary)
         return

@@ -11,7 +11,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from app.cli.common import WorkspaceOpt, err, fail_cleanly, open_workspace, out, print_table
+from app.cli.common import (
+    WorkspaceOpt,
+    audit_cli,
+    err,
+    fail_cleanly,
+    open_workspace,
+    out,
+    print_table,
+)
+from core import access
 
 training_app = typer.Typer()
 
@@ -58,19 +67,27 @@ def train(
         if reason is not None:
             _requested_training(ws, reason, requested_by, force)
             return
-        try:
-            with Progress(console=err, transient=True) as bar:
-                task = bar.add_task("training", total=1.0)
-                result = run_training(
-                    ws,
-                    data_version,
-                    lambda f, msg: bar.update(task, completed=f, description=msg),
-                    force=force,
-                )
-        except NothingNewToTrain as exc:
-            out.print(str(exc), highlight=False)
-            return
+        with audit_cli(ws, access.TRAIN, data_version or "") as details:
+            try:
+                with Progress(console=err, transient=True) as bar:
+                    task = bar.add_task("training", total=1.0)
+                    result = run_training(
+                        ws,
+                        data_version,
+                        lambda f, msg: bar.update(task, completed=f, description=msg),
+                        force=force,
+                    )
+            except NothingNewToTrain as exc:
+                details["skipped"] = str(exc)
+                out.print(str(exc), highlight=False)
+                return
+            details.update(data_version=result.data_version, registered=_version(result))
     _print_training(result)
+
+
+def _version(result) -> str | None:
+    """The registered version of a training, None when none was registered."""
+    return str(result.registered["version"]) if result.registered else None
 
 
 def _requested_training(ws, reason: str, by: str | None, force: bool) -> None:
@@ -107,9 +124,11 @@ def retrain(
 
     with fail_cleanly(database="the scheduler database"):
         ws = open_workspace(workspace)
-        started = request_retrain_now(
-            ws, reason, default_actor(), force, spawn=background_training(ws)
-        )
+        with audit_cli(ws, access.RETRAIN, reason=reason) as details:
+            started = request_retrain_now(
+                ws, reason, default_actor(), force, spawn=background_training(ws)
+            )
+            details.update(force=force, started=started["message"])
     out.print(started["message"], highlight=False)
 
 
