@@ -7,7 +7,9 @@ The mode is read from `st.secrets` on every call, never at import:
   sub-sections). The user is `st.user` (email, else name); roles come from `[workbench_roles]`
   (user → role or list of roles).
 - Passwords: a `[workbench_users]` section, username → `{password_hash, roles}`; the hash is
-  `hash_password`'s salted scrypt. The signed-in name is kept in `st.session_state`.
+  `hash_password`'s salted scrypt. The signed-in name is kept in `st.session_state`. A first
+  admin may come from the environment instead (a container with no secrets file):
+  `WORKBENCH_ADMIN_USER` and `WORKBENCH_ADMIN_PASSWORD_HASH` add that user with the admin role.
 - Neither: the OS user holds every role (anyone may promote, as on the CLI).
 
 Which role each action needs is `core.access`'s rule; `User.may` and `why_not` apply it.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import getpass
 import hashlib
 import hmac
@@ -43,6 +46,7 @@ SESSION_KEY = "workbench_user"
 USERS_SECTION = "workbench_users"
 ROLES_SECTION = "workbench_roles"
 SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LEN = 2**14, 8, 1, 32
+ADMIN_USER_ENV, ADMIN_HASH_ENV = "WORKBENCH_ADMIN_USER", "WORKBENCH_ADMIN_PASSWORD_HASH"
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,32 @@ def _section(name: str) -> dict | None:
     return _plain(value) if isinstance(value, Mapping) else None
 
 
+@functools.cache
+def _warn_half_admin(missing: str) -> None:
+    log.warning(
+        "%s is not set: %s and %s go together, no admin from the environment",
+        missing,
+        ADMIN_USER_ENV,
+        ADMIN_HASH_ENV,
+    )
+
+
+def _env_admin() -> dict:
+    """The admin the environment names (`ADMIN_USER_ENV` + `ADMIN_HASH_ENV`), as a users entry."""
+    name = os.environ.get(ADMIN_USER_ENV, "").strip()
+    stored = os.environ.get(ADMIN_HASH_ENV, "").strip()
+    if not (name and stored):
+        if name or stored:  # once per process: this runs on every check of the user
+            _warn_half_admin(ADMIN_HASH_ENV if name else ADMIN_USER_ENV)
+        return {}
+    return {name: {"password_hash": stored, "roles": [access.ADMIN]}}
+
+
+def _users() -> dict:
+    """`[workbench_users]` plus the environment's admin (which replaces a same-named entry)."""
+    return {**(_section(USERS_SECTION) or {}), **_env_admin()}
+
+
 def _oidc_providers(section: dict | None) -> list[str | None] | None:
     """Providers `st.login` can use (None = the `[auth]` section itself); None if unusable."""
     if not section or not {"redirect_uri", "cookie_secret"} <= section.keys():
@@ -139,7 +169,7 @@ def auth_mode() -> Mode:
     """How users authenticate: OIDC first, then hashed passwords, else not at all."""
     if _oidc_providers(_section("auth")):
         return "oidc"
-    if _section(USERS_SECTION):
+    if _users():
         return "password"
     return "none"
 
@@ -158,7 +188,7 @@ def roles_by_user() -> dict[str, tuple[str, ...]] | None:
     if mode == "oidc":
         return {u: _roles(r) for u, r in (_section(ROLES_SECTION) or {}).items()}
     if mode == "password":
-        users = _section(USERS_SECTION) or {}
+        users = _users()
         return {u: _roles(e.get("roles")) for u, e in users.items() if isinstance(e, dict)}
     return None
 
@@ -208,7 +238,7 @@ def _password_login() -> None:
     username = st.session_state.get("login_username", "").strip()
     password = st.session_state.get("login_password", "")
     st.session_state["login_password"] = ""
-    entry = (_section(USERS_SECTION) or {}).get(username)
+    entry = _users().get(username)
     stored = entry.get("password_hash") if isinstance(entry, dict) else None
     if stored and verify_password(password, stored):
         st.session_state[SESSION_KEY] = username
