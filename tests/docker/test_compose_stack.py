@@ -68,6 +68,8 @@ def stack(images, versioned_template, tmp_path_factory):
         "WORKBENCH_ADMIN_KEY": "admin",
         "WORKBENCH_API_KEYS": "k",
         "GRAFANA_ADMIN_PASSWORD": "unused",
+        "WORKBENCH_ADMIN_USER": "unused",  # the UI's admin: required, the UI is not started
+        "WORKBENCH_ADMIN_PASSWORD_HASH": "unused",
         "POSTGRES_IMAGE": images["postgres"],
         "WORKBENCH_MLFLOW_IMAGE": images["mlflow"],
         "WORKBENCH_API_IMAGE": images["api"],
