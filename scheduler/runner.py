@@ -9,6 +9,11 @@ its retries are used up, and the other jobs go on.
 A scheduled training that starts while a data run is in progress (or waits for its retry) does
 not train on the old version: it is recorded as `skipped` ("waits for the data run") and the
 scheduler's listener starts it with trigger `after_data` once that data run has ended.
+
+Each run that ends `ok` or `failed` is also an audit event (`core.audit`, source `scheduler`):
+actor `scheduler`, or who asked for it (a queued command's or a retrain request's `by`). A
+`skipped` run changed nothing and is not recorded; the commands themselves (run now, pause,
+resume) are recorded by the UI or CLI that queued them, not again when applied.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from core import access
 from core.alerts import raise_alert, resolve_alert
+from core.audit import EXPORT_LABELS, FAILED, OK, record_event
 from core.config.schedules import JOB_NAMES
 from core.errors import one_line
 from core.jobs import JobsDB
@@ -37,6 +44,15 @@ RUNNERS: dict[str, JobRunner] = {}
 """Runner per workspace path, for the jobs APScheduler starts."""
 PROGRESS_EVERY = 1.0
 """Seconds between two progress writes of a running job."""
+AUDIT_ACTIONS = {
+    "data_pipeline": access.RUN_PIPELINE,
+    "training_pipeline": access.TRAIN,
+    "drift_check": access.RUN_DRIFT_CHECK,
+    "deploy": access.DEPLOY_ROLLOUT,
+    "feedback_export": EXPORT_LABELS,
+}
+"""Job → the audit action of its runs (`core.access` names, as the roles table has them)."""
+SCHEDULER_ACTOR = "scheduler"
 
 
 def run_job(root: str, name: str, **kwargs) -> dict:
@@ -89,7 +105,18 @@ class JobRunner:
         params: dict | None = None,
         command_id: int | None = None,
     ) -> dict:
-        """Run a job now in this thread and return its history row (never raises)."""
+        """Run a job now in this thread and return its history row (never raises).
+
+        A run that ends `ok` or `failed` is recorded in the audit log too (`_audit`).
+        """
+        row = self._run(name, trigger, attempt, params, command_id)
+        if row["status"] in (OK, FAILED):
+            self._audit(row, params or {}, command_id)
+        return row
+
+    def _run(
+        self, name: str, trigger: str, attempt: int, params: dict | None, command_id: int | None
+    ) -> dict:
         deferred = self._defer_training(name, trigger, params, command_id)
         if deferred is not None:
             return deferred
@@ -111,6 +138,26 @@ class JobRunner:
         finally:
             with self._chain:
                 lock.release()
+
+    def _audit(self, row: dict, params: dict, command_id: int | None) -> None:
+        """Record a finished run as an audit event; never raises (the run is recorded anyway)."""
+        try:
+            by = params.get("by")
+            if not by and command_id is not None:
+                by = (self.db.command(command_id) or {}).get("created_by")
+            record_event(
+                Workspace(self.settings.root),
+                by or SCHEDULER_ACTOR,
+                AUDIT_ACTIONS[row["job"]],
+                row["job"],
+                row["status"],
+                row["error"] or params.get("reason") or "",
+                "scheduler",
+                {"run_id": row["id"], "trigger": row["trigger"], "attempt": row["attempt"]}
+                | ({"command": command_id} if command_id is not None else {}),
+            )
+        except Exception as exc:  # noqa: BLE001 - the audit must not fail a recorded run
+            log.error("run %s of %s not audited: %s", row.get("id"), row.get("job"), exc)
 
     def _defer_training(
         self, name: str, trigger: str, params: dict | None, command_id: int | None

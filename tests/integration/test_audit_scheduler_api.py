@@ -1,0 +1,70 @@
+"""The scheduler's runs and the API's admin reload land in the audit log with who and how."""
+
+from __future__ import annotations
+
+from litestar.testing import TestClient
+
+from api.app import create_app
+from api.settings import ServeSettings
+from core import access
+from core.audit import EXPORT_LABELS, FAILED, OK, read_events
+from core.data.pipeline import pipeline_lock
+from core.jobs import JobsDB
+from core.serving import keys
+from core.workspace import Workspace
+from scheduler.runner import AUDIT_ACTIONS, JobRunner
+from scheduler.settings import SchedulerSettings
+
+
+def _runner(ws: Workspace) -> tuple[JobRunner, JobsDB]:
+    settings = SchedulerSettings.from_workspace(ws)
+    db = JobsDB(settings.url).ensure()
+    return JobRunner(settings, db, "test-owner"), db
+
+
+def test_every_job_has_an_audit_action_named_as_the_roles_table_names_it():
+    assert set(AUDIT_ACTIONS) == {
+        "data_pipeline",
+        "training_pipeline",
+        "drift_check",
+        "deploy",
+        "feedback_export",
+    }
+    assert all(a in access.ACTIONS or a == EXPORT_LABELS for a in AUDIT_ACTIONS.values())
+
+
+def test_scheduler_runs_are_audited_as_the_asker_or_the_scheduler_skipped_ones_not(demo_ws):
+    runner, db = _runner(demo_ws)
+    asked = db.enqueue("deploy", "run", by="alice")
+    deploy = runner.run("deploy", "manual", command_id=asked)  # no API answers: ok, unreachable
+    with pipeline_lock(demo_ws):  # the pipeline is busy: the scheduled run fails
+        data = runner.run("data_pipeline")
+    drift = runner.run("drift_check")  # no champion yet: skipped
+
+    assert (deploy["status"], data["status"], drift["status"]) == ("ok", "failed", "skipped")
+    failed, done = read_events(demo_ws)
+    assert (done["actor"], done["source"], done["outcome"]) == ("alice", "scheduler", OK)
+    assert (done["action"], done["target"]) == (access.DEPLOY_ROLLOUT, "deploy")
+    assert done["details"] == {"run_id": deploy["id"], "trigger": "manual", "attempt": 0,
+                               "command": asked}  # fmt: skip
+    assert (failed["actor"], failed["outcome"]) == ("scheduler", FAILED)
+    assert (failed["action"], failed["target"]) == (access.RUN_PIPELINE, "data_pipeline")
+    assert failed["reason"] == data["error"] and "another data pipeline run holds" in data["error"]
+
+
+def test_an_admin_reload_is_audited_with_the_admin_key_name(demo_ws, tmp_path):
+    admin_key = keys.create(demo_ws.root, "ops", role="admin")
+    predict_key = keys.create(demo_ws.root, "mobile-app")
+    settings = ServeSettings.from_workspace(
+        demo_ws, predictions_dir=tmp_path / "log", poll_seconds=60
+    )
+    with TestClient(create_app(settings)) as client:
+        refused = client.post("/admin/reload", headers={"X-API-Key": predict_key})
+        done = client.post("/admin/reload", headers={"X-API-Key": admin_key})
+
+    assert (refused.status_code, done.status_code) == (403, 200)
+    [event] = read_events(demo_ws)  # the refused call never reached the reload
+    assert (event["actor"], event["source"], event["outcome"]) == ("ops", "api", OK)
+    assert event["action"] == access.RELOAD_MODEL
+    assert event["details"] == {"changed": False, "version": None}
+    assert admin_key not in (demo_ws.state / "audit.jsonl").read_text()
