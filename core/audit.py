@@ -73,12 +73,20 @@ def record_event(
 
 @contextmanager
 def audited(
-    ws: Workspace, actor: str, action: str, target: str = "", reason: str = "", source: str = ""
+    ws: Workspace,
+    actor: str,
+    action: str,
+    target: str = "",
+    reason: str = "",
+    source: str = "",
+    record_ok: bool = True,
 ) -> Iterator[dict]:
     """Record the block as one event: `ok` when it ends, `refused`/`failed` when it raises.
 
     Yields a dict the block may fill with details (a run id, counts, ...). The exception is
     re-raised after it is recorded; a `PermissionDenied` is recorded as `refused`.
+    `record_ok=False`: only a refusal or failure is recorded (the block records its success
+    itself, as a promotion does through the registry).
     """
     details: dict = {}
     try:
@@ -88,7 +96,8 @@ def audited(
         why = f"{reason}: {one_line(exc)}" if reason else one_line(exc)
         record_event(ws, actor, action, target, outcome, why, source, details)
         raise
-    record_event(ws, actor, action, target, OK, reason, source, details)
+    if record_ok:
+        record_event(ws, actor, action, target, OK, reason, source, details)
 
 
 def read_events(

@@ -67,7 +67,12 @@ def fail_cleanly(database: str | None = None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def audit_cli(
-    ws: Workspace | None, action: str, target: str = "", reason: str | None = None
+    ws: Workspace | None,
+    action: str,
+    target: str = "",
+    reason: str | None = None,
+    actor: str | None = None,
+    record_ok: bool = True,
 ) -> Iterator[dict]:
     """Record the block in the workspace's audit log as the OS user, source `cli`.
 
@@ -81,6 +86,9 @@ def audit_cli(
         action: a `core.access` action (what the roles table calls it).
         target: what it is done to ("" when the workspace).
         reason: why, when the command takes one.
+        actor: who acts (None: the OS user).
+        record_ok: False when the work records its own success (promotions and rollbacks,
+            through the registry): then only a failure is recorded here.
     """
     from core.audit import audited
     from core.registry.promotion import default_actor
@@ -88,7 +96,8 @@ def audit_cli(
     if ws is None:
         yield {}
         return
-    with audited(ws, default_actor(), action, target, reason or "", source="cli") as details:
+    who = actor or default_actor()
+    with audited(ws, who, action, target, reason or "", "cli", record_ok) as details:
         yield details
 
 

@@ -160,7 +160,9 @@ def promote_cmd(
 
     with fail_cleanly():
         ws = _open_model(workspace, name)
-        record = promote(ws, version, reason, actor or default_actor(), force=force)
+        # a promotion records itself (the registry); a refused or failed one is recorded here
+        with audit_cli(ws, access.PROMOTE, f"{name} v{version}", reason, actor, record_ok=False):
+            record = promote(ws, version, reason, actor or default_actor(), force=force)
     was = f"was v{record.from_version}" if record.from_version else "first champion"
     out.print(
         f"{name} v{record.to_version} is now champion ({was}); recorded by {record.actor}",
@@ -202,7 +204,10 @@ def rollback_cmd(
         return
     if not yes and sys.stdin.isatty():
         typer.confirm("Roll back?", abort=True)
-    with fail_cleanly():
+    with (
+        fail_cleanly(),
+        audit_cli(ws, access.ROLLBACK, f"{name} v{current}", reason, actor, record_ok=False),
+    ):
         record = rollback(ws, reason, actor or default_actor())
     out.print(
         f"{name} v{record.to_version} is champion again (was v{record.from_version}); "

@@ -1,15 +1,20 @@
-"""The scheduler's runs and the API's admin reload land in the audit log with who and how."""
+"""Scheduler runs, the API's admin reload and CLI promotions land in the audit log once."""
 
 from __future__ import annotations
 
+import pytest
 from litestar.testing import TestClient
+from typer.testing import CliRunner
+from workspaces import copy_workspace
 
 from api.app import create_app
 from api.settings import ServeSettings
+from app.cli import app
 from core import access
 from core.audit import EXPORT_LABELS, FAILED, OK, read_events
 from core.data.pipeline import pipeline_lock
 from core.jobs import JobsDB
+from core.registry.promotion import default_actor
 from core.serving import keys
 from core.workspace import Workspace
 from scheduler.runner import AUDIT_ACTIONS, JobRunner
@@ -68,3 +73,27 @@ def test_an_admin_reload_is_audited_with_the_admin_key_name(demo_ws, tmp_path):
     assert event["action"] == access.RELOAD_MODEL
     assert event["details"] == {"changed": False, "version": None}
     assert admin_key not in (demo_ws.state / "audit.jsonl").read_text()
+
+
+@pytest.mark.slow
+def test_a_cli_promotion_is_recorded_once_by_the_registry_a_failed_one_by_the_cli(
+    two_versions_template, tmp_path
+):
+    ws = Workspace.open(copy_workspace(two_versions_template, tmp_path / "ws"))
+    before = len(read_events(ws))
+    model = ws.config.model_name
+
+    def promote(version: str):
+        args = ["models", "promote", model, version, "--reason", "audit test", "-w", str(ws.root)]
+        return CliRunner().invoke(app, args)
+
+    assert promote("1").exit_code == 1  # already the champion
+    assert promote("2").exit_code == 0, "v2 passes the lenient gates"
+    events = read_events(ws)
+    done, refused = events[: len(events) - before]  # two new events: no promotion twice
+    assert (refused["source"], refused["outcome"]) == ("cli", FAILED)
+    assert refused["actor"] == default_actor()
+    assert (refused["action"], refused["target"]) == (access.PROMOTE, f"{model} v1")
+    assert "already is the champion" in refused["reason"]
+    assert refused["reason"].startswith("audit test: ")
+    assert (done["source"], done["outcome"], done["target"]) == ("registry", OK, f"{model} v2")
