@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import secrets
 from dataclasses import asdict, dataclass, replace
@@ -17,8 +18,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal, get_args
 
-from core.errors import WorkbenchError
+from core.errors import WorkbenchError, one_line
 from core.files import atomic_write_text, utc_now
+
+log = logging.getLogger("workbench.keys")
 
 Role = Literal["predict", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -169,12 +172,21 @@ class KeyRing:
         self._stamp: tuple[int, int, int] | None = None
         self._by_hash: dict[str, ApiKey] = {}
         self._used: dict[str, str] = {}
-        self.refresh()
+        self.unreadable: str | None = None
+        """Why the store could not be read (None once it was): until then no stored key is
+        accepted, and the API still requires a key (fail closed)."""
+        try:
+            self.refresh()
+        except (OSError, WorkbenchError) as exc:  # e.g. a mounted workspace of another user
+            self.unreadable = f"API key store {self.path} not readable: {one_line(exc)}"
+            log.error(
+                "%s; only the keys of the config and environment are accepted", self.unreadable
+            )
 
     @property
     def configured(self) -> bool:
-        """Whether the store holds any key (revoked ones count: the API stays keyed)."""
-        return bool(self._by_hash)
+        """Whether the store makes keys required: it holds any, revoked ones too, or is unread."""
+        return bool(self._by_hash) or self.unreadable is not None
 
     def _stat(self) -> tuple[int, int, int] | None:
         try:
@@ -190,7 +202,7 @@ class KeyRing:
         if stamp == self._stamp:
             return False
         self._by_hash = {k.hash: k for k in load(self.path)}
-        self._stamp = stamp
+        self._stamp, self.unreadable = stamp, None
         return True
 
     def lookup(self, key: str) -> ApiKey | None:

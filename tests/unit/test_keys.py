@@ -102,3 +102,17 @@ def test_a_revoked_only_store_still_counts_as_configured(tmp_path):
     keys.revoke(tmp_path, "only")
     assert KeyRing(keys.store_path(tmp_path)).configured
     assert json.loads(keys.store_path(tmp_path).read_text())["keys"][0]["revoked"]
+
+
+def test_an_unreadable_store_fails_closed_and_is_read_once_it_can_be(tmp_path, caplog):
+    path = keys.store_path(tmp_path)
+    secret = keys.create(tmp_path, "etl")
+    path.write_text("not json")  # e.g. another user's 0600 file in a mounted workspace
+
+    ring = KeyRing(path)  # the API starts anyway
+
+    assert ring.unreadable and "not readable" in caplog.text
+    assert ring.configured and ring.verify(secret) is None  # a key is still required
+    path.unlink()
+    secret = keys.create(tmp_path, "etl")
+    assert ring.refresh() and ring.unreadable is None and ring.verify(secret).name == "etl"
