@@ -37,6 +37,15 @@ def _say(line: str) -> None:
     err.print(line, highlight=False, markup=False)
 
 
+def _workspace_or_none(workspace):
+    """The workspace whose audit log records a build or rollback, else None.
+
+    One named by `-w` or `WORKBENCH_HOME`; without one these commands, which need no
+    workspace, record nothing.
+    """
+    return None if workspace is None else open_workspace(workspace)
+
+
 def _deployment(name: str, port: int = 8000):
     from core.deploy.rollout import Deployment
 
@@ -57,12 +66,19 @@ def build(
         typer.Option(help="Prepare the wheels here with this machine's pip (offline build)."),
     ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Hide the build output.")] = False,
+    workspace: WorkspaceOpt = None,
 ) -> None:
-    """Build an image (legacy builder; dependencies cached in their own layer)."""
+    """Build an image (legacy builder; dependencies cached in their own layer).
+
+    Recorded in the audit log of the workspace named by -w or WORKBENCH_HOME, if any.
+    """
     from core.deploy.images import build_image
 
     with fail_cleanly():
-        built = build_image(role, tag, base_image, wheelhouse, None if quiet else _say)
+        ws = _workspace_or_none(workspace)
+        with audit_cli(ws, access.DEPLOY_BUILD, role) as details:
+            built = build_image(role, tag, base_image, wheelhouse, None if quiet else _say)
+            details["tag"] = built.tag
     out.print(
         f"built {built.tag} ({built.id[7:19]}) in {built.seconds:.0f} s, "
         f"{built.cached_steps}/{built.steps} steps from cache",
@@ -136,10 +152,18 @@ def rollout(
 
 
 @deploy_app.command("rollback")
-def rollback(name: NameOpt = "workbench", timeout: TimeoutOpt = 300) -> None:
-    """Switch traffic back to the previous API container."""
+def rollback(
+    name: NameOpt = "workbench", timeout: TimeoutOpt = 300, workspace: WorkspaceOpt = None
+) -> None:
+    """Switch traffic back to the previous API container.
+
+    Recorded in the audit log of the workspace named by -w or WORKBENCH_HOME, if any.
+    """
     with fail_cleanly():
-        done = _deployment(name).rollback(_say, timeout)
+        ws = _workspace_or_none(workspace)
+        with audit_cli(ws, access.DEPLOY_ROLLBACK, name) as details:
+            done = _deployment(name).rollback(_say, timeout)
+            details["live"] = done.live
     out.print(
         f"rolled back: {done.live} serves {done.url} ({done.image}); {done.previous} stopped",
         highlight=False,

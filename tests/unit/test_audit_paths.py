@@ -89,3 +89,17 @@ def test_list_commands_record_nothing(ws):
     assert _run(ws, "keys", "list").exit_code == 0
     assert _run(ws, "jobs", "list").exit_code == 0
     assert read_events(ws) == []
+
+
+def test_a_deploy_rollback_without_an_engine_is_recorded_failed_in_the_named_workspace(
+    ws, monkeypatch
+):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{ws.root}/no-engine.sock")
+    assert _run(ws, "deploy", "rollback", "--name", "blue").exit_code == 1
+    event = _last(ws)
+    assert (event["action"], event["target"], event["outcome"]) == (
+        access.DEPLOY_ROLLBACK,
+        "blue",
+        FAILED,
+    )
+    assert "no-engine.sock" in event["reason"] and event["source"] == "cli"
