@@ -64,8 +64,9 @@ def train(
     warnings.filterwarnings("ignore", module="mlflow")
     with fail_cleanly():
         ws = open_workspace(workspace)
-        if reason is not None:
-            _requested_training(ws, reason, requested_by, force)
+        if reason is not None:  # the background side of `retrain` (recorded as its asker)
+            with audit_cli(ws, access.TRAIN, reason=reason, actor=requested_by) as details:
+                details.update(_requested_training(ws, reason, requested_by, force))
             return
         with audit_cli(ws, access.TRAIN, data_version or "") as details:
             try:
@@ -90,8 +91,11 @@ def _version(result) -> str | None:
     return str(result.registered["version"]) if result.registered else None
 
 
-def _requested_training(ws, reason: str, by: str | None, force: bool) -> None:
-    """An asked-for training (the background side of `retrain`), in the job history."""
+def _requested_training(ws, reason: str, by: str | None, force: bool) -> dict:
+    """An asked-for training (the background side of `retrain`), in the job history.
+
+    Returns what the audit event keeps: the status, the job run and the registered version.
+    """
     from core.lifecycle import requested_training
     from core.registry.promotion import default_actor
 
@@ -100,6 +104,7 @@ def _requested_training(ws, reason: str, by: str | None, force: bool) -> None:
     summary = requested_training(
         ws, reason, by, force, lambda f, msg: out.print(f"{f:4.0%} {msg}", highlight=False)
     )
+    kept = {k: summary.get(k) for k in ("status", "run_id", "version")}
     if summary["status"] == "skipped":
         out.print(summary["reason"], highlight=False)
     else:
@@ -110,6 +115,7 @@ def _requested_training(ws, reason: str, by: str | None, force: bool) -> None:
             f"job run {summary['run_id']}",
             highlight=False,
         )
+    return kept
 
 
 @training_app.command()

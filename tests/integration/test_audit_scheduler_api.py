@@ -97,3 +97,36 @@ def test_a_cli_promotion_is_recorded_once_by_the_registry_a_failed_one_by_the_cl
     assert "already is the champion" in refused["reason"]
     assert refused["reason"].startswith("audit test: ")
     assert (done["source"], done["outcome"], done["target"]) == ("registry", OK, f"{model} v2")
+
+
+def test_cli_data_validate_is_recorded_with_its_stage_and_status(demo_ws):
+    landed = sorted((demo_ws.root / "landing").iterdir())[0]
+    done = CliRunner().invoke(app, ["data", "validate", str(landed), "-w", str(demo_ws.root)])
+    assert done.exit_code in (0, 1), done.output  # 1: the report failed, still recorded
+    [event] = read_events(demo_ws)
+    assert (event["action"], event["target"], event["source"]) == (
+        access.VALIDATE_FILE,
+        str(landed),
+        "cli",
+    )
+    assert event["outcome"] == OK and event["details"]["stage"] == "raw"
+    assert (event["details"]["status"] == "fail") == (done.exit_code == 1)
+
+
+@pytest.mark.slow
+def test_a_background_retrain_is_recorded_as_the_user_who_asked(trained_ws):
+    args = [
+        "train",
+        "--reason",
+        "audit test",
+        "--requested-by",
+        "alice",
+        "-w",
+        str(trained_ws.root),
+    ]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    event = read_events(trained_ws, actions=[access.TRAIN])[0]
+    assert (event["actor"], event["source"], event["outcome"]) == ("alice", "cli", OK)
+    assert event["reason"] == "audit test"
+    assert event["details"]["status"] in ("ok", "skipped") and event["details"]["run_id"]
