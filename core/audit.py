@@ -24,8 +24,6 @@ OK, FAILED, REFUSED = "ok", "failed", "refused"
 EXPORT_LABELS = "export labels"
 """The action of a feedback export (`workbench labels export`, the `feedback_export` job): it
 needs no role of its own (`core.access.ACTIONS`), but it lands a batch, so it is recorded."""
-SOURCES = ("ui", "cli", "scheduler", "api")
-"""Where an event can come from (its `source`)."""
 FIELDS = ("time", "actor", "action", "target", "outcome", "reason", "source", "details")
 """The keys of every event, in this order."""
 
