@@ -62,6 +62,18 @@ def _edited_text(text: str, section: str, values: dict) -> str:
     return "".join(lines)
 
 
+def _read(path: Path, section: str) -> tuple[str, dict]:
+    """The file's text and mapping; ConfigError unless it parses and `section` is a mapping."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from None
+    if not isinstance(data, dict) or not isinstance(data.get(section) or {}, dict):
+        raise ConfigError(f"{path}: key '{section}' must be a mapping")
+    return text, data
+
+
 def update_section(
     path: Path,
     section: str,
@@ -83,13 +95,7 @@ def update_section(
         ConfigError: The file does not parse, or the new values are invalid (the message names
             the file and the key); the file is left unchanged.
     """
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from None
-    if not isinstance(data, dict) or not isinstance(data.get(section) or {}, dict):
-        raise ConfigError(f"{path}: key '{section}' must be a mapping")
+    text, data = _read(path, section)
     wanted = {**data, section: {**(data.get(section) or {}), **values}}
     config = parse_config(wanted, str(path))
     if check is not None:
@@ -144,13 +150,7 @@ def remove_keys(path: Path, section: str, keys: list[str]) -> WorkbenchConfig:
     Raises:
         ConfigError: The file does not parse, or the section is not a mapping.
     """
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from None
-    if not isinstance(data, dict) or not isinstance(data.get(section) or {}, dict):
-        raise ConfigError(f"{path}: key '{section}' must be a mapping")
+    text, data = _read(path, section)
     kept = {k: v for k, v in (data.get(section) or {}).items() if k not in keys}
     wanted = {**data, section: kept}
     config = parse_config(wanted, str(path))
