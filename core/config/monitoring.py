@@ -200,9 +200,19 @@ class WebhookSink(Strict):
     """POST a Slack-compatible JSON body (`{"text": ...}`) to a URL."""
 
     type: Literal["webhook"]
-    url: str = Field(pattern=r"^https?://")
+    url: str | None = Field(None, pattern=r"^https?://")
+    """The URL, when it holds no token; else `url_secret`."""
+    url_secret: str | None = None
+    """Name of the secret holding the URL (a Slack hook's URL is its token): read from
+    `WORKBENCH_SECRET_<NAME>`, else `.workbench/secrets.json` (git-ignored), at each send."""
     timeout_seconds: float = Field(5.0, gt=0)
     headers: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookSink:
+        if (self.url is None) == (self.url_secret is None):
+            raise ValueError("a webhook sink needs exactly one of url and url_secret")
+        return self
 
 
 class EmailSink(Strict):

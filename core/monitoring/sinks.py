@@ -70,7 +70,7 @@ def send(ws: Workspace, sink, event: dict) -> None:
     if isinstance(sink, LogSink):
         send_log(ws.resolve(sink.path), event)
     elif isinstance(sink, WebhookSink):
-        send_webhook(sink, event)
+        send_webhook(sink, event, webhook_url(ws, sink))
     elif isinstance(sink, EmailSink):
         send_email(sink, event)
 
@@ -93,10 +93,27 @@ def webhook_body(event: dict) -> dict:
     return {"text": text(event), "attachments": [{"color": colour, "fields": fields}]}
 
 
-def send_webhook(sink: WebhookSink, event: dict) -> None:
-    """POST the Slack-compatible JSON body; a non-2xx answer raises."""
+def webhook_url(ws: Workspace, sink: WebhookSink) -> str:
+    """The sink's URL, or the secret named by its `url_secret` (raises when missing or bad)."""
+    if sink.url_secret is None:
+        return sink.url
+    from core.secrets import env_name, read_secret
+
+    url = read_secret(ws.root, sink.url_secret)
+    if not url:
+        raise OSError(
+            f"secret {sink.url_secret!r} is not set (.workbench/secrets.json or "
+            f"{env_name(sink.url_secret)})"
+        )
+    if not url.startswith(("http://", "https://")):
+        raise OSError(f"secret {sink.url_secret!r} is not an http(s) URL")
+    return url
+
+
+def send_webhook(sink: WebhookSink, event: dict, url: str | None = None) -> None:
+    """POST the Slack-compatible JSON body to `url` (default the sink's); non-2xx raises."""
     request = urllib.request.Request(
-        sink.url,
+        url or sink.url,
         data=json.dumps(webhook_body(event), default=str).encode("utf-8"),
         headers={"Content-Type": "application/json", **sink.headers},
         method="POST",

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from core.alerts import raise_alert, read_alerts, resolve_alert, retry_pending
+from core.errors import ConfigError
 from core.incidents import read_incidents
 from core.workspace import Workspace
 
@@ -351,3 +352,19 @@ def test_workbench_alerts_lists_incidents_as_json_and_as_a_table(tmp_path, webho
         runner.invoke(app, ["alerts", "-w", str(ws.root), "--events", "--json"]).stdout
     )
     assert [e["message"] for e in events] == ["train succeeded", "train failed", "drift"]
+
+
+def test_a_webhook_url_kept_as_a_secret_never_enters_the_config(tmp_path, webhook):
+    from core.secrets import write_secret
+
+    ws = workspace(tmp_path / "ws", {"sinks": [{"type": "webhook", "url_secret": "slack_hook"}]})
+    missing = raise_alert(ws, "t.missing", "before the secret is set", key="a")
+    write_secret(ws.root, "slack_hook", webhook.url)
+
+    sent = raise_alert(ws, "t.sent", "with the secret set", key="b")
+
+    assert "secret 'slack_hook' is not set" in missing["delivery"]["sent"]["webhook[0]"]
+    assert sent["delivery"] == {"sent": {"webhook[0]": "ok"}} and len(webhook.received) == 1
+    assert webhook.url not in ws.config_path.read_text()
+    with pytest.raises(ConfigError, match="exactly one of url and url_secret"):
+        workspace(tmp_path / "bad", {"sinks": [{"type": "webhook"}]}).config  # noqa: B018
