@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -40,10 +41,14 @@ def _say(line: str) -> None:
 def _workspace_or_none(workspace):
     """The workspace whose audit log records a build or rollback, else None.
 
-    One named by `-w` or `WORKBENCH_HOME`; without one these commands, which need no
-    workspace, record nothing.
+    One named by `-w` or `WORKBENCH_HOME` that exists; without one these commands, which need
+    no workspace, record nothing (`make` exports a `WORKBENCH_HOME` that may not exist yet).
     """
-    return None if workspace is None else open_workspace(workspace)
+    from core.workspace import CONFIG_NAME
+
+    if workspace is None or not (Path(workspace) / CONFIG_NAME).is_file():
+        return None
+    return open_workspace(workspace)
 
 
 def _deployment(name: str, port: int = 8000):

@@ -103,3 +103,16 @@ def test_a_deploy_rollback_without_an_engine_is_recorded_failed_in_the_named_wor
         FAILED,
     )
     assert "no-engine.sock" in event["reason"] and event["source"] == "cli"
+
+
+def test_a_deploy_rollback_with_a_workbench_home_that_is_no_workspace_records_nothing(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "not-yet"))  # as `make` exports it
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    with wide_console():
+        done = CliRunner().invoke(app, ["deploy", "rollback", "--name", "blue"])
+
+    assert done.exit_code == 1
+    assert "no-engine.sock" in done.output and "not a workbench workspace" not in done.output
+    assert not (tmp_path / "not-yet").exists()
