@@ -100,14 +100,7 @@ def update_section(
     config = parse_config(wanted, str(path))
     if check is not None:
         check(wanted[section])
-    new_text = _edited_text(text, section, values)
-    try:
-        same = yaml.safe_load(new_text) == wanted
-    except yaml.YAMLError:
-        same = False
-    if not same:
-        new_text = yaml.safe_dump(wanted, sort_keys=False)
-    atomic_write_text(path, new_text)
+    _write(path, _edited_text(text, section, values), wanted, section)
     return config
 
 
@@ -154,13 +147,15 @@ def remove_keys(path: Path, section: str, keys: list[str]) -> WorkbenchConfig:
     kept = {k: v for k, v in (data.get(section) or {}).items() if k not in keys}
     wanted = {**data, section: kept}
     config = parse_config(wanted, str(path))
-    new_text = _without_keys(text, section, keys)
+    _write(path, _without_keys(text, section, keys), wanted, section)
+    return config
+
+
+def _write(path: Path, new_text: str, wanted: dict, section: str) -> None:
+    """Replace the file with `new_text` when it reads as `wanted`, else with `wanted` dumped."""
     try:
         parsed = yaml.safe_load(new_text) or {}
         same = {**parsed, section: parsed.get(section) or {}} == wanted  # `serving:` empty
     except yaml.YAMLError:
         same = False
-    if not same:
-        new_text = yaml.safe_dump(wanted, sort_keys=False)
-    atomic_write_text(path, new_text)
-    return config
+    atomic_write_text(path, new_text if same else yaml.safe_dump(wanted, sort_keys=False))

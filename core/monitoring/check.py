@@ -305,7 +305,7 @@ def _alert_and_trigger(ws: Workspace, result: CheckResult, clock: datetime | Non
 
     cfg = ws.config.monitoring
     owner = (result.model or {}).get("name") or "file"
-    previous = read_history(ws, limit=200) if cfg.alert_after_checks > 1 else []
+    previous = read_history(ws, limit=200) if cfg.alert_after_checks > 1 else None
     for condition, held in result.conditions.items():
         checked = result.performance if condition == "performance" else result.drift
         if not held and checked is not None:  # clean: its incident, if open, resolves
@@ -319,7 +319,7 @@ def _alert_and_trigger(ws: Workspace, result: CheckResult, clock: datetime | Non
     for condition in result.fired:
         if condition not in cfg.alert_on:
             continue
-        if 1 + held_streak(previous, condition) < cfg.alert_after_checks:
+        if previous is not None and 1 + held_streak(previous, condition) < cfg.alert_after_checks:
             continue  # not sustained yet (`monitoring.alert_after_checks`)
         event = raise_alert(
             ws,
@@ -332,7 +332,7 @@ def _alert_and_trigger(ws: Workspace, result: CheckResult, clock: datetime | Non
             model_version=(result.model or {}).get("version"),
         )
         result.alerts.append(event)
-    result.retrain = decide_retrain(ws, result.to_record(), since=result.window.start)
+    result.retrain = decide_retrain(ws, result.to_record(), result.window.start, previous)
 
 
 def report_folder(ws: Workspace, check_id: str) -> Path:

@@ -5,6 +5,7 @@ The Drift page draws its charts from it; `latest_gauges` exports its newest reco
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -44,7 +45,7 @@ def history_frame(records: list[dict]) -> pd.DataFrame:
     rows = []
     for r in records:
         drift, perf = r.get("drift") or {}, r.get("performance") or {}
-        columns = drift.get("columns") or {}
+        columns, held = drift.get("columns") or {}, conditions_held(r)
         rows.append(
             {
                 "time": pd.Timestamp(r["time"]),
@@ -56,10 +57,8 @@ def history_frame(records: list[dict]) -> pd.DataFrame:
                 "share": drift.get("share"),
                 "drifted columns": sum(1 for c in columns.values() if c.get("drifted")),
                 "dataset drift": drift.get("dataset_drift"),
-                "prediction drift": any(
-                    c.get("drifted") for c in (drift.get("prediction_drift") or {}).values()
-                ),
-                "target drift": bool((drift.get("target_drift") or {}).get("drifted")),
+                "prediction drift": "prediction_drift" in held,
+                "target drift": "target_drift" in held,
                 "metric": perf.get("metric"),
                 "value": perf.get("value"),
                 "baseline": perf.get("baseline"),
@@ -100,13 +99,18 @@ def conditions_held(record: dict) -> set[str]:
     return {name for name, value in held.items() if value}
 
 
-def held_streak(previous: list[dict], condition: str) -> int:
-    """How many of the latest recorded log checks in a row (newest first) had `condition`."""
+def streak(previous: list[dict], held: Callable[[dict], bool]) -> int:
+    """How many of the latest recorded log checks in a row (newest first) satisfy `held`."""
     count = 0
     for record in reversed(previous):
         if record.get("source") != "log" or record.get("skipped"):
             continue
-        if condition not in conditions_held(record):
+        if not held(record):
             break
         count += 1
     return count
+
+
+def held_streak(previous: list[dict], condition: str) -> int:
+    """How many of the latest recorded log checks in a row (newest first) had `condition`."""
+    return streak(previous, lambda record: condition in conditions_held(record))

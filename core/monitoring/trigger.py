@@ -20,7 +20,7 @@ from pathlib import Path
 
 from core.config.monitoring import RetrainConfig
 from core.files import append_jsonl, atomic_write_text, read_jsonl, utc_now_iso
-from core.monitoring.history import monitoring_dir
+from core.monitoring.history import conditions_held, monitoring_dir, streak
 from core.workspace import Workspace
 
 
@@ -126,19 +126,13 @@ def drift_evidence(drift: dict | None, cfg: RetrainConfig) -> list[str]:
     """
     if not drift:
         return []
+    held = conditions_held({"drift": drift})
     weighted = drift.get("weighted_share")
-    held = {
-        "dataset_drift": (
-            weighted >= cfg.min_weighted_share
-            if weighted is not None and cfg.min_weighted_share > 0
-            else bool(drift.get("dataset_drift"))
-        ),
-        "prediction_drift": any(
-            c.get("drifted") for c in (drift.get("prediction_drift") or {}).values()
-        ),
-        "target_drift": bool((drift.get("target_drift") or {}).get("drifted")),
-    }
-    return [c for c in DRIFT_CONDITIONS if held[c] and c in cfg.triggers]
+    if weighted is not None and cfg.min_weighted_share > 0:
+        held.discard("dataset_drift")
+        if weighted >= cfg.min_weighted_share:
+            held.add("dataset_drift")
+    return [c for c in DRIFT_CONDITIONS if c in held and c in cfg.triggers]
 
 
 def _dropped(record: dict, cfg: RetrainConfig) -> bool:
@@ -152,18 +146,14 @@ def _streak(previous: list[dict], version, cfg: RetrainConfig, held=None) -> int
     `held(record)` defaults to "the check's drift is evidence" (`drift_evidence`).
     """
     held = held or (lambda record: bool(drift_evidence(record.get("drift"), cfg)))
-    count = 0
-    for record in reversed(previous):
-        if record.get("source") != "log" or record.get("skipped"):
-            continue
-        if (record.get("model") or {}).get("version") != version:
-            break
-        if any(d.get("requested") for d in record.get("retrain") or []):
-            break
-        if not held(record):
-            break
-        count += 1
-    return count
+    return streak(
+        previous,
+        lambda record: (
+            (record.get("model") or {}).get("version") == version
+            and not any(d.get("requested") for d in record.get("retrain") or [])
+            and held(record)
+        ),
+    )
 
 
 def _asked_recently(previous: list[dict], version, since: str | None) -> dict | None:
@@ -178,7 +168,9 @@ def _asked_recently(previous: list[dict], version, since: str | None) -> dict | 
     return None
 
 
-def decide_retrain(ws: Workspace, check: dict, since: str | None = None) -> list[dict]:
+def decide_retrain(
+    ws: Workspace, check: dict, since: str | None = None, previous: list[dict] | None = None
+) -> list[dict]:
     """Whether a check's evidence asks for a training run; the decisions made (recorded).
 
     Args:
@@ -186,6 +178,7 @@ def decide_retrain(ws: Workspace, check: dict, since: str | None = None) -> list
         check: The check's history record (`CheckResult.to_record`), not yet recorded.
         since: ISO time: a request by an earlier check of the same champion after it (its
             window's start) is not repeated for a performance drop.
+        previous: The recent check history when the caller has read it (else read here).
 
     A realized performance drop (`performance` in `triggers`) asks once it held in
     `performance_checks` checks in a row of the champion; drift asks when its evidence
@@ -202,7 +195,7 @@ def decide_retrain(ws: Workspace, check: dict, since: str | None = None) -> list
     performance = _dropped(check, cfg)
     if not evidence and not performance:
         return []
-    previous = read_history(ws, limit=200)
+    previous = read_history(ws, limit=200) if previous is None else previous
     if performance:
         reason = (
             f"realized {perf.get('metric')} {perf.get('value'):.4f} vs baseline "
