@@ -20,19 +20,23 @@ $(BIN)/workbench: pyproject.toml
 
 install: $(BIN)/workbench ## Create .venv with everything (idempotent)
 
-system-deps: ## Install what a fresh Debian machine lacks for the tests (chromium, git, postgresql, wrk, redis-server, docker.io, debootstrap)
+system-deps: ## Install what a fresh Debian machine lacks for the tests (chromium, git, postgresql, wrk, redis-server, docker.io, debootstrap, prometheus, prometheus-alertmanager)
 	@missing=""; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing="$$missing postgresql"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
 	test -x /usr/sbin/dockerd || command -v dockerd >/dev/null || missing="$$missing docker.io"; \
 	test -x /usr/sbin/debootstrap || missing="$$missing debootstrap"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	  case "$$missing" in *prometheus*) for unit in prometheus prometheus-alertmanager prometheus-node-exporter; do \
+	    $$SUDO systemctl disable --now $$unit 2>/dev/null || $$SUDO service $$unit stop 2>/dev/null || true; done;; esac; \
 	fi
 
 up: install ## Seed the demo workspace if absent, run the data pipeline, start API + UI
