@@ -49,13 +49,18 @@ class Metrics:
 
     @classmethod
     def of_workspace(cls, workspace: Path | None) -> Metrics:
-        """The app's metrics, plus the workspace's latest drift and performance check."""
+        """The app's metrics, the workspace's latest check and the scheduler's job outcomes.
+
+        See `core.monitoring.prometheus` and `core.jobs.prometheus`.
+        """
         metrics = cls()
         if workspace is not None:
+            from core.jobs.prometheus import JobsCollector
             from core.monitoring.prometheus import MonitoringCollector
             from core.workspace import Workspace
 
             metrics.registry.register(MonitoringCollector(Workspace(workspace)))
+            metrics.registry.register(JobsCollector(Workspace(workspace)))
         return metrics
 
     def count_client(self, client: str | None) -> None:
