@@ -8,8 +8,9 @@ process can read, so the API exports it and Prometheus alerts on it
     registry.register(JobsCollector(ws))
 
 Per job, from the newest run that ended `ok` or `failed`:
-`workbench_job_last_run_failed{job}` (1 failed, 0 ok) and
-`workbench_job_last_run_timestamp_seconds{job}` (when it ended). A store that cannot be read
+`workbench_job_last_run_failed{job_name}` (1 failed, 0 ok) and
+`workbench_job_last_run_timestamp_seconds{job_name}` (when it ended; the label is not
+`job`, which Prometheus gives every scraped series). A store that cannot be read
 exports nothing (the scrape never fails because of it); the miss is logged.
 """
 
@@ -71,12 +72,12 @@ class JobsCollector:
         failed = GaugeMetricFamily(
             "workbench_job_last_run_failed",
             "1 when the job's newest run that ended ok or failed failed",
-            labels=["job"],
+            labels=["job_name"],
         )
         ended = GaugeMetricFamily(
             "workbench_job_last_run_timestamp_seconds",
             "Unix time the job's newest ok or failed run ended",
-            labels=["job"],
+            labels=["job_name"],
         )
         for job, outcome in sorted(outcomes.items()):
             failed.add_metric([job], float(outcome["failed"]))

@@ -38,5 +38,5 @@ def test_the_collector_exports_one_sample_per_job_and_nothing_without_a_store(de
     _run(db, "data_pipeline", "failed")
     text = generate_latest(registry).decode()
 
-    assert 'workbench_job_last_run_failed{job="data_pipeline"} 1.0' in text
-    assert 'workbench_job_last_run_timestamp_seconds{job="data_pipeline"}' in text
+    assert 'workbench_job_last_run_failed{job_name="data_pipeline"} 1.0' in text
+    assert 'workbench_job_last_run_timestamp_seconds{job_name="data_pipeline"}' in text
