@@ -20,7 +20,7 @@ $(BIN)/workbench: pyproject.toml
 
 install: $(BIN)/workbench ## Create .venv with everything (idempotent)
 
-system-deps: ## Install what a fresh Debian machine lacks for the tests (chromium, git, postgresql, wrk, redis-server, docker.io, debootstrap, prometheus, prometheus-alertmanager)
+system-deps: ## Install what a fresh Debian machine lacks for the tests (chromium, git, postgresql, wrk, redis-server, docker.io, debootstrap, prometheus, prometheus-alertmanager, haproxy)
 	@missing=""; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
@@ -29,6 +29,7 @@ system-deps: ## Install what a fresh Debian machine lacks for the tests (chromiu
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	test -x /usr/sbin/haproxy || missing="$$missing haproxy"; \
 	test -x /usr/sbin/dockerd || command -v dockerd >/dev/null || missing="$$missing docker.io"; \
 	test -x /usr/sbin/debootstrap || missing="$$missing debootstrap"; \
 	if [ -n "$$missing" ]; then \
@@ -37,6 +38,7 @@ system-deps: ## Install what a fresh Debian machine lacks for the tests (chromiu
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	  case "$$missing" in *prometheus*) for unit in prometheus prometheus-alertmanager prometheus-node-exporter; do \
 	    $$SUDO systemctl disable --now $$unit 2>/dev/null || $$SUDO service $$unit stop 2>/dev/null || true; done;; esac; \
+	  case "$$missing" in *haproxy*) $$SUDO systemctl disable --now haproxy 2>/dev/null || $$SUDO service haproxy stop 2>/dev/null || true;; esac; \
 	fi
 
 up: install ## Seed the demo workspace if absent, run the data pipeline, start API + UI
