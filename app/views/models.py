@@ -17,7 +17,7 @@ import streamlit as st
 from app import auth, ui
 from app.ui import STATUS_COLOURS, mtime, when
 from core import access
-from core.audit import FAILED, REFUSED, record_event
+from core.audit import FAILED, REFUSED, audit_log_path, record_event
 from core.errors import GateFailed, NotAnApprover, one_line
 from core.registry import history, store
 from core.registry.audit import read_audit
@@ -55,7 +55,7 @@ def _key(ws: Workspace) -> tuple:
         str(ws.root),
         ws.tracking_uri,
         ws.config.model_name,
-        mtime(ws.audit_path),
+        mtime(audit_log_path(ws)),
         mtime(db) if db else 0,
     )
 

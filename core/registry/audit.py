@@ -1,8 +1,12 @@
-"""Promotion history: an append-only JSON-lines log in the workspace, mirrored as version tags.
+"""Promotion history: one view of the workspace's audit log, mirrored as version tags.
 
-The log (`<ws>/audit/promotions.jsonl`) is only ever opened in append mode, one record per line,
-flushed and fsynced; nothing rewrites or truncates it. Each record is also written on the model
-versions it concerns:
+Each promotion or rollback is one event of the audit log of every change (`core.audit`,
+`<ws>/.workbench/audit.jsonl`, append-only, fsynced), as `EVENT_ACTIONS[action]` on
+`<model> v<to_version>` from source `registry`, with the whole record (gates, metrics, ...) in
+its details; `read_audit` is the view that reads those events back as records. A workspace made
+before there was one audit log also has `<ws>/audit/promotions.jsonl`: it is never written
+again, and `read_audit` still reads it. Each record is also written on the model versions it
+concerns:
 
 - `audit.<record id>` = the record as JSON, on both the new champion and the version it
   replaced. Record ids start with the UTC time, so these tags sort chronologically and a new
@@ -23,12 +27,15 @@ import uuid
 from dataclasses import asdict, dataclass, field
 
 from core import access
-from core.audit import record_event
-from core.files import append_jsonl, read_jsonl, utc_now
+from core.audit import audit_log_path, record_event
+from core.files import read_jsonl, utc_now
 from core.registry.checks import json_safe
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)
+
+SOURCE = "registry"
+"""The `source` of promotion events in the audit log."""
 
 ACTIONS = ("promote", "rollback", "auto_promote", "initial_champion")
 EVENT_ACTIONS = {
@@ -97,34 +104,38 @@ class AuditRecord:
 
 
 def append_audit(ws: Workspace, record: AuditRecord) -> None:
-    """Append one record to the promotion history and, as an event, to the one audit log.
-
-    Both in append mode, flushed and fsynced.
-    """
-    append_jsonl(ws.audit_path, record.to_dict(), fsync=True)
+    """Append one promotion record to the audit log as an event (append mode, fsynced)."""
     record_event(
         ws,
         record.actor,
         EVENT_ACTIONS.get(record.action, record.action),
         f"{record.model} v{record.to_version}",
         reason=record.reason,
-        source="registry",
+        source=SOURCE,
         details={
             "audit_id": record.id,
             "from_version": record.from_version,
             "to_version": record.to_version,
             "forced": record.forced,
+            "record": record.to_dict(),
         },
     )
 
 
 def read_audit(ws: Workspace, name: str | None = None) -> list[dict]:
-    """Audit records (as dicts), newest first; only model `name` when given.
+    """Promotion records (as dicts), newest first; only model `name` when given.
 
-    Lines that are not valid JSON (e.g. cut short by a crash) are skipped.
+    The promotion events of the audit log, plus the records of a legacy
+    `<ws>/audit/promotions.jsonl` (written before there was one audit log; its events in the
+    audit log carry no record, so nothing is counted twice). Torn lines are skipped.
     """
-    records = read_jsonl(ws.audit_path)
-    return [r for r in records if name is None or r.get("model") == name][::-1]
+    records = {r.get("id"): r for r in read_jsonl(ws.legacy_promotions_path)}
+    for event in read_jsonl(audit_log_path(ws)):
+        record = (event.get("details") or {}).get("record")
+        if event.get("source") == SOURCE and isinstance(record, dict):
+            records.setdefault(record.get("id"), record)
+    ordered = sorted(records.values(), key=lambda r: str(r.get("id") or ""), reverse=True)
+    return [r for r in ordered if name is None or r.get("model") == name]
 
 
 def tag_versions(client, record: AuditRecord) -> None:

@@ -110,8 +110,8 @@ class Workspace:
         return self.state / "alerts.jsonl"
 
     @property
-    def audit_path(self) -> Path:
-        """Append-only promotion / rollback history (JSON lines)."""
+    def legacy_promotions_path(self) -> Path:
+        """The promotion history of workspaces made before the one audit log (read only)."""
         return self.root / "audit" / "promotions.jsonl"
 
     @property

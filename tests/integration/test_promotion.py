@@ -18,6 +18,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from core.audit import audit_log_path
 from core.data.preprocess import build_transformer
 from core.errors import GateFailed, ModelNotFound, PromotionRefused
 from core.registry.audit import read_audit
@@ -146,8 +147,7 @@ def test_promote_moves_the_champion_alias_and_records_the_audit(versioned_ws):
     assert _champion(ws) == v1 and record.from_version is None and not record.forced
     aliases = _client(ws).get_registered_model(name).aliases
     assert ALIAS_CHALLENGER not in aliases  # cleared: it pointed to the new champion
-    (line,) = ws.audit_path.read_text(encoding="utf-8").splitlines()
-    logged = json.loads(line)
+    (logged,) = read_audit(ws)
     assert logged["actor"] == "ana" and logged["to_version"] == v1
     assert logged["reason"] == "first model" and logged["action"] == "promote"
     assert logged["gates"] and "roc_auc" in logged["metrics"]
@@ -250,15 +250,18 @@ def test_audit_log_is_append_only(versioned_ws):
     ws = versioned_ws
     v1, v2 = _good(ws), _bad(ws)
     promote(ws, v1, "baseline", actor="ana")
-    first = ws.audit_path.read_bytes()
+    log = audit_log_path(ws)
+    first = log.read_bytes()
     promote(ws, v2, "forced", actor="ana", force=True)
-    second = ws.audit_path.read_bytes()
+    second = log.read_bytes()
     rollback(ws, "undo", actor="ana")
-    third = ws.audit_path.read_bytes()
+    third = log.read_bytes()
 
     assert second.startswith(first) and third.startswith(second) and len(third) > len(second)
-    lines = third.decode().splitlines()
-    assert len(lines) == 3 and all(json.loads(line)["model"] == "flights-delay" for line in lines)
+    events = [json.loads(line) for line in third.decode().splitlines()]
+    moves = [e for e in events if e["source"] == "registry"]
+    assert [e["action"] for e in moves] == ["promote", "promote", "roll back"]
+    assert all(e["details"]["record"]["model"] == "flights-delay" for e in moves)
     assert [r["to_version"] for r in read_audit(ws)] == [v1, v2, v1]  # newest first
 
 

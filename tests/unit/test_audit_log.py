@@ -51,7 +51,7 @@ def test_audited_records_ok_with_details_failed_with_the_error_and_refused_for_a
     assert refused["reason"] == "bo may not promote: the 'approver' role is required"
 
 
-def test_a_promotion_record_is_also_an_event_and_the_promotion_history_keeps_its_shape(tmp_path):
+def test_a_promotion_record_is_an_event_and_the_promotion_history_keeps_its_shape(tmp_path):
     ws = Workspace(tmp_path)
     record = AuditRecord.new(
         actor="ana",
@@ -72,4 +72,5 @@ def test_a_promotion_record_is_also_an_event_and_the_promotion_history_keeps_its
         "from_version": "2",
         "to_version": "1",
         "forced": False,
+        "record": record.to_dict(),  # the promotion history is read back from here
     }
