@@ -278,10 +278,17 @@ def test_the_autoscaler_scales_the_api_deployment_on_cpu_and_owns_its_replicas()
 
 def test_every_selector_matches_exactly_one_pod_template():
     templates = _pod_templates()
-    selectors = {f"Service/{n}": s["spec"]["selector"] for n, s in _objects("Service").items()} | {
-        f"PodDisruptionBudget/{n}": p["spec"]["selector"]["matchLabels"]
-        for n, p in _objects("PodDisruptionBudget").items()
-    }
+    selectors = (
+        {f"Service/{n}": s["spec"]["selector"] for n, s in _objects("Service").items()}
+        | {
+            f"PodDisruptionBudget/{n}": p["spec"]["selector"]["matchLabels"]
+            for n, p in _objects("PodDisruptionBudget").items()
+        }
+        | {
+            f"NetworkPolicy/{n}": p["spec"]["podSelector"]["matchLabels"]
+            for n, p in _objects("NetworkPolicy").items()
+        }
+    )
     assert selectors
     for what, selector in selectors.items():
         matched = [
@@ -308,6 +315,8 @@ def test_the_ingress_routes_to_services_and_their_ports():
         for path in rule["http"]["paths"]
     ]
     assert {b["name"] for b in backends} == {"api", "ui"}  # MLflow is not exposed
+    (policy,) = _objects("NetworkPolicy").values()  # and only the workbench's pods reach it
+    assert [p["port"] for p in policy["spec"]["ingress"][0]["ports"]] == [5000]
     for backend in backends:
         ports = {p["name"] for p in services[backend["name"]]["spec"]["ports"]}
         assert backend["port"]["name"] in ports
