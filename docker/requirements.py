@@ -12,9 +12,12 @@ import sys
 import tomllib
 
 ROLES = {
-    "api": ["api"],  # the prediction API: no streamlit, no evidently
-    # the UI and the scheduler (one image); `api` brings the PostgreSQL driver of the log
-    "workbench": ["api", "ui", "monitoring", "scheduler"],
+    # the prediction API: the base (mlflow-skinny) + `api`; no streamlit, evidently, DVC nor
+    # MLflow server
+    "api": ["api"],
+    # the UI and the scheduler (one image); `api` brings the PostgreSQL driver of the log,
+    # `data` DVC for the scheduled pipeline runs
+    "workbench": ["api", "ui", "data", "monitoring", "scheduler"],
 }
 MLFLOW_SERVER = {"mlflow", "psycopg"}  # pyproject's own lines for these names
 MLFLOW_EXTRA = ["boto3>=1.34"]  # the S3-compatible artifact store of the scale path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -43,8 +44,19 @@ def _env() -> dict[str, str]:
     return env
 
 
+NO_DVC = "DVC is not installed: data versioning needs the workbench's `data` extra installed"
+
+
+def require_dvc() -> None:
+    """Raise `VersioningError` naming the `data` extra when DVC is not installed."""
+    if importlib.util.find_spec("dvc") is None:
+        raise VersioningError(NO_DVC)
+
+
 def run(cmd: list[str], cwd: Path) -> str:
     """Run git or dvc in the workspace; raise `VersioningError` with its last stderr line."""
+    if cmd[0] == "dvc":
+        require_dvc()
     full = [sys.executable, "-m", "dvc", *cmd[1:]] if cmd[0] == "dvc" else cmd
     proc = subprocess.run(full, cwd=cwd, env=_env(), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -191,6 +203,7 @@ def current_meta(ws: Workspace) -> dict:
 
 def read_version_file(ws: Workspace, version: DataVersion, which: str = "features") -> bytes:
     """The bytes of `features` or `processed` at a version, from the DVC cache or remote."""
+    require_dvc()
     from dvc.api import read  # heavy import, only when a past version is asked for
 
     path = (ws.features_file if which == "features" else ws.processed_file).relative_to(ws.root)

