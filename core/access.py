@@ -5,9 +5,12 @@ ones. The roles are ordered, and each holds the ones before it:
 
 - `viewer`: reads everything, changes nothing.
 - `operator`: runs the data pipeline, validates files, trains and retrains, evaluates gates,
-  runs, pauses and resumes jobs, runs drift checks, imports labels, writes reports.
+  runs, pauses and resumes jobs, runs drift checks, imports labels, writes reports, sends test
+  predictions (they land in the prediction log), lands demo data, starts and stops the
+  workbench's services (`workbench up` / `down`).
 - `approver`: an operator who may also promote and roll back models.
-- `admin`: holds every role, and alone manages API keys, serving settings and deployments.
+- `admin`: holds every role, and alone manages API keys, serving settings and deployments, and
+  sets up a workspace (`workbench init`).
 
 Without authentication (the local single-user default) the user holds every role
 (`ALL_ROLES`). A role name this module does not know is ignored.
@@ -37,6 +40,10 @@ RESUME_JOB = "resume a job"
 RUN_DRIFT_CHECK = "run a drift check"
 IMPORT_LABELS = "import labels"
 WRITE_REPORTS = "write reports"
+TRY_PREDICTION = "send a test prediction"
+LAND_DEMO_DATA = "land demo data"
+START_SERVICES = "start services"
+STOP_SERVICES = "stop services"
 # approver
 PROMOTE = "promote"
 ROLLBACK = "roll back"
@@ -47,6 +54,7 @@ RELOAD_MODEL = "reload the served model"
 DEPLOY_BUILD = "build images"
 DEPLOY_ROLLOUT = "roll out a deployment"
 DEPLOY_ROLLBACK = "roll back a deployment"
+INIT_WORKSPACE = "set up the workspace"
 
 ACTIONS: dict[str, str] = {
     RUN_PIPELINE: OPERATOR,
@@ -60,6 +68,10 @@ ACTIONS: dict[str, str] = {
     RUN_DRIFT_CHECK: OPERATOR,
     IMPORT_LABELS: OPERATOR,
     WRITE_REPORTS: OPERATOR,
+    TRY_PREDICTION: OPERATOR,
+    LAND_DEMO_DATA: OPERATOR,
+    START_SERVICES: OPERATOR,
+    STOP_SERVICES: OPERATOR,
     PROMOTE: APPROVER,
     ROLLBACK: APPROVER,
     MANAGE_API_KEYS: ADMIN,
@@ -68,6 +80,7 @@ ACTIONS: dict[str, str] = {
     DEPLOY_BUILD: ADMIN,
     DEPLOY_ROLLOUT: ADMIN,
     DEPLOY_ROLLBACK: ADMIN,
+    INIT_WORKSPACE: ADMIN,
 }
 """Every mutating action → the weakest role allowed to do it."""
 

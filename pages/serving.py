@@ -181,7 +181,9 @@ def prediction_section(ws, api: ServingClient) -> None:
             help="These fields are sent as null, whatever their input shows: the model imputes "
             "them (an empty input is missing too).",
         )
-        submitted = st.form_submit_button("Predict", type="primary", key="serving_predict")
+        submitted = st.form_submit_button(
+            "Predict", type="primary", key="serving_predict", **ui.guard(access.TRY_PREDICTION)
+        )
     st.caption(
         "A raw record, as the API takes it: prefilled with the latest row of the workspace's "
         "processed data; the model does its own cleaning and feature engineering. Timestamps "

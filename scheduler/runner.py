@@ -109,9 +109,14 @@ class JobRunner:
 
         A run that ends `ok` or `failed` is recorded in the audit log too (`_audit`).
         """
+        params = dict(params or {})
+        if command_id is not None and not params.get("by"):
+            # who queued it: the run, its retries and its audit events act for them
+            by = (self.db.command(command_id) or {}).get("created_by")
+            params.update({"by": by} if by else {})
         row = self._run(name, trigger, attempt, params, command_id)
         if row["status"] in (OK, FAILED):
-            self._audit(row, params or {}, command_id)
+            self._audit(row, params, command_id)
         return row
 
     def _run(
@@ -142,12 +147,9 @@ class JobRunner:
     def _audit(self, row: dict, params: dict, command_id: int | None) -> None:
         """Record a finished run as an audit event; never raises (the run is recorded anyway)."""
         try:
-            by = params.get("by")
-            if not by and command_id is not None:
-                by = (self.db.command(command_id) or {}).get("created_by")
             record_event(
                 Workspace(self.settings.root),
-                by or SCHEDULER_ACTOR,
+                params.get("by") or SCHEDULER_ACTOR,
                 AUDIT_ACTIONS[row["job"]],
                 row["job"],
                 row["status"],

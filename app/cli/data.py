@@ -36,11 +36,17 @@ def init(
     initial: Annotated[int | None, typer.Option(help="Demo periods to land now.")] = None,
 ) -> None:
     """Create a workspace: config, folders, git + DVC repo with a local remote."""
-    from core.workspace import resolve_workspace
+    from core.workspace import Workspace, resolve_workspace
     from core.workspace.bootstrap import init_workspace
 
     with fail_cleanly():
-        summary = init_workspace(resolve_workspace(workspace), dataset if demo else None, initial)
+        root = resolve_workspace(workspace)
+        summary = init_workspace(root, dataset if demo else None, initial)
+        # recorded once the workspace (and so its log) exists: a failed init has no log to keep
+        with audit_cli(Workspace(root), access.INIT_WORKSPACE) as details:
+            details.update(config_created=summary["config_created"])
+            if "demo" in summary:
+                details.update(demo=summary["demo"]["dataset"])
     state = "created" if summary["config_created"] else "already initialised (config kept)"
     out.print(f"workspace {summary['root']}: {state}")
     if "demo" in summary:
@@ -155,7 +161,10 @@ def demo_drip(
     from core.workspace.demo import drip
 
     with fail_cleanly():
-        moved = drip(open_workspace(workspace).root, count)
+        ws = open_workspace(workspace)
+        with audit_cli(ws, access.LAND_DEMO_DATA) as details:
+            moved = drip(ws.root, count)
+            details.update(files=[p.name for p in moved])
     out.print(
         f"landed {len(moved)} file(s): " + ", ".join(p.name for p in moved)
         if moved

@@ -10,8 +10,16 @@ from typing import Annotated
 
 import typer
 
-from app.cli.common import WorkspaceOpt, fail_cleanly, migrate_keys, open_workspace, out
+from app.cli.common import (
+    WorkspaceOpt,
+    audit_cli,
+    fail_cleanly,
+    migrate_keys,
+    open_workspace,
+    out,
+)
 from app.cli.processes import Service, forget, record, running_services, start_detached, stop
+from core import access
 from core.errors import WorkbenchError
 from core.files import utc_now_iso
 
@@ -108,8 +116,6 @@ def up(
     What is already running from an earlier `up` is reported, not started again; `workbench
     down` stops it all.
     """
-    from core.data.pipeline import run_pipeline
-    from core.data.versioning import latest_version
     from core.workspace import Workspace, resolve_workspace
     from core.workspace.bootstrap import init_workspace
 
@@ -121,25 +127,37 @@ def up(
         ws = migrate_keys(Workspace.open(root))
         running = running_services(ws)
         replay = traffic and ws.holdback.is_dir()
-        if {"api", "scheduler", "ui", *(["traffic"] if replay else [])} <= running.keys():
+        wanted = ["api", "scheduler", "ui", *(["traffic"] if replay else [])]
+        if set(wanted) <= running.keys():
             _say_running(running.values(), "already running (`workbench down` stops them)")
             return
-        if latest_version(ws) is None:
-            out.print("first data pipeline run ...")
-            out.print(run_pipeline(ws).message, highlight=False)
-        if "train" not in running:
-            _first_training_in_background(ws)
-        api_url = f"http://{host}:{api_port}"
-        if "api" not in running:
-            _api_in_background(ws, host, api_port)
-        api_url = running["api"].url if "api" in running else api_url
-        if "scheduler" not in running:
-            _scheduler_in_background(ws, api_url)
-        if replay and "traffic" not in running:
-            _traffic_in_background(ws, api_url)
+        starting = [name for name in wanted if name not in running]
+        with audit_cli(ws, access.START_SERVICES, ", ".join(starting)):
+            _start(ws, running, host, api_port, replay)
     _say_running([s for s in running.values() if s.name != "train"], "already running")
     if "ui" not in running:
+        api_url = running["api"].url if "api" in running else f"http://{host}:{api_port}"
         _ui_for_up(ws, host, port, detach, api_url)
+
+
+def _start(ws, running: dict, host: str, api_port: int, replay: bool) -> None:
+    """`up`'s background part: a first pipeline run and training, API, scheduler, traffic."""
+    from core.data.pipeline import run_pipeline
+    from core.data.versioning import latest_version
+
+    if latest_version(ws) is None:
+        out.print("first data pipeline run ...")
+        out.print(run_pipeline(ws).message, highlight=False)
+    if "train" not in running:
+        _first_training_in_background(ws)
+    api_url = f"http://{host}:{api_port}"
+    if "api" not in running:
+        _api_in_background(ws, host, api_port)
+    api_url = running["api"].url if "api" in running else api_url
+    if "scheduler" not in running:
+        _scheduler_in_background(ws, api_url)
+    if replay and "traffic" not in running:
+        _traffic_in_background(ws, api_url)
 
 
 def _say_running(services, what: str) -> None:
@@ -195,7 +213,8 @@ def down(
         if not running:
             out.print(f"nothing started by `workbench up` is running for {ws.root}")
             return
-        stop(ws, list(running.values()), timeout)
+        with audit_cli(ws, access.STOP_SERVICES, ", ".join(running)):
+            stop(ws, list(running.values()), timeout)
     _say_running(running.values(), "stopped")
 
 

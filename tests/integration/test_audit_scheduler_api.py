@@ -130,3 +130,20 @@ def test_a_background_retrain_is_recorded_as_the_user_who_asked(trained_ws):
     assert (event["actor"], event["source"], event["outcome"]) == ("alice", "cli", OK)
     assert event["reason"] == "audit test"
     assert event["details"]["status"] in ("ok", "skipped") and event["details"]["run_id"]
+
+
+def test_the_retry_of_a_queued_run_is_audited_as_the_user_who_queued_it(demo_ws, monkeypatch):
+    runner, db = _runner(demo_ws)
+    retries = []
+    runner.scheduler = object()  # a retry is due: `submit` schedules it (caught here)
+    monkeypatch.setattr(runner, "submit", lambda name, trigger, **kw: retries.append(kw))
+    asked = db.enqueue("data_pipeline", "run", by="alice")
+    with pipeline_lock(demo_ws):  # the pipeline is busy: the queued run fails
+        first = runner.run("data_pipeline", "manual", command_id=asked)
+    [retry] = retries
+    assert first["status"] == "failed" and retry["params"]["by"] == "alice"
+    with pipeline_lock(demo_ws):  # fails again: the retry, run as the scheduler would
+        runner.run("data_pipeline", "retry", attempt=retry["attempt"], params=retry["params"])
+
+    events = read_events(demo_ws)
+    assert [(e["actor"], e["details"]["attempt"]) for e in events] == [("alice", 1), ("alice", 0)]

@@ -35,6 +35,7 @@ CONTROLS = {  # page -> widget key -> the action the control does
         "drift_report_write": access.WRITE_REPORTS,
     },
     "serving": {
+        "serving_predict": access.TRY_PREDICTION,
         "serving_save": access.SERVING_SETTINGS,
         "serving_reload": access.RELOAD_MODEL,
         "deploy_go": access.DEPLOY_ROLLOUT,

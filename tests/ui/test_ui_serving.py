@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 import yaml
 from servers import api_server, free_port
-from ui_helpers import FIRST_RUN_TIMEOUT, MAIN, app, page, texts
+from ui_helpers import FIRST_RUN_TIMEOUT, MAIN, PAGES, app, page, texts
 from workspaces import LENIENT_GATES, copy_workspace, set_gates, set_training
 
+from app.auth import SESSION_KEY, hash_password
 from core.predictions.readers import read_predictions
 from core.predictions.record import PredictionRecord
 from core.predictions.writer import PredictionLog
@@ -166,6 +167,26 @@ def test_try_a_prediction_is_a_raw_record_prefilled_from_the_processed_table(ser
     served = float(re.search(r"probability (\d\.\d+)", answer).group(1))
     raw = {k: (None if pd.isna(v) else v) for k, v in row.drop(ws.config.target).items()}
     assert served == pytest.approx(champion_probability(ws, raw), abs=6e-4)
+
+
+@pytest.mark.slow
+def test_a_test_prediction_needs_the_operator_role_when_authentication_is_on(serving_env):
+    users = {
+        f"{role}-user": {"password_hash": hash_password(role), "roles": [role]}
+        for role in ("viewer", "operator")
+    }
+    buttons = {}
+    for role in ("viewer", "operator"):
+        at = app(PAGES / "serving.py")
+        at.secrets["workbench_users"] = users
+        at.session_state[SESSION_KEY] = f"{role}-user"
+        at.run(timeout=FIRST_RUN_TIMEOUT)
+        assert not at.exception
+        buttons[role] = at.button(key="serving_predict")
+
+    assert buttons["viewer"].disabled  # a test prediction lands in the prediction log
+    assert buttons["viewer"].help == "Needs the operator role (viewer-user holds: viewer)."
+    assert not buttons["operator"].disabled
 
 
 @pytest.mark.slow

@@ -20,6 +20,10 @@ OPERATOR_ACTIONS = {
     access.RUN_DRIFT_CHECK,
     access.IMPORT_LABELS,
     access.WRITE_REPORTS,
+    access.TRY_PREDICTION,
+    access.LAND_DEMO_DATA,
+    access.START_SERVICES,
+    access.STOP_SERVICES,
 }
 APPROVER_ACTIONS = {access.PROMOTE, access.ROLLBACK}
 ADMIN_ACTIONS = {
@@ -29,6 +33,7 @@ ADMIN_ACTIONS = {
     access.DEPLOY_BUILD,
     access.DEPLOY_ROLLOUT,
     access.DEPLOY_ROLLBACK,
+    access.INIT_WORKSPACE,
 }
 EXPECTED = {  # role -> every action it may do (written out, not derived from the module)
     "viewer": set(),

@@ -116,3 +116,19 @@ def test_a_deploy_rollback_with_a_workbench_home_that_is_no_workspace_records_no
     assert done.exit_code == 1
     assert "no-engine.sock" in done.output and "not a workbench workspace" not in done.output
     assert not (tmp_path / "not-yet").exists()
+
+
+def test_init_and_demo_drip_are_recorded(tmp_path):
+    root = tmp_path / "new"
+    with wide_console():
+        made = CliRunner().invoke(app, ["init", "--demo", "--initial", "1", "-w", str(root)])
+    assert made.exit_code == 0, made.output
+    ws = Workspace.open(root)
+    init = _last(ws)
+    assert (init["action"], init["source"], init["outcome"]) == (access.INIT_WORKSPACE, "cli", OK)
+    assert init["details"] == {"config_created": True, "demo": "flights"}
+
+    assert _run(ws, "demo", "drip").exit_code == 0
+    drip = _last(ws)
+    assert drip["action"] == access.LAND_DEMO_DATA and len(drip["details"]["files"]) == 1
+    assert (ws.landing / drip["details"]["files"][0]).is_file()

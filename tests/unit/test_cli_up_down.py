@@ -21,6 +21,7 @@ from app.cli.processes import (
     running_services,
     stop,
 )
+from core.audit import read_events
 from core.workspace import Workspace
 from core.workspace.bootstrap import init_workspace
 
@@ -91,6 +92,12 @@ def test_up_twice_starts_one_set_and_down_stops_it(ws):
         assert not any(is_alive(s) for s in started.values())
         assert not any(pid_path(ws, name).exists() for name in SERVICES)
         assert "nothing started by `workbench up`" in _run("down", env=env).stdout
+        events = [(e["action"], e["target"], e["source"]) for e in read_events(ws)]
+        # newest first: the `down`, one `up` that started four services (the second started none)
+        assert events == [
+            ("stop services", "api, scheduler, ui, traffic", "cli"),
+            ("start services", "api, scheduler, ui, traffic", "cli"),
+        ]
         traffic_log = (ws.state / "traffic.log").read_text()
         assert "waiting for the prediction API" in traffic_log or "champion" in traffic_log
         assert "stopped: sent 0 prediction(s)" in traffic_log  # SIGTERM ended it cleanly
