@@ -18,6 +18,7 @@ from api.lifespan import lifespan
 from api.metrics import Metrics
 from api.model_store import ModelStore
 from api.routes.admin import admin_reload
+from api.routes.alerts import admin_alerts
 from api.routes.metrics import count_response, metrics
 from api.routes.predict import feedback, predict
 from api.routes.probes import health, model_info, openapi_plugins, ready
@@ -37,7 +38,16 @@ def create_app(settings: ServeSettings) -> Litestar:
     log = PredictionLog(dest) if (dest := settings.prediction_log_destination) else None
     counters = Metrics.of_workspace(settings.workspace)
     return Litestar(
-        route_handlers=[predict, feedback, health, ready, model_info, admin_reload, metrics],
+        route_handlers=[
+            predict,
+            feedback,
+            health,
+            ready,
+            model_info,
+            admin_reload,
+            admin_alerts,
+            metrics,
+        ],
         exception_handlers={ApiError: error_response},
         lifespan=[lifespan],
         before_send=[count_response],

@@ -3,7 +3,8 @@
 One stack per module: a trained demo workspace with a drift check on shifted traffic and a
 failed scheduler run, `workbench serve` over it, and Prometheus scraping it every second with
 the alerting rules of docker/prometheus/rules/ loaded. The Grafana dashboard's queries run on
-the same Prometheus.
+the same Prometheus. The last test adds a real Alertmanager with docker/alertmanager's routing:
+an alert that fires reaches the API's webhook and becomes a workbench incident, and resolves it.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from pathlib import Path
 
 import httpx
 import pytest
-from monitoring_helpers import api_records, holdout, send_feedback, shifted_traffic
-from monitoring_stack import prometheus_server, query, wait_for
+import yaml
+from monitoring_helpers import api_records, edit_config, holdout, send_feedback, shifted_traffic
+from monitoring_stack import alertmanager_server, prometheus_server, query, wait_for
 from servers import api_server
 from workspaces import copy_workspace
 
+from core.incidents import read_incidents
 from core.jobs import JobsDB
 from core.monitoring.check import run_check
 from core.monitoring.prometheus import latest_gauges
@@ -146,3 +150,92 @@ def test_every_dashboard_query_is_accepted_by_the_real_prometheus(stack):
             empty.append(title)
     # after predictions, a drift check and its labels, only the 5xx panels may show nothing
     assert set(empty) <= {"Errors"}, empty
+
+
+TEST_RULE = {
+    "groups": [
+        {
+            "name": "end-to-end",
+            "rules": [
+                {  # WorkbenchJobFailed without `origin: workbench`, so it is routed to the API
+                    "alert": "WorkbenchTestJobFailed",
+                    "expr": "max by (job_name) (workbench_job_last_run_failed) == 1",
+                    "labels": {"severity": "error"},
+                    "annotations": {"summary": "test: job {{ $labels.job_name }} failed"},
+                }
+            ],
+        }
+    ]
+}
+
+
+def _alertmanager_config(folder: Path, api: str, admin_key: str) -> Path:
+    """docker/alertmanager/alertmanager.yml pointed at `api`, with second-long timers."""
+    config = yaml.safe_load((ROOT / "docker" / "alertmanager" / "alertmanager.yml").read_text())
+    key_file = folder / "admin_key"
+    key_file.write_text(admin_key)
+    key_file.chmod(0o600)
+    (hook,) = next(r for r in config["receivers"] if r["name"] == "workbench")["webhook_configs"]
+    assert hook["url"] == "http://entry:8000/admin/alerts"
+    hook["url"] = f"{api}/admin/alerts"
+    hook["http_config"]["authorization"]["credentials_file"] = str(key_file)
+    config["route"].update(group_wait="1s", group_interval="1s", repeat_interval="1m")
+    path = folder / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _wait_incident(ws: Workspace, key: str, status: str, timeout: float = 60) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = [i for i in read_incidents(ws) if i["key"] == key and i["status"] == status]
+        if found:
+            return found[0]
+        time.sleep(0.5)
+    pytest.fail(f"no {status} incident {key} after {timeout} s: {read_incidents(ws)}")
+
+
+def test_a_firing_alert_goes_through_alertmanager_to_a_workbench_incident_and_resolves(
+    trained_ws, tmp_path
+):
+    ws = edit_config(trained_ws, alerts={"sinks": [{"type": "log", "path": "logs/alerts.log"}]})
+    db = JobsDB.for_workspace(ws)
+    db.finish_run(db.start_run("data_pipeline", "schedule", "test"), "failed", error="boom")
+    rule = tmp_path / "test-rule.yml"
+    rule.write_text(yaml.safe_dump(TEST_RULE))
+    env = {"WORKBENCH_API_KEYS": "k", "WORKBENCH_ADMIN_KEY": "admin-secret"}
+    with api_server(ws.root, **env) as (api, _):
+        config = _alertmanager_config(tmp_path, api, "admin-secret")
+        with (
+            alertmanager_server(tmp_path / "am", config) as am,
+            prometheus_server(
+                tmp_path / "prom",
+                [api.removeprefix("http://")],
+                rule_files=[*RULES, rule],
+                alertmanager=am.removeprefix("http://"),
+            ),
+        ):
+            key = "prometheus.WorkbenchTestJobFailed:job_name=data_pipeline"
+            started = time.monotonic()
+            opened = _wait_incident(ws, key, "open")
+            print(f"incident opened {time.monotonic() - started:.1f} s after Prometheus started")
+            assert opened["severity"] == "error"
+            assert opened["message"] == "test: job data_pipeline failed"
+            logged = (ws.root / "logs" / "alerts.log").read_text()
+            assert "test: job data_pipeline failed" in logged  # through the configured sink
+            # the real rule fired too, but `origin: workbench` keeps it away from the API
+            active = httpx.get(f"{am}/api/v2/alerts", timeout=10).json()
+            assert {a["labels"]["alertname"] for a in active} >= {
+                "WorkbenchJobFailed",
+                "WorkbenchTestJobFailed",
+            }
+            time.sleep(3)  # several group intervals: it would have been sent by now
+            kinds = {i["kind"] for i in read_incidents(ws)}
+            assert kinds == {"prometheus.WorkbenchTestJobFailed"}, kinds
+
+            db.finish_run(db.start_run("data_pipeline", "schedule", "test"), "ok")
+            started = time.monotonic()
+            resolved = _wait_incident(ws, key, "resolved")
+            print(f"incident resolved {time.monotonic() - started:.1f} s after the job succeeded")
+            assert resolved["id"] == opened["id"]
+            assert resolved["resolution"] == f"resolved in Prometheus: {opened['message']}"
