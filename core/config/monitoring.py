@@ -226,10 +226,19 @@ class EmailSink(Strict):
     username: str | None = None
     password_env: str | None = None
     """Name of the environment variable holding the SMTP password (never the password)."""
+    password_secret: str | None = None
+    """Name of the secret holding the SMTP password: `WORKBENCH_SECRET_<NAME>`, else
+    `.workbench/secrets.json` (git-ignored), read at each send. At most one of the two."""
     starttls: bool = False
     ssl: bool = False
     timeout_seconds: float = Field(10.0, gt=0)
     subject_prefix: str = "[workbench]"
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> EmailSink:
+        if self.password_env and self.password_secret:
+            raise ValueError("an email sink takes password_env or password_secret, not both")
+        return self
 
 
 Sink = Annotated[LogSink | WebhookSink | EmailSink, Field(discriminator="type")]

@@ -72,7 +72,7 @@ def send(ws: Workspace, sink, event: dict) -> None:
     elif isinstance(sink, WebhookSink):
         send_webhook(sink, event, webhook_url(ws, sink))
     elif isinstance(sink, EmailSink):
-        send_email(sink, event)
+        send_email(sink, event, smtp_password(ws, sink))
 
 
 def send_log(path: Path, event: dict) -> None:
@@ -123,8 +123,30 @@ def send_webhook(sink: WebhookSink, event: dict, url: str | None = None) -> None
             raise OSError(f"webhook answered HTTP {response.status}")
 
 
-def send_email(sink: EmailSink, event: dict) -> None:
-    """Send a plain-text email (STARTTLS or SSL and login when configured)."""
+def smtp_password(ws: Workspace, sink: EmailSink) -> str:
+    """The SMTP password (raises when its named secret is not set).
+
+    The secret named by `password_secret`, else the environment variable named by
+    `password_env`, else "".
+    """
+    if sink.password_secret is None:
+        return os.environ.get(sink.password_env or "", "")
+    from core.secrets import env_name, read_secret
+
+    password = read_secret(ws.root, sink.password_secret)
+    if not password:
+        raise OSError(
+            f"secret {sink.password_secret!r} is not set (.workbench/secrets.json or "
+            f"{env_name(sink.password_secret)})"
+        )
+    return password
+
+
+def send_email(sink: EmailSink, event: dict, password: str | None = None) -> None:
+    """Send a plain-text email (STARTTLS or SSL and login when configured).
+
+    `password`: the SMTP password (None: from the environment variable `password_env`).
+    """
     msg = EmailMessage()
     notice = NOTICE_PREFIX.get(event.get("notice"), "").lower()
     subject = f"{sink.subject_prefix} {notice}{event.get('severity', '')} {event['kind']}"
@@ -138,5 +160,7 @@ def send_email(sink: EmailSink, event: dict) -> None:
         if sink.starttls and not sink.ssl:
             smtp.starttls()
         if sink.username:
-            smtp.login(sink.username, os.environ.get(sink.password_env or "", ""))
+            if password is None:
+                password = os.environ.get(sink.password_env or "", "")
+            smtp.login(sink.username, password)
         smtp.send_message(msg)

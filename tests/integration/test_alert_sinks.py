@@ -368,3 +368,72 @@ def test_a_webhook_url_kept_as_a_secret_never_enters_the_config(tmp_path, webhoo
     assert webhook.url not in ws.config_path.read_text()
     with pytest.raises(ConfigError, match="exactly one of url and url_secret"):
         workspace(tmp_path / "bad", {"sinks": [{"type": "webhook"}]}).config  # noqa: B018
+
+
+@pytest.fixture
+def smtp_auth_server():
+    """A real SMTP server on loopback that requires a login (user `alerts`, password `s3cret`)."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    class Inbox:
+        messages: list = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+            self.messages.append(envelope.rcpt_tos)
+            return "250 Message accepted for delivery"
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = (auth_data.login, auth_data.password) == (b"alerts", b"s3cret")
+        return AuthResult(success=ok)
+
+    inbox = Inbox()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=_free_port(),
+        authenticator=authenticator,
+        auth_require_tls=False,  # loopback only
+        auth_required=True,
+    )
+    controller.start()
+    inbox.port = controller.port
+    yield inbox
+    controller.stop()
+
+
+def test_the_smtp_password_comes_from_a_named_secret(tmp_path, smtp_auth_server, monkeypatch):
+    from core.secrets import write_secret
+
+    sink = {
+        "type": "email",
+        "host": "127.0.0.1",
+        "port": smtp_auth_server.port,
+        "sender": "workbench@localhost",
+        "to": ["ops@localhost"],
+        "username": "alerts",
+        "password_secret": "smtp_password",
+    }
+    ws = workspace(tmp_path / "ws", {"sinks": [sink]})
+    monkeypatch.delenv("WORKBENCH_SECRET_SMTP_PASSWORD", raising=False)
+
+    missing = raise_alert(ws, "check.one", "roc_auc fell", "warning")
+    outcome = missing["delivery"]["sent"]["email[0]"]
+    assert outcome.startswith("failed") and "secret 'smtp_password' is not set" in outcome
+    assert "s3cret" not in (ws.root / "workbench.yaml").read_text()
+
+    write_secret(ws.root, "smtp_password", "wrong")
+    wrong = raise_alert(ws, "check.two", "roc_auc fell more", "warning")
+    assert wrong["delivery"]["sent"]["email[0]"].startswith("failed")  # the login was refused
+
+    monkeypatch.setenv("WORKBENCH_SECRET_SMTP_PASSWORD", "s3cret")  # the environment wins
+    sent = raise_alert(ws, "check.three", "roc_auc fell again", "warning")
+    assert sent["delivery"] == {"sent": {"email[0]": "ok"}}
+    assert smtp_auth_server.messages == [["ops@localhost"]]
+
+
+def test_an_email_sink_takes_one_password_source(tmp_path):
+    sink = {"type": "email", "host": "h", "sender": "a@b", "to": ["c@d"], "username": "u",
+            "password_env": "P", "password_secret": "p"}  # fmt: skip
+    with pytest.raises(ConfigError, match="password_env or password_secret, not both"):
+        _ = workspace(tmp_path / "ws", {"sinks": [sink]}).config
