@@ -66,6 +66,7 @@ bench: install system-deps ## Benchmarks: ours vs the peer, side by side, with r
 	$(BIN)/python benchmarks/bench_serving.py
 	$(BIN)/python benchmarks/bench_drift.py
 	$(BIN)/python benchmarks/bench_retrain_policy.py
+	$(BIN)/python benchmarks/bench_prediction_log.py
 
 ui: install ## Start the Streamlit UI on $(WORKBENCH_HOME)
 	$(BIN)/workbench ui --workspace $(WORKBENCH_HOME)

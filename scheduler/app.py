@@ -1,7 +1,8 @@
 """`build_scheduler(settings, runner)`: every trigger of the workbench, declared in one place.
 
 - time triggers from `schedules:` (cron in `schedules.timezone`, or an interval):
-  `data_pipeline` 02:00, `training_pipeline` 04:00, `drift_check` hourly (defaults);
+  `data_pipeline` 02:00, `training_pipeline` 04:00, `drift_check` hourly,
+  `prediction_log_compaction` 00:15 (defaults);
 - event triggers: a training that changed the champion runs `deploy`; a drift check that
   requested retraining runs `training_pipeline`; a data run that made a new data version runs
   `training_pipeline` (trigger `after_data`); a scheduled training that found a data run in

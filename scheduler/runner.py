@@ -50,6 +50,7 @@ AUDIT_ACTIONS = {
     "drift_check": access.RUN_DRIFT_CHECK,
     "deploy": access.DEPLOY_ROLLOUT,
     "feedback_export": EXPORT_LABELS,
+    "prediction_log_compaction": access.RUN_JOB,  # deletes days: audited like any run
 }
 """Job → the audit action of its runs (`core.access` names, as the roles table has them)."""
 SCHEDULER_ACTOR = "scheduler"

@@ -75,10 +75,19 @@ def feedback_export(ctx: JobContext) -> dict:
     return lifecycle.feedback_step(ctx.ws)
 
 
+def prediction_log_compaction(ctx: JobContext) -> dict:
+    """One part per closed day of the Parquet prediction log, and its retention (00:15)."""
+    from core.predictions.compaction import compaction_step
+
+    ctx.progress(0.1, "compacting the prediction log")
+    return compaction_step(ctx.ws)
+
+
 JOBS: dict[str, Callable[[JobContext], dict]] = {
     "data_pipeline": data_pipeline,
     "training_pipeline": training_pipeline,
     "drift_check": drift_check,
     "deploy": deploy,
     "feedback_export": feedback_export,
+    "prediction_log_compaction": prediction_log_compaction,
 }

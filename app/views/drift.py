@@ -66,8 +66,9 @@ def reference(ws: Workspace, version: str) -> ReferenceProfile:
 
 
 def _log_signature(ws: Workspace) -> tuple:
-    root = ws.predictions_dir
-    return mtime(root), mtime(root / "feedback")
+    from core.predictions.readers import log_signature
+
+    return log_signature(ws.predictions_dir)  # a new part in any date partition changes it
 
 
 @st.cache_data(ttl=WINDOW_TTL, show_spinner="Reading the prediction log")

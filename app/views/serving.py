@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 import plotly.express as px
@@ -30,7 +29,7 @@ from app.views.serving_stats import (
     with_agreement,
 )
 from core.monitoring.variants import VariantComparison, compare_variants
-from core.predictions.readers import prediction_log_source, read_predictions
+from core.predictions.readers import log_signature, prediction_log_source, read_predictions
 from core.predictions.sinks import is_url
 from core.serving.client import ApiTarget, ServingClient, resolve_target
 from core.workspace import Workspace
@@ -151,9 +150,7 @@ def _log_signature(ws: Workspace) -> tuple:
     source = prediction_log_source(ws)
     if is_url(source):
         return "url", int(time.time() // LOG_TTL)
-    parts = sorted(p.name for p in Path(source).glob("part-*.parquet"))
-    feedback = Path(source) / "feedback"
-    return len(parts), parts[-1] if parts else "", ui.mtime(Path(source)), ui.mtime(feedback)
+    return log_signature(source)  # parts of the date partitions and the flat ones
 
 
 def agreement_pairs(ws: Workspace) -> pd.DataFrame:

@@ -17,7 +17,14 @@ from pydantic import Field, field_validator, model_validator
 
 from core.config.strict import Strict
 
-JOB_NAMES = ("data_pipeline", "training_pipeline", "drift_check", "deploy", "feedback_export")
+JOB_NAMES = (
+    "data_pipeline",
+    "training_pipeline",
+    "drift_check",
+    "deploy",
+    "feedback_export",
+    "prediction_log_compaction",
+)
 """Every job the scheduler knows, in the order they are listed."""
 
 _CRON_FIELD = re.compile(r"^[\w*/,\-?#LW]+$")
@@ -78,6 +85,7 @@ JOB_DEFAULTS: dict[str, dict[str, Any]] = {
     "drift_check": {"cron": "0 * * * *", "sla_minutes": 10, "retries": 1, "backoff_seconds": 60},
     "deploy": {"cron": None, "sla_minutes": 5, "retries": 2, "backoff_seconds": 10},
     "feedback_export": {"cron": "30 1 * * *", "sla_minutes": 10, "retries": 1},
+    "prediction_log_compaction": {"cron": "15 0 * * *", "sla_minutes": 30, "retries": 1},
 }
 """Per-job defaults; a job's keys in the config override them one by one."""
 
@@ -153,6 +161,11 @@ class SchedulesConfig(Strict):
     feedback_export: JobSchedule = JobSchedule(**JOB_DEFAULTS["feedback_export"])
     """Exports labelled predictions to the landing folder (a no-op unless
     `sources.feedback.enabled`), before the 02:00 data run."""
+    prediction_log_compaction: JobSchedule = JobSchedule(
+        **JOB_DEFAULTS["prediction_log_compaction"]
+    )
+    """Merges each closed day's Parquet parts of the prediction log into one and deletes the
+    days older than `serving.prediction_log_keep_days` (00:15, once yesterday has closed)."""
     simulation: SimulationConfig = SimulationConfig()
 
     @model_validator(mode="before")

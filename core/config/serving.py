@@ -52,6 +52,10 @@ class ServingConfig(Strict):
     prediction_log_url: str | None = None
     """SQLAlchemy URL of the prediction log (e.g. `postgresql+psycopg://user@host/db`); when set
     it is used instead of the workspace's Parquet folder. `WORKBENCH_PREDICTION_LOG_URL` wins."""
+    prediction_log_keep_days: int | None = Field(None, ge=0)
+    """Retention of the Parquet prediction log: the daily `prediction_log_compaction` job
+    deletes the date partitions older than this many days before today (UTC); none keeps every
+    day. A database log (`prediction_log_url`) is left alone."""
     poll_seconds: float = Field(5.0, gt=0)
     """How often the API checks the `champion` and `challenger` aliases for a new version."""
     canary_fraction: float = Field(0.0, ge=0, le=1)

@@ -181,14 +181,15 @@ def compare_variants(
     end = now or datetime.now(UTC)
     since = (end - timedelta(seconds=value)).isoformat() if kind == "duration" else None
     source = prediction_log_source(ws)
-    log = _in_window(read_predictions(source, since=since), end, value if kind == "rows" else None)
+    logged = read_predictions(source, since=since, until=end)  # only the window's days
+    log = _in_window(logged, end, value if kind == "rows" else None)
     cfg = ws.config
     metric = cfg.monitoring.performance.metric or cfg.metric
     out = VariantComparison(text, f"{describe(text)} of the prediction log", metric, cfg.task)
     if log.empty:
         return out
     out.start, out.end = log["_t"].iloc[0].isoformat(), log["_t"].iloc[-1].isoformat()
-    actuals = latest_actuals(read_feedback(source))
+    actuals = latest_actuals(read_feedback(source, written_since=since))
     log[ACTUAL] = log["request_id"].astype(str).map(actuals) if len(actuals) else None
     pairs = with_agreement(shadow_pairs(log), cfg.task)
     pairs = pairs[pairs["variant"] == CHAMPION]

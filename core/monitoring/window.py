@@ -188,14 +188,15 @@ def _log_rows(ws, since: str | None, end: datetime, rows: int | None, labels, la
     from core.predictions.readers import prediction_log_source, read_feedback, read_predictions
 
     source = prediction_log_source(ws)
-    log = read_predictions(source, since=since)
+    log = read_predictions(source, since=since, until=end)  # only the window's days are read
     log = champion_rows(log)
     if not log.empty:
         log = log.assign(_t=pd.to_datetime(log["time"], utc=True, format="ISO8601"))
         log = log[log["_t"] <= pd.Timestamp(end)].sort_values("_t", kind="stable")
         if rows is not None:
             log = log.tail(rows)
-    frame = _frame(log, ws.config.target, latest_actuals(read_feedback(source)), labels)
+    feedback = read_feedback(source, written_since=since)  # labels come after predictions
+    frame = _frame(log, ws.config.target, latest_actuals(feedback), labels)
     frame = derive_columns(frame, ws.config.features.model_dump(), overwrite=False)
     return Window(
         frame,

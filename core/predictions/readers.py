@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from core.predictions.sinks import ParquetSink, SqlSink, open_sink
+from core.predictions.sinks import ParquetSink, SqlSink, is_url, open_sink
 
 if TYPE_CHECKING:
     from core.workspace import Workspace
 
 
-def _cutoff(since: str | None) -> datetime | None:
-    if not since:
+def _cutoff(since: str | datetime | None) -> datetime | None:
+    if since is None or since == "":
         return None
     stamp = pd.Timestamp(since)
     stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
@@ -28,25 +28,38 @@ def _reading(source: Path | str) -> closing[ParquetSink | SqlSink]:
     return closing(open_sink(source))
 
 
-def read_predictions(source: Path | str, since: str | None = None) -> pd.DataFrame:
-    """All logged predictions, oldest first.
+def read_predictions(
+    source: Path | str, since: str | None = None, until: str | datetime | None = None
+) -> pd.DataFrame:
+    """Logged predictions, in the order they were written.
 
     Args:
         source: Folder of the log or its SQLAlchemy URL.
         since: UTC ISO time; only predictions at or after it are returned (a naive time is UTC).
+        until: UTC ISO time (or datetime); only predictions at or before it.
 
     Returns:
         One row per prediction with `PREDICTION_COLUMNS` (empty frame when none). `time` is an
-        ISO string in both cases (normalised to UTC from a database).
+        ISO string in both cases (normalised to UTC from a database). From a folder only the
+        date partitions between `since` and `until` are read; from a database the indexed
+        `time` is filtered in SQL.
     """
     with _reading(source) as sink:
-        return sink.read("predictions", _cutoff(since))
+        return sink.read("predictions", _cutoff(since), _cutoff(until))
 
 
-def read_feedback(source: Path | str) -> pd.DataFrame:
-    """All logged feedback rows (`request_id`, `actual`, `time`) from a folder or a URL."""
+def read_feedback(source: Path | str, written_since: str | None = None) -> pd.DataFrame:
+    """Logged feedback rows (`request_id`, `actual`, `time`) from a folder or a URL.
+
+    Args:
+        source: Folder of the log or its SQLAlchemy URL.
+        written_since: UTC ISO time; from a folder, only the feedback written on or after its
+            UTC day (its date partitions, and flat parts flushed since) is read: what can label
+            the predictions of a window starting then, since a label is written after the
+            prediction it labels. A database's feedback is read whole.
+    """
     with _reading(source) as sink:
-        return sink.read("feedback")
+        return sink.read("feedback", _cutoff(written_since))
 
 
 def joined_with_feedback(source: Path | str) -> pd.DataFrame:
@@ -101,3 +114,18 @@ def prediction_log_url(ws: Workspace) -> str | None:
 def prediction_log_source(ws: Workspace) -> Path | str:
     """Where the workspace's prediction log is read from: its URL, else `predictions_dir`."""
     return prediction_log_url(ws) or ws.predictions_dir
+
+
+def log_signature(source: Path | str) -> tuple:
+    """Changes whenever a part is added to or removed from a Parquet log (cache keys).
+
+    The newest part name and the part count of predictions and feedback (flat parts and date
+    partitions alike); `()` for a database URL (the caller re-reads on a timer).
+    """
+    if is_url(source):
+        return ()
+    out: list = []
+    for folder in (Path(source), Path(source) / "feedback"):
+        parts = list(folder.glob("part-*.parquet")) + list(folder.glob("date=*/part-*.parquet"))
+        out += [len(parts), max((p.name for p in parts), default="")]
+    return tuple(out)

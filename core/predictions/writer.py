@@ -13,7 +13,7 @@ from pathlib import Path
 
 from core.files import utc_now_iso
 from core.predictions.record import PredictionRecord, as_rows, utc
-from core.predictions.sinks import is_url, open_sink
+from core.predictions.sinks import PartialWriteError, is_url, open_sink
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,12 @@ class PredictionLog:
             return 0
         try:
             self._sink.write(convert(rows), kind)
-        except Exception:
+        except Exception as exc:
+            if isinstance(exc, PartialWriteError):  # only the days not written go back
+                written = len(rows) - len(exc.unwritten)
+                rows = [rows[i] for i in exc.unwritten]
+            else:
+                written = 0
             log.exception(
                 "prediction log flush of %d %s rows to %s failed; will retry",
                 len(rows),
@@ -125,7 +130,7 @@ class PredictionLog:
             )
             with self._lock:
                 setattr(self, buffer, rows + getattr(self, buffer))
-            return 0
+            return written
         return len(rows)
 
     def close(self) -> None:

@@ -34,6 +34,7 @@ def test_every_job_has_an_audit_action_named_as_the_roles_table_names_it():
         "drift_check",
         "deploy",
         "feedback_export",
+        "prediction_log_compaction",
     }
     assert all(a in access.ACTIONS or a == EXPORT_LABELS for a in AUDIT_ACTIONS.values())
 

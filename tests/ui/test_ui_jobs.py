@@ -38,7 +38,8 @@ def test_jobs_page_shows_schedule_history_timeline_and_live_progress(ui_ws_copy)
     assert any("No scheduler is running" in t for t in texts(at.warning))
     jobs = at.dataframe[0].value
     assert list(jobs["job"]) == [
-        "data_pipeline", "training_pipeline", "drift_check", "deploy", "feedback_export"
+        "data_pipeline", "training_pipeline", "drift_check", "deploy", "feedback_export",
+        "prediction_log_compaction",
     ]  # fmt: skip
     assert list(jobs["status"])[:4] == ["ok", "failed", "skipped", "running"]
     assert jobs.loc[1, "last error"] == "no data version yet: run the pipeline"
