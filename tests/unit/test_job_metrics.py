@@ -40,3 +40,19 @@ def test_the_collector_exports_one_sample_per_job_and_nothing_without_a_store(de
 
     assert 'workbench_job_last_run_failed{job_name="data_pipeline"} 1.0' in text
     assert 'workbench_job_last_run_timestamp_seconds{job_name="data_pipeline"}' in text
+
+
+def test_a_job_store_that_cannot_be_reached_exports_nothing_and_the_scrape_succeeds(
+    demo_ws, monkeypatch
+):
+    from servers import free_port
+
+    from core.jobs.tables import URL_ENV
+
+    monkeypatch.setenv(URL_ENV, f"postgresql+psycopg://u:p@127.0.0.1:{free_port()}/jobs")
+    registry = CollectorRegistry()
+    registry.register(JobsCollector(demo_ws))
+
+    text = generate_latest(registry).decode()  # no exception: the scrape is answered
+
+    assert "workbench_job_last_run_failed{" not in text
