@@ -50,6 +50,19 @@ COPY app /src/app
 COPY scheduler /src/scheduler
 RUN /opt/venv/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /dist /src
 
+# ---- slim: the virtualenv as served (built from `deps` only, so it stays cached too) -----------
+# docker/slim_venv.py drops what serving never reads (pip, test suites, sources, pyarrow's Flight
+# and S3, debug symbols; every shared object must still load) and writes the bytecode of the
+# modules the API imports only.
+FROM deps AS slim
+# binutils: `strip`; libgomp1: LightGBM loads it (as below). Only the venv leaves this stage.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends binutils libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
+COPY docker/slim_venv.py /build/slim_venv.py
+RUN /opt/venv/bin/python3 /build/slim_venv.py
+
 # ---- runtime ---------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}
 LABEL org.opencontainers.image.title="workbench-api" \
@@ -61,15 +74,17 @@ LABEL org.opencontainers.image.title="workbench-api" \
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgomp1 \
-    && rm -rf /var/lib/apt/lists/* \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && useradd --system --uid 10001 --user-group --create-home --home-dir /home/workbench \
       --shell /usr/sbin/nologin workbench \
     && mkdir /workspace \
     && chown workbench:workbench /workspace
 # Dependencies and package in separate layers: a source change leaves the large one cached.
-COPY --from=deps /opt/venv /opt/venv
+# The venv has no pip: the base's own pip installs the package into it.
+COPY --from=slim /opt/venv /opt/venv
 COPY --from=package /dist/ /tmp/dist/
-RUN /opt/venv/bin/pip install --no-deps --no-index --no-cache-dir /tmp/dist/*.whl \
+RUN python3 -m pip --python /opt/venv/bin/python3 install --no-deps --no-index --no-cache-dir \
+      --disable-pip-version-check /tmp/dist/*.whl \
     && rm -rf /tmp/dist
 ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
