@@ -206,6 +206,8 @@ def test_sql_url_since_filters_in_the_query(tmp_path):
     assert list(since["request_id"]) == ["new", "edge"]
     assert since.loc[0, "time"] == "2024-01-31T23:00:00+00:00"  # stored and read back as UTC
     assert list(read_predictions(url, since="2024-01-15T00:00:01")["request_id"]) == ["new"]
+    window = read_predictions(url, since="2024-01-01T00:00:00Z", until="2024-01-15T00:00:00Z")
+    assert list(window["request_id"]) == ["old", "edge"]  # a window's end, also in SQL
 
 
 def test_sql_url_feedback_joins_by_request_id_latest_actual_wins(tmp_path):
@@ -657,3 +659,30 @@ def test_a_flush_failing_on_its_second_day_retries_only_that_days_rows(tmp_path,
     (tmp_path / "date=2024-01-02").unlink()
     assert log.flush() == 1
     assert list(read_predictions(tmp_path)["request_id"]) == ["a", "b"]  # each once
+
+
+def test_a_drift_window_and_the_variants_read_only_their_days(tmp_path, monkeypatch):
+    import yaml
+
+    from core.monitoring.variants import compare_variants
+    from core.monitoring.window import log_window
+    from core.workspace import Workspace
+
+    monkeypatch.delenv("WORKBENCH_PREDICTION_LOG_URL", raising=False)
+    (tmp_path / "workbench.yaml").write_text(
+        yaml.safe_dump({"task": "classification", "target": "y"})
+    )
+    ws = Workspace.open(tmp_path)
+    ids = _log_days(ws.predictions_dir, {"2024-01-01": 3, "2024-01-02": 3})
+    with PredictionLog(ws.predictions_dir) as log:
+        for rid in ids:
+            log.record_feedback(rid, 1)
+    for part in _day_parts(ws.predictions_dir, "2024-01-01"):
+        part.write_bytes(b"not parquet")  # opening the day before the window would fail
+
+    window = log_window(ws, "24h", now=pd.Timestamp("2024-01-03T00:00:00Z").to_pydatetime())
+
+    assert sorted(window.frame["request_id"]) == [r for r in sorted(ids) if "01-02" in r]
+    assert window.labelled == 3 and list(window.frame["age"]) == [42] * 3
+    variants = compare_variants(ws, "24h", now=pd.Timestamp("2024-01-03T00:00:00Z").to_pydatetime())
+    assert [(v.variant, v.rows, v.labelled) for v in variants.variants] == [("champion", 3, 3)]
