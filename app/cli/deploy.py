@@ -59,7 +59,9 @@ def _deployment(name: str, port: int = 8000):
 
 @deploy_app.command("build")
 def build(
-    role: Annotated[str, typer.Option(help="api | workbench (UI + scheduler) | mlflow")] = "api",
+    role: Annotated[
+        str, typer.Option(help="api | workbench (UI + scheduler) | mlflow | haproxy (the entry)")
+    ] = "api",
     tag: Annotated[
         str | None, typer.Option(help="Image tag [default: REPO:VERSION-DIGEST].")
     ] = None,
@@ -135,20 +137,36 @@ def rollout(
     name: NameOpt = "workbench",
     port: PortOpt = 8000,
     timeout: TimeoutOpt = 300,
+    smoke: Annotated[
+        bool,
+        typer.Option(
+            help="Smoke-test the new container before it gets traffic: /ready, holdout "
+            "predictions equal to the registered model's, p99 latency within "
+            "gates.max_latency_ms_per_row (needs the workspace)."
+        ),
+    ] = True,
 ) -> None:
-    """Start a new API container, wait until healthy, switch traffic, stop the old one."""
+    """Start a new API container, smoke-test it, move HAProxy's traffic, stop the old one."""
     from core.deploy.rollout import ApiSpec
+    from core.deploy.smoke import SmokeTest
     from core.errors import ConfigError
 
     with fail_cleanly():
         pairs = [e.partition("=") for e in env or []]
         if any(not sep or not key for key, sep, _ in pairs):
             raise ConfigError("--env takes KEY=VALUE")
-        ws = open_workspace(workspace) if mount else None
-        spec = ApiSpec.for_workspace(image, ws and ws.root, {k: v for k, _, v in pairs})
-        with audit_cli(ws, access.DEPLOY_ROLLOUT, name) as details:  # --no-mount: no ws
-            details.update(image=image, port=port)
-            done = _deployment(name, port).rollout(spec, _say, timeout)
+        ws = open_workspace(workspace) if mount else _workspace_or_none(workspace)
+        spec = ApiSpec.for_workspace(
+            image, ws.root if ws is not None and mount else None, {k: v for k, _, v in pairs}
+        )
+        if smoke and ws is None:
+            raise ConfigError("--smoke needs the workspace (-w or WORKBENCH_HOME); or --no-smoke")
+        test = SmokeTest(ws) if smoke else None
+        with audit_cli(ws, access.DEPLOY_ROLLOUT, name) as details:  # no workspace: no log
+            details.update(image=image, port=port, smoke=smoke)
+            done = _deployment(name, port).rollout(spec, _say, timeout, smoke=test)
+            if done.smoke:
+                details["smoke"] = done.smoke
     out.print(
         f"{done.live} serves {done.url} ({done.image}) after {done.seconds:.0f} s"
         + (f"; {done.previous} stopped, kept for rollback" if done.previous else ""),
@@ -177,7 +195,7 @@ def rollback(
 
 @deploy_app.command("status")
 def status(name: NameOpt = "workbench") -> None:
-    """The entry point and the API containers: status, health, image, which one is live."""
+    """The entry point (HAProxy) and the API containers: status, health, image, which is live."""
     from core.deploy.engine import engine_info
 
     with fail_cleanly():
@@ -196,6 +214,17 @@ def status(name: NameOpt = "workbench") -> None:
         out.print("nothing deployed yet: `workbench deploy build` then `workbench deploy rollout`")
         return
     print_table(table)
+    haproxy = (state["entry"] or {}).get("state")
+    if haproxy:
+        servers = ", ".join(
+            f"{color} {row['status']} ({row['sessions']} sessions, {row['requests']} requests)"
+            for color, row in haproxy["servers"].items()
+        )
+        out.print(
+            f"HAProxy: {servers}; 5xx answered {haproxy['responses_5xx']}, "
+            f"retried {haproxy['retries']}",
+            highlight=False,
+        )
 
 
 @deploy_app.command("logs")

@@ -49,8 +49,9 @@ def deployment_section(ws: Workspace) -> None:
 
 
 def container_rows(state: dict) -> pd.DataFrame:
-    """One row per container of the deployment: role, status, health, image, since."""
+    """One row per container: role, status, health, its HAProxy server's status, image, since."""
     rows = ([state["entry"]] if state["entry"] else []) + state["containers"]
+    servers = ((state["entry"] or {}).get("state") or {}).get("servers", {})
     return pd.DataFrame(
         [
             {
@@ -58,12 +59,13 @@ def container_rows(state: dict) -> pd.DataFrame:
                 "role": "entry" if r["kind"] == "entry" else ("live" if r["live"] else "previous"),
                 "status": r["status"],
                 "health": r["health"],
+                "in HAProxy": servers.get(r["color"], {}).get("status", ""),
                 "image": r["image"],
                 "since": r["started"] if r["status"] == "running" else r["finished"],
             }
             for r in rows
         ],
-        columns=["container", "role", "status", "health", "image", "since"],
+        columns=["container", "role", "status", "health", "in HAProxy", "image", "since"],
     )
 
 
@@ -84,6 +86,7 @@ def rollout_form(ws: Workspace, deployment, state: dict) -> None:
     """Pick an API image and roll it out blue/green, with each step shown."""
     from core.deploy.images import list_images
     from core.deploy.rollout import ApiSpec
+    from core.deploy.smoke import SmokeTest
 
     tags = [t for image in list_images("api", deployment.client) for t in image["tags"]]
     with st.form("deploy_rollout_form"):
@@ -105,7 +108,7 @@ def rollout_form(ws: Workspace, deployment, state: dict) -> None:
         return
     spec = ApiSpec.for_workspace(image, ws.root if mount else None)
     with st.status(f"Rolling out {image} ...", expanded=True) as box:
-        done = deployment.rollout(spec, st.write)
+        done = deployment.rollout(spec, st.write, smoke=SmokeTest(ws))
         box.update(label=f"{done.live} is live ({done.seconds:.0f} s)", state="complete")
     st.success(
         f"{done.live} serves {done.url}" + (f"; {done.previous} kept" if done.previous else "")

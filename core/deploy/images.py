@@ -24,8 +24,11 @@ ROLES = {
     "api": ("docker/api.Dockerfile", "workbench-api"),
     "workbench": ("docker/workbench.Dockerfile", "workbench"),
     "mlflow": ("docker/mlflow.Dockerfile", "workbench-mlflow"),
+    "haproxy": ("docker/haproxy.Dockerfile", "workbench-haproxy"),
 }
 """Role → (Dockerfile, image repository)."""
+NO_WHEELS = {"haproxy"}
+"""Roles whose image installs no Python package (Debian packages only)."""
 SOURCES = (
     "pyproject.toml",
     "README.md",
@@ -119,7 +122,7 @@ def build_image(
     """Build a role's image and tag it (also as `latest`).
 
     Args:
-        role: `api`, `workbench` (UI + scheduler) or `mlflow`.
+        role: `api`, `workbench` (UI + scheduler), `mlflow` or `haproxy` (the entry point).
         tag: The image tag; default `default_tag(role)`.
         base_image: Passed as the `BASE_IMAGE` build argument (default: the Dockerfile's).
         wheelhouse: Install wheels prepared on this machine (offline build); False lets pip
@@ -136,7 +139,7 @@ def build_image(
     client = client or connect(timeout=BUILD_TIMEOUT)
     repo = ROLES[role][1]
     tag = tag or default_tag(role)
-    wheels = prepare_wheelhouse(role, on_line) if wheelhouse else None
+    wheels = prepare_wheelhouse(role, on_line) if wheelhouse and role not in NO_WHEELS else None
     started = time.monotonic()
     args = {"BASE_IMAGE": base_image} if base_image else {}
     lines: list[str] = []

@@ -1,23 +1,29 @@
-"""Blue/green rollouts of the prediction API on one Docker engine.
+"""Blue/green rollouts of the prediction API on one Docker engine, through HAProxy.
 
-A deployment `NAME` is a user network `wb-NAME`, an entry container `wb-NAME-entry` (the API
-image running `api.entry`, a small reverse proxy, published on `127.0.0.1:PORT`) and at most two
-API containers, `wb-NAME-api-blue` and `wb-NAME-api-green`, reachable only on the network.
+A deployment `NAME` is a user network `wb-NAME`, an entry container `wb-NAME-entry` (HAProxy,
+`docker/haproxy.Dockerfile` with the blue/green backend `docker/haproxy/colors.cfg`, published
+on `127.0.0.1:PORT`) and at most two API containers, `wb-NAME-api-blue` and `wb-NAME-api-green`,
+reachable only on the network. HAProxy's backend has one server per colour, found by name
+through Docker's DNS and checked on `/ready`; the live colour is the enabled one.
 
-Rollout: start the idle colour from the new image, wait until Docker reports it healthy (its
-`/ready` answers: a model is loaded), switch the entry to it (the entry checks `/ready` itself
-before switching), wait until the entry has no request in flight on the old colour, stop the old
-one (SIGTERM: uvicorn finishes what it holds and the prediction log is flushed). The old
-container is kept, stopped: `rollback` starts it, waits, switches back and stops the other.
-Requests never see a gap: until the switch the old colour answers everything, after it the new
-one, and each request finishes on the container it started on.
+Rollout: start the idle colour from the new image and wait until Docker reports it healthy;
+smoke-test it on its own address (`core.deploy.smoke`: `/ready`, holdout predictions equal to
+the registered model's, p99 latency within the gate), so a failure leaves the old colour
+serving alone; then, through HAProxy's runtime API (`docker exec` + `socat` on the admin
+socket): enable the new colour's server, wait until HAProxy reports it UP, set the old one to
+DRAIN (no new request; those in progress finish), wait until it holds no session, put it in
+maintenance, save the servers' state (a restarted entry loads it) and stop the old container
+(SIGTERM: uvicorn finishes, the prediction log is flushed). The old container is kept,
+stopped: `rollback` starts it and walks back the same way. A request HAProxy could not deliver
+(a refused connection, a connection closed without an answer) is retried on another server.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import fcntl
-import json
+import io
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +31,12 @@ from pathlib import Path
 from core.deploy.engine import DeployError, connect
 from core.deploy.spec import (
     API_PORT,
+    BACKEND,
     COLORS,
+    ENTRY_COMMAND,
+    ENTRY_IMAGE,
+    ENTRY_SOCKET,
+    ENTRY_STATE,
     HEALTHCHECK,
     LABEL_COLOR,
     LABEL_DEPLOYMENT,
@@ -37,17 +48,26 @@ from core.deploy.spec import (
 
 __all__ = ["ApiSpec", "Deployment", "Switch"]
 
+ENABLED = ("UP", "DOWN", "NOLB", "no check")
+"""HAProxy server statuses of an enabled server (neither in maintenance nor draining)."""
+
 
 class Deployment:
     """The containers of one deployment on an engine (see the module docstring)."""
 
     def __init__(
-        self, name: str = "workbench", port: int = API_PORT, host: str = "127.0.0.1", client=None
+        self,
+        name: str = "workbench",
+        port: int = API_PORT,
+        host: str = "127.0.0.1",
+        client=None,
+        entry_image: str = ENTRY_IMAGE,
     ) -> None:
         self.name, self.port, self.host = name, port, host
         self.client = client or connect()
         self.network = f"wb-{name}"
         self.entry_name = f"wb-{name}-entry"
+        self.entry_image = entry_image
 
     @property
     def url(self) -> str:
@@ -77,26 +97,55 @@ class Deployment:
         return self.client.containers.list(all=True, filters={"label": labels})
 
     def entry_state(self) -> dict | None:
-        """The entry's control status (upstream, in-flight counts), None when it is not running."""
+        """HAProxy's view, None when the entry is not running.
+
+        `servers`: colour → `status` (UP, DOWN, DRAIN, MAINT...), `sessions` (current),
+        `requests` (total), `responses_5xx`; `live`: the enabled colour; `responses_5xx`: 5xx
+        answers clients got from the frontend (502/503/504 from HAProxy itself included);
+        `retries`, `redispatches`: requests HAProxy delivered on a second try.
+        """
         entry = self._get(self.entry_name)
         if entry is None or entry.status != "running":
             return None
-        state = self._ctl(entry, "status")
-        return state if state.get("ok") else None
+        try:
+            rows = self._stat(entry)
+        except DeployError:
+            return None
+        servers = {
+            r["svname"]: {
+                "status": r["status"],
+                "sessions": int(r["scur"] or 0),
+                "requests": int(r["stot"] or 0),
+                "responses_5xx": int(r["hrsp_5xx"] or 0),
+            }
+            for r in rows
+            if r["pxname"] == BACKEND and r["svname"] in COLORS
+        }
+        backend = next((r for r in rows if r["pxname"] == BACKEND and r["svname"] == "BACKEND"), {})
+        frontend = next(
+            (r for r in rows if r["pxname"] == BACKEND and r["svname"] == "FRONTEND"), {}
+        )
+        enabled = [c for c in COLORS if servers.get(c, {}).get("status", "").startswith(ENABLED)]
+        return {
+            "servers": servers,
+            "live": enabled[0] if len(enabled) == 1 else None,
+            "responses_5xx": int(frontend.get("hrsp_5xx") or 0),
+            "retries": int(backend.get("wretr") or 0),
+            "redispatches": int(backend.get("wredis") or 0),
+        }
 
     def live(self):
-        """The API container the entry sends traffic to (None without a running entry)."""
+        """The API container HAProxy sends traffic to (None without a running entry)."""
         state = self.entry_state()
-        if not state:
+        if not state or not state["live"]:
             return None
-        host = state["upstream"].split("//", 1)[-1].split(":", 1)[0]
-        return self._get(host)
+        return self._get(self.api_name(state["live"]))
 
     def status(self) -> dict:
         """The entry and every API container: status, health, image, live / previous."""
         entry = self._get(self.entry_name)
         state = self.entry_state()
-        live = state["upstream"].split("//", 1)[-1].split(":", 1)[0] if state else None
+        live = self.api_name(state["live"]) if state and state["live"] else None
         rows = [self._row(c, live) for c in self.apis()]
         rows.sort(key=lambda r: (not r["live"], r["name"]))
         return {
@@ -145,17 +194,28 @@ class Deployment:
         on_step: Step | None = None,
         timeout: float = 300,
         drain_timeout: float = 30,
+        smoke=None,
     ) -> Switch:
-        """Start `spec` as the idle colour, wait until healthy, switch, stop the old colour.
+        """Start `spec` as the idle colour, smoke-test it, move the traffic, stop the old colour.
+
+        Args:
+            spec: The new API container.
+            on_step: Receives one line per step.
+            timeout: Seconds the new container may take to become healthy (and UP).
+            drain_timeout: Seconds the old colour may take to finish its sessions.
+            smoke: A `core.deploy.smoke.SmokeTest` the new container must pass before it gets
+                traffic (None: no smoke test).
 
         Raises:
-            DeployError: The new container did not become healthy (it is removed, the live
-                one keeps serving) or the entry could not be started or switched.
+            DeployError: The new container did not become healthy or failed the smoke test
+                (`SmokeTestFailed`, naming the check; it is removed, the live one keeps
+                serving), or the entry could not be started or switched.
         """
         say = on_step or (lambda _: None)
         started = time.monotonic()
         with self._lock():
             self._ensure_network()
+            entry = self._ensure_entry(say)
             old = self.live()
             color = (
                 COLORS[0]
@@ -164,23 +224,30 @@ class Deployment:
             )
             stale = self._get(self.api_name(color))
             if stale is not None:
+                self._admin(entry, f"set server {BACKEND}/{color} state maint")
                 say(f"removing {stale.name} (the container before the previous one)")
                 stale.remove(force=True)
             say(f"starting {self.api_name(color)} from {spec.image}")
             new = self._start_api(spec, color)
             self._wait_healthy(new, timeout, say, remove_on_failure=True)
+            report = None
+            if smoke is not None:
+                report = self._smoke(new, spec, smoke, old, say)
             try:
-                self._route_to(new, old, spec.image, timeout, drain_timeout, say)
+                self._move(entry, new, old, timeout, drain_timeout, say)
             except DeployError:
-                new.remove(force=True)  # never got traffic; the old one still has it
+                self._admin(entry, f"set server {BACKEND}/{color} state maint", check=False)
+                new.remove(force=True)  # the old one still has the traffic
                 raise
         previous = None if old is None else old.name
-        return Switch(new.name, previous, spec.image, time.monotonic() - started, self.url)
+        seconds = time.monotonic() - started
+        smoke_dict = None if report is None else report.to_dict()
+        return Switch(new.name, previous, spec.image, seconds, self.url, smoke_dict)
 
     def rollback(
         self, on_step: Step | None = None, timeout: float = 300, drain_timeout: float = 30
     ) -> Switch:
-        """Start the previous (stopped) container again and switch back to it.
+        """Start the previous (stopped) container again and move the traffic back to it.
 
         Raises:
             DeployError: Nothing to roll back to, or it did not become healthy (stopped again;
@@ -206,7 +273,14 @@ class Deployment:
             previous.start()
             self._wait_healthy(previous, timeout, say, remove_on_failure=False)
             image = previous.attrs["Config"]["Image"]
-            self._route_to(previous, current, image, timeout, drain_timeout, say)
+            entry = self._ensure_entry(say)
+            try:
+                self._move(entry, previous, current, timeout, drain_timeout, say)
+            except DeployError:
+                color = previous.labels.get(LABEL_COLOR)
+                self._admin(entry, f"set server {BACKEND}/{color} state maint", check=False)
+                previous.stop(timeout=5)
+                raise
         return Switch(previous.name, current.name, image, time.monotonic() - started, self.url)
 
     def remove(self) -> None:
@@ -244,6 +318,39 @@ class Deployment:
                 self.network, driver="bridge", labels=self._labels("network")
             )
 
+    def _ensure_entry(self, say: Step):
+        """The running entry (HAProxy), started or created first when needed."""
+        entry = self._get(self.entry_name)
+        if entry is not None and entry.status != "running":
+            say(f"starting the stopped entry point {self.entry_name} again")
+            entry.start()  # it keeps its port and loads the saved server state
+        if entry is None:
+            say(f"starting the entry point {self.entry_name} (HAProxy) on {self.url}")
+            entry = self._run(
+                self.entry_image,
+                name=self.entry_name,
+                command=ENTRY_COMMAND,
+                environment={"DEPLOYMENT": self.name},
+                ports={f"{API_PORT}/tcp": (self.host, self.port)},
+                labels=self._labels("entry"),
+                healthcheck=None,  # the image's: /healthz, 200 once a server is UP
+                hint="`workbench deploy build --role haproxy`",
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self._stat(entry)
+                return entry
+            except DeployError as exc:
+                entry.reload()
+                if entry.status != "running" or time.monotonic() > deadline:
+                    tail = entry.logs(tail=15).decode(errors="replace").strip()
+                    raise DeployError(
+                        f"{entry.name} does not answer its runtime API ({exc}); "
+                        f"its last lines:\n{tail}"
+                    ) from None
+                time.sleep(0.3)
+
     def _start_api(self, spec: ApiSpec, color: str):
         volumes = {}
         if spec.workspace is not None:
@@ -258,23 +365,23 @@ class Deployment:
             extra_hosts={"host.docker.internal": "host-gateway"},
         )
 
-    def _run(self, image: str, **kwargs):
+    def _run(self, image: str, hint: str = "`workbench deploy build`", **kwargs):
         import docker
 
+        kwargs.setdefault("healthcheck", HEALTHCHECK)
+        if kwargs["healthcheck"] is None:
+            del kwargs["healthcheck"]
         try:
             return self.client.containers.run(
                 image,
                 detach=True,
                 network=self.network,
-                healthcheck=HEALTHCHECK,
                 restart_policy={"Name": "unless-stopped"},
                 init=True,
                 **kwargs,
             )
         except docker.errors.ImageNotFound:
-            raise DeployError(
-                f"no image {image!r} on the engine: build it (`workbench deploy build`)"
-            ) from None
+            raise DeployError(f"no image {image!r} on the engine: build it ({hint})") from None
         except docker.errors.APIError as exc:
             if stale := self._get(kwargs["name"]):
                 stale.remove(force=True)
@@ -302,54 +409,108 @@ class Deployment:
             container.stop(timeout=5)
         raise DeployError(f"{reason}; the live container keeps serving. Its last lines:\n{tail}")
 
-    def _route_to(self, new, old, image: str, timeout: float, drain: float, say: Step) -> None:
-        url = f"http://{new.name}:{API_PORT}"
-        entry = self._get(self.entry_name)
-        if entry is not None and entry.status != "running":
-            say(f"starting the stopped entry point {self.entry_name} again")
-            entry.start()  # it keeps its port; the switch below checks the new upstream
-            self._wait_control(entry)
-        if entry is None:
-            say(f"starting the entry point {self.entry_name} on http://{self.host}:{self.port}")
-            entry = self._run(
-                image,
-                name=self.entry_name,
-                command=["python3", "-m", "api.entry", "serve", "--upstream", url],
-                ports={f"{API_PORT}/tcp": (self.host, self.port)},
-                labels=self._labels("entry"),
-            )
-            self._wait_healthy(entry, timeout, say, remove_on_failure=True)
-        else:
-            answer = self._ctl(entry, "switch", url)
-            if not answer.get("ok"):
-                raise DeployError(f"the entry refused to switch to {new.name}: {answer['error']}")
-            say(f"traffic switched from {answer['previous']} to {url}")
-        if old is not None:
-            self._drain(entry, f"http://{old.name}:{API_PORT}", drain, say)
-            old.stop(timeout=20)
-            say(f"stopped {old.name} (kept for `workbench deploy rollback`)")
+    def _address(self, container) -> str:
+        container.reload()
+        networks = container.attrs["NetworkSettings"]["Networks"]
+        address = (networks.get(self.network) or {}).get("IPAddress")
+        if not address:
+            raise DeployError(f"{container.name} has no address on {self.network}")
+        return address
 
-    def _wait_control(self, entry, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while not self._ctl(entry, "status").get("ok"):
-            if time.monotonic() > deadline:
-                raise DeployError(f"{entry.name} does not answer its control port")
-            time.sleep(0.5)
+    def _smoke(self, new, spec: ApiSpec, smoke, old, say: Step):
+        from core.deploy.smoke import SmokeTestFailed
 
-    def _drain(self, entry, url: str, timeout: float, say: Step) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self._ctl(entry, "status").get("inflight", {}).get(url):
+        url = f"http://{self._address(new)}:{API_PORT}"
+        say(f"smoke-testing {new.name} at {url}")
+        try:
+            report = smoke.run(url, spec.container_env())
+        except SmokeTestFailed as exc:
+            new.remove(force=True)
+            serving = f"{old.name} keeps serving" if old is not None else "nothing was serving"
+            raise SmokeTestFailed(
+                exc.check, f"{exc.detail}; {new.name} removed, {serving}"
+            ) from None
+        say(report.line())
+        return report
+
+    def _move(self, entry, new, old, timeout: float, drain: float, say: Step) -> None:
+        """Enable `new` in HAProxy, wait until UP, drain and disable `old`, stop it."""
+        color = new.labels[LABEL_COLOR]
+        server = f"{BACKEND}/{color}"
+        self._admin(entry, f"set server {server} addr {self._address(new)} port {API_PORT}")
+        self._admin(entry, f"set server {server} state ready")
+        self._wait_status(entry, color, timeout, say)
+        if old is None:
+            self._save_state(entry)
+            return
+        old_color = old.labels[LABEL_COLOR]
+        self._admin(entry, f"set server {BACKEND}/{old_color} state drain")
+        say(f"traffic moved to {new.name}; draining {old.name}")
+        self._drain(entry, old_color, drain, say)
+        self._admin(entry, f"set server {BACKEND}/{old_color} state maint")
+        self._save_state(entry)
+        old.stop(timeout=20)
+        say(f"stopped {old.name} (kept for `workbench deploy rollback`)")
+
+    def _wait_status(self, entry, color: str, timeout: float, say: Step) -> None:
+        started = time.monotonic()
+        status = "?"
+        while time.monotonic() - started < min(timeout, 120):
+            row = self._server(entry, color)
+            status = row["status"]
+            if status == "UP":
+                say(f"HAProxy reports {color} UP after {time.monotonic() - started:.1f} s")
                 return
             time.sleep(0.2)
-        say(f"{url} still had requests in flight after {timeout:.0f} s; stopping it gracefully")
+        raise DeployError(
+            f"HAProxy did not report {color} UP (last: {status}, check: {row['check_status']} "
+            f"{row['check_desc']}); the live container keeps serving"
+        )
+
+    def _drain(self, entry, color: str, timeout: float, say: Step) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            row = self._server(entry, color)
+            if int(row["scur"] or 0) == 0 and int(row["qcur"] or 0) == 0:
+                return
+            time.sleep(0.1)
+        say(f"{color} still held sessions after {timeout:.0f} s; stopping it gracefully")
+
+    # --- HAProxy's runtime API -------------------------------------------------------------------
 
     @staticmethod
-    def _ctl(entry, op: str, url: str | None = None) -> dict:
-        cmd = ["python3", "-m", "api.entry", "ctl", op] + ([url] if url else [])
-        _, output = entry.exec_run(cmd)
-        lines = output.decode(errors="replace").strip().splitlines()
-        try:
-            return json.loads(lines[-1])
-        except (IndexError, json.JSONDecodeError):
-            return {"ok": False, "error": "\n".join(lines[-5:]) or "no answer"}
+    def _socket(entry, command: str, redirect: str = "") -> tuple[int, str]:
+        script = (
+            f'echo "$HAPROXY_COMMAND" | socat -t 10 stdio UNIX-CONNECT:{ENTRY_SOCKET}{redirect}'
+        )
+        code, output = entry.exec_run(
+            ["sh", "-c", script], environment={"HAPROXY_COMMAND": command}
+        )
+        return code, output.decode(errors="replace")
+
+    def _admin(self, entry, command: str, check: bool = True) -> str:
+        """Run one runtime API command; an answer other than an acknowledgement fails it."""
+        code, text = self._socket(entry, command)
+        text = text.strip()
+        acknowledged = not text or text.startswith(("IP changed", "nothing changed", "no need"))
+        if check and (code != 0 or not acknowledged):
+            raise DeployError(f"HAProxy refused `{command}`: {text or f'exit code {code}'}")
+        return text
+
+    def _stat(self, entry) -> list[dict]:
+        """`show stat` as rows (frontends, backends, servers)."""
+        code, text = self._socket(entry, "show stat")
+        if code != 0 or not text.startswith("# "):
+            raise DeployError(f"no answer on {ENTRY_SOCKET}: {text.strip()[:200] or code}")
+        return list(csv.DictReader(io.StringIO(text[2:])))
+
+    def _server(self, entry, color: str) -> dict:
+        for row in self._stat(entry):
+            if row["pxname"] == BACKEND and row["svname"] == color:
+                return row
+        raise DeployError(f"{entry.name} has no server {BACKEND}/{color}")
+
+    def _save_state(self, entry) -> None:
+        code, text = self._socket(entry, "show servers state", f" > {ENTRY_STATE}")
+        if code != 0:
+            raise DeployError(f"could not save HAProxy's server state: {text.strip()}")

@@ -1,4 +1,4 @@
-"""What a rollout starts: the API container's spec, the labels and healthcheck, the outcome."""
+"""What a rollout starts: the API container's spec, the entry image, labels, the outcome."""
 
 from __future__ import annotations
 
@@ -12,6 +12,23 @@ COLORS = ("blue", "green")
 LABEL_DEPLOYMENT = "workbench.deployment"
 LABEL_KIND = "workbench.kind"
 LABEL_COLOR = "workbench.color"
+ENTRY_IMAGE = "workbench-haproxy:latest"
+"""The entry point's image (`workbench deploy build --role haproxy`, docker/haproxy.Dockerfile)."""
+ENTRY_COMMAND = [
+    "haproxy",
+    "-W",
+    "-db",
+    "-f",
+    "/etc/haproxy/haproxy.cfg",
+    "-f",
+    "/etc/haproxy/colors.cfg",
+]
+"""HAProxy with the blue/green backend (docker/haproxy/colors.cfg: servers `blue`, `green`)."""
+ENTRY_SOCKET = "/run/haproxy/admin.sock"
+"""HAProxy's runtime API inside the entry container (level admin)."""
+ENTRY_STATE = "/var/lib/haproxy/server-state"
+"""The server-state file a restarted entry loads (written after every change)."""
+BACKEND = "api"
 FORWARDED_ENV = (
     "WORKBENCH_TRACKING_URI",
     "WORKBENCH_PREDICTION_LOG_URL",
@@ -58,7 +75,7 @@ class ApiSpec:
         return cls(image, workspace, forwarded | (env or {}))
 
     def container_env(self) -> dict[str, str]:
-        env = {"FORWARDED_ALLOW_IPS": "*"}  # the client address comes from the entry's header
+        env = {"FORWARDED_ALLOW_IPS": "*"}  # the client address: HAProxy's X-Forwarded-For
         if self.workspace is not None:
             env["WORKBENCH_HOME"] = str(self.workspace)
         if self.run_as():
@@ -81,3 +98,5 @@ class Switch:
     image: str
     seconds: float
     url: str
+    smoke: dict | None = None
+    """The new container's smoke test (`core.deploy.smoke.SmokeReport.to_dict`), when run."""

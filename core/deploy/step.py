@@ -11,6 +11,7 @@ from __future__ import annotations
 from core.deploy.engine import DeployError, EngineUnavailable, connect
 from core.deploy.images import image_exists
 from core.deploy.rollout import ApiSpec, Deployment
+from core.deploy.smoke import SmokeTest
 from core.deploy.spec import Step
 from core.errors import WorkbenchError
 from core.workspace import Workspace
@@ -25,7 +26,8 @@ def docker_rollout(ws: Workspace, on_step: Step | None = None) -> dict:
 
     Raises:
         DeployError: No engine, no such image, or the new container did not become healthy
-            (the one serving before keeps serving). The message names `deploy.docker`.
+            or failed the smoke test (the one serving before keeps serving). The message
+            names `deploy.docker`.
     """
     cfg = ws.config.deploy.docker
     where = f"{ws.config_path}: deploy.docker is enabled"
@@ -40,7 +42,8 @@ def docker_rollout(ws: Workspace, on_step: Step | None = None) -> dict:
         )
     spec = ApiSpec.for_workspace(cfg.image, ws.root if cfg.mount_workspace else None, cfg.env)
     deployment = Deployment(cfg.name, cfg.port, client=client)
-    done = deployment.rollout(spec, on_step, timeout=cfg.timeout_seconds)
+    smoke = SmokeTest(ws)  # the new container must pass it before it gets traffic
+    done = deployment.rollout(spec, on_step, timeout=cfg.timeout_seconds, smoke=smoke)
     return {
         "status": "ok",
         "mode": "docker",
@@ -51,6 +54,7 @@ def docker_rollout(ws: Workspace, on_step: Step | None = None) -> dict:
         "url": done.url,
         "seconds": round(done.seconds, 1),
         "version": _served_version(done.url),
+        "smoke": done.smoke,
     }
 
 

@@ -1,5 +1,6 @@
 """The compose stack's scale path, for real: PostgreSQL, MLflow (PostgreSQL backend store,
-artifact proxy) and two API replicas behind the entry point, logging predictions to PostgreSQL.
+artifact proxy) and two API replicas behind the entry point (HAProxy, found through Docker's DNS,
+checked on /ready), logging predictions to PostgreSQL.
 
 Prometheus, Grafana and MinIO come from public registries that these machines cannot reach;
 PostgreSQL is replaced by a stand-in image with the official image's environment contract
@@ -9,7 +10,8 @@ PostgreSQL is replaced by a stand-in image with the official image's environment
 
 from __future__ import annotations
 
-import json
+import csv
+import io
 import os
 import shutil
 import subprocess
@@ -53,7 +55,13 @@ def images(docker_client, base_image, api_image) -> dict[str, str]:
         rm=True,
     )
     mlflow = build_image("mlflow", base_image=base_image)
-    return {"postgres": POSTGRES_TAG, "mlflow": mlflow.tag, "api": api_image.tag}
+    haproxy = build_image("haproxy", base_image=base_image)
+    return {
+        "postgres": POSTGRES_TAG,
+        "mlflow": mlflow.tag,
+        "api": api_image.tag,
+        "haproxy": haproxy.tag,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +81,7 @@ def stack(images, versioned_template, tmp_path_factory):
         "POSTGRES_IMAGE": images["postgres"],
         "WORKBENCH_MLFLOW_IMAGE": images["mlflow"],
         "WORKBENCH_API_IMAGE": images["api"],
+        "WORKBENCH_HAPROXY_IMAGE": images["haproxy"],
         "API_REPLICAS": "2",
         "WORKBENCH_POLL_SECONDS": "1",
         **{k: str(v) for k, v in ports.items()},
@@ -127,10 +136,24 @@ def test_api_replicas_serve_a_champion_from_mlflow_on_postgres_and_log_to_postgr
         )
         assert resp.status_code == 200, resp.text
         assert resp.json()["model"]["version"] == "1"
-    entry = json.loads(
-        compose("exec", "-T", "entry", "python3", "-m", "api.entry", "ctl", "status").stdout
-    )
-    assert len(entry["addresses"]) == 2 and entry["bad_gateway"] == 0  # both replicas behind it
+    servers = _haproxy_servers(compose)  # both replicas UP behind it, both answered
+    assert sorted(s["status"] for s in servers.values()) == ["UP", "UP"], servers
+    assert all(int(s["stot"]) >= 1 for s in servers.values()), servers
+    assert all(int(s["hrsp_5xx"]) == 0 for s in servers.values()), servers
+    compose("up", "-d", "--wait", "--scale", "api=3", "--no-recreate", "api", "entry")
+    deadline = time.monotonic() + 60  # the third replica is found through Docker's DNS
+    while len(servers := _haproxy_servers(compose)) < 3 and time.monotonic() < deadline:
+        time.sleep(1)
+    assert sorted(s["status"] for s in servers.values()) == ["UP", "UP", "UP"], servers
+    metrics = compose(
+        "exec",
+        "-T",
+        "entry",
+        "sh",
+        "-c",
+        "printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' | socat -t 5 - TCP:127.0.0.1:8404",
+    ).stdout
+    assert 'haproxy_backend_active_servers{proxy="api"} 3' in metrics
     log = sa.create_engine(
         f"postgresql+psycopg://workbench:{PASSWORD}@127.0.0.1:{ports['POSTGRES_PORT']}/workbench"
     )
@@ -142,3 +165,23 @@ def test_api_replicas_serve_a_champion_from_mlflow_on_postgres_and_log_to_postgr
                 rows = conn.execute(sa.text("SELECT count(*) FROM predictions")).scalar()
     log.dispose()
     assert rows == 30  # 10 requests x 3 records, from both replicas, in one shared log
+
+
+def _haproxy_servers(compose) -> dict[str, dict]:
+    """The entry's `api` backend servers that have an address (slots of server-template)."""
+    stat = compose(
+        "exec",
+        "-T",
+        "entry",
+        "sh",
+        "-c",
+        "echo 'show stat' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock",
+    ).stdout
+    rows = csv.DictReader(io.StringIO(stat.lstrip("# ")))
+    return {
+        r["svname"]: r
+        for r in rows
+        if r["pxname"] == "api"
+        and r["svname"] not in ("FRONTEND", "BACKEND")
+        and not r["status"].startswith("MAINT")
+    }
