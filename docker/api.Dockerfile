@@ -1,6 +1,6 @@
 # The prediction API image: `workbench serve` (Litestar on uvicorn) with the `api` extra only,
-# so neither streamlit nor evidently is inside. The same image runs the entry point that the
-# blue/green rollouts switch (`python3 -m api.entry`).
+# so neither streamlit nor evidently is inside. The entry point in front of it is HAProxy
+# (docker/haproxy.Dockerfile).
 #
 #   workbench deploy build                                # wheels from this machine's pip setup
 #   docker build -f docker/api.Dockerfile -t workbench-api .   # plain build, from the index
