@@ -21,8 +21,11 @@ realized ROC AUC from the joined labels; nothing recorded or alerted), best of `
   and then filters by time (the same check with `read_predictions` / `read_feedback`
   replaced by it), timed once.
 
-It prints the three times and the ratios, and exits 1 when the 30-day check costs more than
-`--max-ratio` (1.5) times the one-day check.
+The two partitioned checks run interleaved (alternating which goes first) and the best of
+each is kept. It prints wall and CPU seconds and their ratios to the one-day log, and exits 1
+when the 30-day check's CPU time is more than `--max-ratio` (1.5) times the one-day check's:
+on a machine shared with other work, the wall time of one and the same check varies more than
+that (CPU time of this process counts pyarrow's reading threads too).
 """
 
 from __future__ import annotations
@@ -168,17 +171,15 @@ def _every_part(folder: Path, exclude: str | None = None) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
 
 
-def timed_check(ws: Workspace, reference: Path, end: datetime, repeat: int) -> tuple[float, int]:
-    best, rows = float("inf"), 0
-    for _ in range(repeat):
-        began = time.perf_counter()
-        result = run_check(
-            ws, "24h", reference=reference, notify=False, report=False, record=False, now=end
-        )
-        best = min(best, time.perf_counter() - began)
-        rows = len(result.window.frame)
-        assert result.drift is not None and result.performance is not None, "not checked"
-    return best, rows
+def timed_check(ws: Workspace, reference: Path, end: datetime) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds of this process, rows in the window) of one check."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = run_check(
+        ws, "24h", reference=reference, notify=False, report=False, record=False, now=end
+    )
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    assert result.drift is not None and result.performance is not None, "not checked"
+    return wall, cpu, len(result.window.frame)
 
 
 def workspace(root: Path, reference: Path) -> Workspace:
@@ -233,39 +234,53 @@ def main() -> int:
             src = partition_dir(long_ws.predictions_dir / kind, last)
             shutil.copytree(src, partition_dir(short_ws.predictions_dir / kind, last))
 
-        timed_check(short_ws, reference, end, 1)  # warm-up: imports, first-call caches
-        one_day = partitioned = float("inf")
+        timed_check(short_ws, reference, end)  # warm-up: imports, first-call caches
+        best = {"short": (np.inf, np.inf), "long": (np.inf, np.inf)}
+        rows = {}
         for i in range(args.repeat):  # interleaved, alternating: the same machine load
             for which in ("short", "long") if i % 2 == 0 else ("long", "short"):
-                if which == "short":
-                    took, rows_short = timed_check(short_ws, reference, end, 1)
-                    one_day = min(one_day, took)
-                else:
-                    took, rows_long = timed_check(long_ws, reference, end, 1)
-                    partitioned = min(partitioned, took)
-        assert rows_long == rows_short == args.per_day, (rows_long, rows_short)
+                wall, cpu, rows[which] = timed_check(
+                    short_ws if which == "short" else long_ws, reference, end
+                )
+                best[which] = (min(best[which][0], wall), min(best[which][1], cpu))
+        assert rows["long"] == rows["short"] == args.per_day, rows
         saved = readers.read_predictions, readers.read_feedback
         readers.read_predictions, readers.read_feedback = full_scan_predictions, full_scan_feedback
         try:
-            full, rows_full = timed_check(long_ws, reference, end, 1)
+            *full, rows["full"] = timed_check(long_ws, reference, end)
         finally:
             readers.read_predictions, readers.read_feedback = saved
-        assert rows_full == rows_long
+        assert rows["full"] == rows["long"]
+    return report(args, best["short"], best["long"], tuple(full), rows["long"])
 
-    ratio = partitioned / one_day
+
+def report(args, one_day: tuple, partitioned: tuple, full: tuple, rows: int) -> int:
+    """Print the table (wall and CPU seconds, ratios to the one-day log); 1 on a missed target.
+
+    The target is judged on CPU time: on a machine shared with other work the wall time of the
+    same check varies by more than the difference measured here.
+    """
     print()
-    print(f"24h drift + performance check of {rows_long:,} predictions (best of {args.repeat})")
-    print(f"{'log':<34}{'seconds':>10}{'vs one-day log':>18}")
-    print(f"{'one day, partitioned':<34}{one_day:>10.2f}{1.0:>17.2f}x")
-    print(f"{f'{args.days} days, partitioned':<34}{partitioned:>10.2f}{ratio:>17.2f}x")
-    print(f"{f'{args.days} days, full scan (old reader)':<34}{full:>10.2f}{full / one_day:>17.2f}x")
-    print(f"full scan / partitioned: {full / partitioned:.1f}x")
-    if ratio > args.max_ratio:
+    print(f"24h drift + performance check of {rows:,} predictions (best of {args.repeat})")
+    print(f"{'log':<34}{'wall s':>9}{'ratio':>8}{'CPU s':>9}{'ratio':>8}")
+    lines = [
+        ("one day, partitioned", one_day),
+        (f"{args.days} days, partitioned", partitioned),
+        (f"{args.days} days, full scan (old reader)", full),
+    ]
+    for name, (wall, cpu) in lines:
         print(
-            f"FAIL: the {args.days}-day log costs {ratio:.2f}x the one-day log (> {args.max_ratio})"
+            f"{name:<34}{wall:>9.2f}{wall / one_day[0]:>7.2f}x{cpu:>9.2f}{cpu / one_day[1]:>7.2f}x"
         )
+    print(
+        f"full scan / partitioned: {full[0] / partitioned[0]:.1f}x wall, "
+        f"{full[1] / partitioned[1]:.1f}x CPU"
+    )
+    ratio = partitioned[1] / one_day[1]
+    if ratio > args.max_ratio:
+        print(f"FAIL: the {args.days}-day log costs {ratio:.2f}x the one-day log's CPU time")
         return 1
-    print(f"OK: {ratio:.2f}x <= {args.max_ratio}x")
+    print(f"OK: {ratio:.2f}x <= {args.max_ratio}x the one-day log's CPU time")
     return 0
 
 
