@@ -91,8 +91,8 @@ docker-engine: install system-deps ## Start a private dockerd when no Docker eng
 docker-base: install ## Build the local base image workbench-base:bookworm (debootstrap) unless it exists
 	$(BIN)/workbench deploy base-image
 
-docker-images: install ## Build the api, workbench, mlflow and haproxy images (BASE_IMAGE=workbench-base:bookworm offline)
-	for role in api workbench mlflow haproxy; do \
+docker-images: install ## Build the api, workbench, mlflow, haproxy, prometheus and alertmanager images (BASE_IMAGE=workbench-base:bookworm offline)
+	for role in api workbench mlflow haproxy prometheus alertmanager; do \
 	  $(BIN)/workbench deploy build --role $$role $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) -q || exit 1; \
 	done
 

@@ -60,7 +60,11 @@ def _deployment(name: str, port: int = 8000):
 @deploy_app.command("build")
 def build(
     role: Annotated[
-        str, typer.Option(help="api | workbench (UI + scheduler) | mlflow | haproxy (the entry)")
+        str,
+        typer.Option(
+            help="api | workbench (UI + scheduler) | mlflow | haproxy (the entry) | prometheus"
+            " | alertmanager"
+        ),
     ] = "api",
     tag: Annotated[
         str | None, typer.Option(help="Image tag [default: REPO:VERSION-DIGEST].")

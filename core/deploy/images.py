@@ -25,9 +25,11 @@ ROLES = {
     "workbench": ("docker/workbench.Dockerfile", "workbench"),
     "mlflow": ("docker/mlflow.Dockerfile", "workbench-mlflow"),
     "haproxy": ("docker/haproxy.Dockerfile", "workbench-haproxy"),
+    "prometheus": ("docker/prometheus.Dockerfile", "workbench-prometheus"),
+    "alertmanager": ("docker/alertmanager.Dockerfile", "workbench-alertmanager"),
 }
 """Role → (Dockerfile, image repository)."""
-NO_WHEELS = {"haproxy"}
+NO_WHEELS = {"haproxy", "prometheus", "alertmanager"}
 """Roles whose image installs no Python package (Debian packages only)."""
 SOURCES = (
     "pyproject.toml",
@@ -122,7 +124,8 @@ def build_image(
     """Build a role's image and tag it (also as `latest`).
 
     Args:
-        role: `api`, `workbench` (UI + scheduler), `mlflow` or `haproxy` (the entry point).
+        role: `api`, `workbench` (UI + scheduler), `mlflow`, `haproxy` (the entry point),
+            `prometheus` or `alertmanager`.
         tag: The image tag; default `default_tag(role)`.
         base_image: Passed as the `BASE_IMAGE` build argument (default: the Dockerfile's).
         wheelhouse: Install wheels prepared on this machine (offline build); False lets pip

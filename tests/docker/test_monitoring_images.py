@@ -14,40 +14,16 @@ import pytest
 from servers import free_port
 from test_compose import ROOT, _tool
 
-from core.deploy.engine import connect
-from core.deploy.images import BUILD_TIMEOUT, build_context
+from core.deploy.images import build_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]
-IMAGES = {
-    "prometheus": ("docker/prometheus.Dockerfile", "workbench-test-prometheus:latest"),
-    "alertmanager": ("docker/alertmanager.Dockerfile", "workbench-test-alertmanager:latest"),
-}
-
-
-def _build(base_image: str, dockerfile: str, tag: str) -> str:
-    """Build with the legacy builder from the sources' context; the build log on failure."""
-    client = connect(timeout=BUILD_TIMEOUT)  # apt may stay silent longer than a default client
-    lines = []
-    with build_context("monitoring", None) as context:
-        for chunk in client.api.build(
-            fileobj=context,
-            custom_context=True,
-            dockerfile=dockerfile,
-            tag=tag,
-            buildargs={"BASE_IMAGE": base_image},
-            rm=True,
-            forcerm=True,
-            network_mode="host",  # apt reaches the Debian mirror
-            decode=True,
-        ):
-            assert "error" not in chunk, chunk["error"] + "\n".join(lines[-20:])
-            lines += chunk.get("stream", "").splitlines()
-    return tag
+ROLES = ("prometheus", "alertmanager")
 
 
 @pytest.fixture(scope="module")
 def images(docker_client, base_image) -> dict[str, str]:
-    return {role: _build(base_image, *spec) for role, spec in IMAGES.items()}
+    """Both images, built as `workbench deploy build --role ROLE` builds them."""
+    return {role: build_image(role, base_image=base_image).tag for role in ROLES}
 
 
 def _run(client, image: str, *command: str, entrypoint: str | None = None, **env) -> str:
