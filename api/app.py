@@ -19,6 +19,7 @@ from api.metrics import Metrics
 from api.model_store import ModelStore
 from api.routes.admin import admin_reload
 from api.routes.alerts import admin_alerts
+from api.routes.invocations import invocations, ping, version
 from api.routes.metrics import count_response, metrics
 from api.routes.predict import feedback, predict
 from api.routes.probes import health, model_info, openapi_plugins, ready
@@ -47,6 +48,9 @@ def create_app(settings: ServeSettings) -> Litestar:
             admin_reload,
             admin_alerts,
             metrics,
+            invocations,
+            ping,
+            version,
         ],
         exception_handlers={ApiError: error_response},
         lifespan=[lifespan],

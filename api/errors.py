@@ -36,6 +36,7 @@ ERROR_KINDS = {
         ErrorKind(405, "bad_request", "method not allowed on this route"),
         ErrorKind(409, "conflict", "the prediction log is disabled"),
         ErrorKind(413, "too_large", "request body or batch larger than the configured limit"),
+        ErrorKind(415, "bad_request", "/invocations: a content type other than JSON or CSV"),
         ErrorKind(
             422,
             "validation",
@@ -102,6 +103,23 @@ class Invalid(ApiError):
     """A body that does not match the served model's inputs."""
 
     status = 422
+
+
+class BadRequest(ApiError):
+    """A body that cannot be parsed at all (not JSON, not CSV)."""
+
+    status = 400
+
+
+class Unsupported(ApiError):
+    """A content type the route does not take."""
+
+    status = 415
+
+
+def invalid_format(message: str, field: str | None = None) -> Invalid:
+    """A 422 for a body of the wrong shape, naming the key (`extra.field`)."""
+    return Invalid(message, {"index": None, "field": field})
 
 
 class NotReady(ApiError):

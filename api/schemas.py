@@ -143,6 +143,78 @@ def predict_request_schema(
     The columnar form is described with `columns` in the model's order so each row can be
     typed by position; the API accepts them in any order.
     """
+    batch, record, columns, row = _parts(fields, max_batch, unknown)
+
+    def form(title: str, description: str, properties: dict) -> dict:
+        return {
+            "title": title,
+            "description": description,
+            "type": "object",
+            "properties": properties,
+            "required": list(properties),
+            "additionalProperties": False,
+        }
+
+    records_form = {"records": batch | {"items": record}}
+    columnar_form = {"columns": columns, "rows": batch | {"items": row}}
+    return {
+        "title": "PredictRequest",
+        "description": "Raw records of the served model's inputs (GET /model): `records`, or "
+        "`columns` + `rows` (cheaper to parse for large batches), not both.",
+        "oneOf": [
+            form("records", "one mapping of field to value per record", records_form),
+            form("columns + rows", "field names once, one value list per record", columnar_form),
+        ],
+    }
+
+
+def invocations_request_schema(
+    fields: list[tuple[str, str]] | None, max_batch: int, unknown: UnknownFields = "reject"
+) -> dict:
+    """The JSON body of `POST /invocations` (MLflow's scoring protocol) as JSON Schema.
+
+    Exactly one of `dataframe_split` (`columns` + `data`), `dataframe_records`, `instances` or
+    `inputs` (records; `inputs` also takes a mapping of column to values, which JSON Schema
+    cannot tie to equal lengths, so only the description names it), and optionally `params`
+    (ignored). Records and rows are typed as `/predict`'s.
+    """
+    batch, record, columns, row = _parts(fields, max_batch, unknown)
+    records = batch | {"items": record}
+    split = {
+        "type": "object",
+        "properties": {"columns": columns, "data": batch | {"items": row}, "index": {}},
+        "required": ["columns", "data"],
+        "additionalProperties": False,
+    }
+
+    def form(name: str, value: dict) -> dict:
+        return {
+            "title": name,
+            "type": "object",
+            "properties": {name: value, "params": {"type": "object"}},
+            "required": [name],
+            "additionalProperties": False,
+        }
+
+    return {
+        "title": "InvocationsRequest",
+        "description": "MLflow's scoring protocol (`mlflow models serve`): one of "
+        "`dataframe_split`, `dataframe_records`, `instances` or `inputs` (a list of records, "
+        "or a mapping of column to its values); also `text/csv` with a header row. Answers "
+        '`{"predictions": [...]}`.',
+        "oneOf": [
+            form("dataframe_split", split),
+            form("dataframe_records", records),
+            form("instances", records),
+            form("inputs", records),
+        ],
+    }
+
+
+def _parts(
+    fields: list[tuple[str, str]] | None, max_batch: int, unknown: UnknownFields
+) -> tuple[dict, dict, dict, dict]:
+    """The schemas of a batch (array), a record, the `columns` list and a row."""
     batch = {"type": "array", "minItems": 1, "maxItems": max_batch}
     if fields is None:
         record: dict = {"type": "object"}
@@ -171,25 +243,4 @@ def predict_request_schema(
             "minItems": len(names),
             "maxItems": len(names),
         }
-
-    def form(title: str, description: str, properties: dict) -> dict:
-        return {
-            "title": title,
-            "description": description,
-            "type": "object",
-            "properties": properties,
-            "required": list(properties),
-            "additionalProperties": False,
-        }
-
-    records_form = {"records": batch | {"items": record}}
-    columnar_form = {"columns": columns, "rows": batch | {"items": row}}
-    return {
-        "title": "PredictRequest",
-        "description": "Raw records of the served model's inputs (GET /model): `records`, or "
-        "`columns` + `rows` (cheaper to parse for large batches), not both.",
-        "oneOf": [
-            form("records", "one mapping of field to value per record", records_form),
-            form("columns + rows", "field names once, one value list per record", columnar_form),
-        ],
-    }
+    return batch, record, columns, row

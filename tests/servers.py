@@ -68,3 +68,40 @@ def _wait_ready(url: str, proc: subprocess.Popen) -> None:
         assert proc.poll() is None, proc.stdout.read()
         time.sleep(0.5)
     pytest.fail("server did not become ready")
+
+
+@contextlib.contextmanager
+def mlflow_models_serve(ws) -> Iterator[str]:
+    """`mlflow models serve` on the workspace's champion (the peer of the API); its base URL."""
+    port = free_port()
+    bin_dir = Path(sys.executable).parent
+    env = dict(
+        os.environ,
+        MLFLOW_TRACKING_URI=ws.tracking_uri,
+        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    model = f"models:/{ws.config.model_name}@champion"
+    proc = subprocess.Popen(
+        [str(bin_dir / "mlflow"), "models", "serve", "-m", model, "--env-manager", "local"]
+        + ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        env=env,
+        cwd=ws.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + READY_TIMEOUT
+        while True:
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.time() < deadline, "mlflow models serve did not answer /ping"
+            try:
+                if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -19,6 +19,7 @@ from api.schemas import (
     ModelInfo,
     ReadyStatus,
     error_responses,
+    invocations_request_schema,
     predict_request_schema,
 )
 
@@ -67,7 +68,7 @@ async def model_info(request: Request) -> ModelInfo:
 
 
 def served_openapi(request: Request, openapi_schema: dict) -> dict:
-    """The OpenAPI document with /predict's body typed from the champion being served.
+    """The OpenAPI document with /predict's and /invocations' bodies typed from the champion.
 
     Litestar builds the document once, from the route handlers, before any model is loaded; the
     served inputs are known only after a load and change at each hot swap. So the document is
@@ -82,12 +83,25 @@ def served_openapi(request: Request, openapi_schema: dict) -> dict:
     if state.openapi is not None and state.openapi[0] == key:
         return state.openapi[1]
     settings = state.settings
-    body = predict_request_schema(
-        None if champion is None else champion.fields, settings.max_batch, settings.unknown_fields
-    )
+    typed = (None if champion is None else champion.fields, settings.max_batch)
+    body = predict_request_schema(*typed, settings.unknown_fields)
+    invocations = invocations_request_schema(*typed, settings.unknown_fields)
     components = openapi_schema["components"]
-    schemas = components["schemas"] | {"PredictRequest": body}
-    doc = openapi_schema | {"components": components | {"schemas": schemas}}
+    schemas = components["schemas"] | {"PredictRequest": body, "InvocationsRequest": invocations}
+    paths = dict(openapi_schema["paths"])
+    if "/invocations" in paths:  # a raw body (JSON or CSV): documented here, typed per model
+        post = paths["/invocations"]["post"] | {
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/InvocationsRequest"}
+                    }
+                },
+            }
+        }
+        paths["/invocations"] = paths["/invocations"] | {"post": post}
+    doc = openapi_schema | {"components": components | {"schemas": schemas}, "paths": paths}
     state.openapi = (key, doc)
     return doc
 

@@ -50,6 +50,10 @@ expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429]
 [[operations]]
 include-path = "/admin/reload"
 headers = {{ "X-API-Key" = "{ADMIN}" }}
+
+[[operations]]
+include-path = "/admin/alerts"
+headers = {{ "X-API-Key" = "{ADMIN}" }}
 """
 
 

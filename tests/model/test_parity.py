@@ -8,18 +8,13 @@ on the same registered model.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from servers import api_server, free_port
+from servers import api_server, mlflow_models_serve
 from workspaces import copy_workspace, set_training
 
 from core.data.pipeline import run_pipeline
@@ -60,42 +55,10 @@ def _api_answers(ws: Workspace, records: list[dict]) -> tuple[dict, dict, dict]:
 
 def _mlflow_serve(ws: Workspace, records: list[dict]) -> list:
     """`mlflow models serve` on the champion, answering the same records."""
-    port = free_port()
-    bin_dir = Path(sys.executable).parent
-    env = dict(
-        os.environ,
-        MLFLOW_TRACKING_URI=ws.tracking_uri,
-        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
-    model = f"models:/{ws.config.model_name}@champion"
-    proc = subprocess.Popen(
-        [str(bin_dir / "mlflow"), "models", "serve", "-m", model, "--env-manager", "local"]
-        + ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env,
-        cwd=ws.root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            assert proc.poll() is None, proc.stdout.read()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        resp = httpx.post(
-            f"http://127.0.0.1:{port}/invocations",
-            json={"dataframe_records": records},
-            timeout=60,
-        )
-        assert resp.status_code == 200, resp.text
-        return resp.json()["predictions"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with mlflow_models_serve(ws) as url:
+        resp = httpx.post(f"{url}/invocations", json={"dataframe_records": records}, timeout=60)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["predictions"]
 
 
 def test_a_raw_held_back_day_scores_the_same_through_api_mlflow_and_mlflow_serve(trained_ws):
