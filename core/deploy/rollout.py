@@ -321,6 +321,12 @@ class Deployment:
     def _ensure_entry(self, say: Step):
         """The running entry (HAProxy), started or created first when needed."""
         entry = self._get(self.entry_name)
+        if entry is not None and (entry.attrs["Config"].get("Cmd") or [""])[0] != "haproxy":
+            raise DeployError(
+                f"{entry.name} is not an HAProxy entry point (made by an older workbench, whose "
+                f"entry was `python3 -m api.entry`): remove the deployment with `workbench "
+                f"deploy down --name {self.name}`, then roll out again"
+            )
         if entry is not None and entry.status != "running":
             say(f"starting the stopped entry point {self.entry_name} again")
             entry.start()  # it keeps its port and loads the saved server state
