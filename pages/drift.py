@@ -68,9 +68,29 @@ def summary(record: dict) -> None:
             None if drop is None else f"{-drop:+.1%} vs baseline",
             border=True,
         )
+    elif (record.get("estimate") or {}).get("value") is not None:
+        est = record["estimate"]
+        cols[3].metric(f"{est['metric']} (estimated)", f"{est['value']:.4f}", border=True)
     else:
         cols[3].metric("Performance", "no labels", border=True)
     st.caption(f"Latest check: {view.check_label(record)} · {CHAMPION_ONLY}")
+    estimate_section(record)
+
+
+def estimate_section(record: dict) -> None:
+    caption = view.estimate_caption(record)
+    if not caption:
+        return
+    with st.expander("Performance estimated before labels", expanded=True):
+        frame = view.estimate_frame(record)
+        if not frame.empty:
+            st.dataframe(
+                frame,
+                hide_index=True,
+                width="stretch",
+                column_config={"estimated": FORMAT, "realized": FORMAT, "difference": FORMAT},
+            )
+        st.caption(caption)
 
 
 def history_section(records: list[dict], drift_share: float) -> None:
@@ -81,6 +101,10 @@ def history_section(records: list[dict], drift_share: float) -> None:
         st.caption("Every check so far was skipped (too few predictions in its window).")
         return
     st.plotly_chart(view.share_chart(frame, drift_share), width="stretch")
+    estimates = view.estimate_series(records)
+    if not estimates.empty:
+        st.markdown("**Watched metric: estimated before labels vs realized**")
+        st.plotly_chart(view.estimate_chart(estimates), width="stretch")
     field = st.radio(
         "Heatmap colour", ["psi", "drifted"], horizontal=True, key="drift_heatmap_field"
     )

@@ -116,6 +116,7 @@ def _print_result(result) -> None:
             f"predictions{drop}: {state}{note}",
             highlight=False,
         )
+    _print_estimate(result)
     for alert in result.alerts:
         delivery = alert.get("delivery") or {}
         how = delivery.get("suppressed") or ", ".join(
@@ -131,6 +132,33 @@ def _print_result(result) -> None:
         out.print(f"performance report: {result.performance_report}", highlight=False)
     if result.report_error:
         err.print(f"[yellow]report not written: {result.report_error}[/yellow]", highlight=False)
+
+
+def _print_estimate(result) -> None:
+    """Performance estimated before labels, beside the realized metric when labels arrived."""
+    est = result.estimate
+    if est is None:
+        return
+    if est.metrics:
+        realized = result.performance.metrics if result.performance else {}
+        table = Table("metric", "estimated", "realized")
+        table.title = "Performance estimated before labels"
+        for name, value in est.metrics.items():
+            mark = " (watched)" if name == est.metric else ""
+            table.add_row(f"{name}{mark}", _num(value), _num(realized.get(name)))
+        out.print(table)
+        out.print(f"  {est.calibration}; {est.assumption}", highlight=False)
+    shift = est.prediction_shift
+    if shift is not None:
+        state = "[red]SHIFTED[/red]" if shift["shifted"] else "ok"
+        out.print(
+            f"prediction shift vs holdout: KS {_num(shift['ks'])} (p {_num(shift['p_value'])}), "
+            f"PSI {_num(shift['psi'])}, mean {_num(shift['current_mean'])} vs "
+            f"{_num(shift['reference_mean'])}: {state}",
+            highlight=False,
+        )
+    if est.note:
+        out.print(f"  estimate: {est.note}", highlight=False)
 
 
 @monitoring_app.command("drift")

@@ -300,3 +300,74 @@ def performance_series(frame: pd.DataFrame, ws: Workspace) -> tuple[pd.DataFrame
     metric = cfg.monitoring.performance.metric or cfg.metric
     series = perf.over_time(frame, cfg.target, cfg.task, metric, cfg.monitoring.performance.bucket)
     return series, metric
+
+
+# --- performance before labels -----------------------------------------------------------------
+
+
+def estimate_frame(record: dict) -> pd.DataFrame:
+    """One row per estimated metric of a check: estimated, realized (once labels arrived)."""
+    est = record.get("estimated_performance") or {}
+    perf = record.get("performance") or {}
+    realized = perf.get("metrics") or {}
+    watched = (record.get("estimate") or {}).get("metric") or perf.get("metric")
+    rows = [
+        {
+            "metric": name,
+            "watched": name == watched,
+            "estimated": value,
+            "realized": realized.get(name),
+            "difference": None
+            if value is None or realized.get(name) is None
+            else realized[name] - value,
+        }
+        for name, value in est.items()
+    ]
+    return pd.DataFrame(rows, columns=["metric", "watched", "estimated", "realized", "difference"])
+
+
+def estimate_caption(record: dict) -> str:
+    """How the estimate was made and what it assumes; the prediction shift against the holdout."""
+    est = record.get("estimate") or {}
+    parts = []
+    if est.get("metrics"):
+        how = f"{est.get('assumption')} ({est.get('calibration')})"
+        parts.append(f"Estimated before labels, {how}.")
+    shift = est.get("prediction_shift")
+    if shift:
+        state = "shifted" if shift.get("shifted") else "no shift"
+        parts.append(
+            f"Predictions vs the holdout's: KS {shift['ks']:.3f} (p {shift['p_value']:.3g}), "
+            f"PSI {shift['psi']:.3f}, mean {shift['current_mean']:.4g} vs "
+            f"{shift['reference_mean']:.4g}: {state}."
+        )
+    if est.get("note"):
+        parts.append(f"Note: {est['note']}.")
+    return " ".join(parts)
+
+
+def estimate_series(records: list[dict]) -> pd.DataFrame:
+    """Per check of the log: the watched metric estimated and (when labelled) realized."""
+    rows = []
+    for r in records:
+        est, perf = r.get("estimate") or {}, r.get("performance") or {}
+        if r.get("skipped") or est.get("value") is None:
+            continue
+        rows.append(
+            {
+                "time": pd.Timestamp(r["time"]),
+                "estimated": est["value"],
+                "realized": (perf.get("metrics") or {}).get(est.get("metric")),
+                "metric": est.get("metric"),
+            }
+        )
+    return pd.DataFrame(rows, columns=["time", "estimated", "realized", "metric"])
+
+
+def estimate_chart(series: pd.DataFrame) -> go.Figure:
+    """The watched metric estimated before labels beside the realized one, per check."""
+    long = series.melt(id_vars=["time", "metric"], value_vars=["estimated", "realized"])
+    fig = px.line(long.dropna(), x="time", y="value", color="variable", markers=True)
+    metric = series["metric"].iloc[0] if len(series) else ""
+    fig.update_layout(height=300, margin={"t": 20, "b": 20}, yaxis_title=metric)
+    return fig

@@ -11,6 +11,7 @@ whose realized metric is clearly worse is rolled back (`core.monitoring.rollback
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from pathlib import Path
 from core.errors import one_line
 from core.monitoring import performance as perf
 from core.monitoring.drift import DriftInputError, DriftResult, check_drift
+from core.monitoring.estimate import Estimate
 from core.monitoring.history import held_streak, read_history, record_check
 from core.monitoring.reference import PREDICTION, PROBABILITY, ReferenceProfile, build_profile
 from core.monitoring.window import (
@@ -31,6 +33,8 @@ from core.monitoring.window import (
     read_labels,
 )
 from core.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 SEVERITY = {
     "dataset_drift": "warning",
@@ -63,6 +67,13 @@ class CheckResult:
     (`monitoring.performance.label_delay`): the window ending that long earlier."""
     rollback: dict | None = None
     """The automatic-rollback verdict on a recent automatic promotion (`rollback_check`)."""
+    estimate: Estimate | None = None
+    """Performance estimated before labels (CBPE) or the prediction shift (`estimate`)."""
+
+    @property
+    def estimated_performance(self) -> dict[str, float | None] | None:
+        """Metric name -> value estimated from the window's probabilities (classifiers)."""
+        return self.estimate.to_json()["metrics"] if self.estimate else None
 
     @property
     def conditions(self) -> dict[str, bool]:
@@ -93,6 +104,8 @@ class CheckResult:
         return {
             **drift,
             "performance": self.performance.to_json() if self.performance else None,
+            "estimated_performance": self.estimated_performance,
+            "estimate": self.estimate.to_json() if self.estimate else None,
             "check_id": self.id,
             "time": self.time,
             "window": self.window.label,
@@ -124,6 +137,8 @@ class CheckResult:
             "notes": notes,
             "performance": self.performance.to_json() if self.performance else None,
             "performance_window": _span(self.performance_window),
+            "estimated_performance": self.estimated_performance,
+            "estimate": self.estimate.to_json() if self.estimate else None,
             "rollback": self.rollback,
             "alerts": [
                 {"kind": a.get("kind"), "key": a.get("key"), "delivery": a.get("delivery")}
@@ -272,6 +287,19 @@ def _evaluate(ws: Workspace, profile: ReferenceProfile, result: CheckResult) -> 
     result.performance = perf.evaluate(
         labelled, cfg.target, cfg.task, metric, profile.performance, cfg.monitoring.performance
     )
+    result.estimate = _estimate(ws, profile, frame, metric)
+
+
+def _estimate(ws: Workspace, profile: ReferenceProfile, frame, metric: str) -> Estimate | None:
+    """The label-free estimate of the window (None, logged, when it cannot be made)."""
+    from core.monitoring import estimate
+
+    try:
+        calibration = estimate.calibration_for(ws, profile)
+        return estimate.estimate(frame, profile, calibration, ws.config.task, metric)
+    except Exception as exc:  # noqa: BLE001 - an estimate must not lose the check itself
+        log.warning("performance not estimated: %s", one_line(exc))
+        return None
 
 
 def message(result: CheckResult, condition: str) -> str:
