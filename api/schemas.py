@@ -11,6 +11,7 @@ from msgspec import UNSET, UnsetType
 from api.errors import ERROR_KINDS
 from api.validation import INTEGER_TYPES, MAX_ABS_NUMBER, NUMERIC_TYPES
 from core.config.serving import UnknownFields
+from core.serving.explain import MAX_EXPLAIN_ROWS
 
 
 class PredictRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -25,6 +26,12 @@ class PredictRequest(msgspec.Struct, forbid_unknown_fields=True):
     records: list[dict[str, Any]] | UnsetType = UNSET
     columns: list[str] | UnsetType = UNSET
     rows: list[list[Any]] | UnsetType = UNSET
+    explain: Any = False
+    """`true`: also answer `explanations` (`api.explain`).
+
+    Typed `Any` so that only JSON booleans pass (`api.explain.checked_explainer`): the lax
+    decoding of a `bool` would take `0` or `"1"`.
+    """
 
 
 class ModelRef(msgspec.Struct):
@@ -33,6 +40,18 @@ class ModelRef(msgspec.Struct):
     name: str
     version: str
     alias: str
+
+
+class Explanation(msgspec.Struct):
+    """How each raw input field moved one prediction (`core.serving.explain`).
+
+    `base_value + sum(contributions)` is the model's output in `space`: `log_odds` (its sigmoid
+    is the probability of class 1) or `value` (a regressor's prediction).
+    """
+
+    base_value: float
+    contributions: dict[str, float]
+    space: str
 
 
 class PredictResponse(msgspec.Struct):
@@ -46,6 +65,8 @@ class PredictResponse(msgspec.Struct):
     ignored_fields: list[str] | UnsetType = UNSET
     """Fields of the request the model does not take, dropped (`serving.unknown_fields:
     ignore`); absent when there were none."""
+    explanations: list[Explanation] | UnsetType = UNSET
+    """One per record when the request asked `"explain": true`; absent otherwise."""
 
 
 class FeedbackRequest(msgspec.Struct):
@@ -146,14 +167,19 @@ def predict_request_schema(
     batch, record, columns, row = _parts(fields, max_batch, unknown)
 
     def form(title: str, description: str, properties: dict) -> dict:
-        return {
+        body = {
             "title": title,
             "description": description,
             "type": "object",
-            "properties": properties,
+            "properties": properties | {"explain": EXPLAIN_SCHEMA},
             "required": list(properties),
             "additionalProperties": False,
         }
+        if max_batch > MAX_EXPLAIN_ROWS:  # explained requests have the smaller limit
+            batch_key = "records" if "records" in properties else "rows"
+            body["if"] = {"properties": {"explain": {"const": True}}, "required": ["explain"]}
+            body["then"] = {"properties": {batch_key: {"maxItems": MAX_EXPLAIN_ROWS}}}
+        return body
 
     records_form = {"records": batch | {"items": record}}
     columnar_form = {"columns": columns, "rows": batch | {"items": row}}
@@ -166,6 +192,14 @@ def predict_request_schema(
             form("columns + rows", "field names once, one value list per record", columnar_form),
         ],
     }
+
+
+EXPLAIN_SCHEMA = {
+    "type": "boolean",
+    "default": False,
+    "description": f"also answer `explanations`, one per record (at most {MAX_EXPLAIN_ROWS} "
+    "records): exact for LightGBM and linear models, 422 naming the model family otherwise",
+}
 
 
 def invocations_request_schema(

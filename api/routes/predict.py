@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Request, post
 
+from api.explain import checked_explainer, explanations
 from api.guards import API_KEY, api_key_required
 from api.schemas import (
     FeedbackRequest,
@@ -24,12 +25,16 @@ from api.service import PredictionService
     responses=error_responses(401, 403, 413, 422, 429, 503),
 )
 async def predict(request: Request, data: PredictRequest) -> PredictResponse:
-    """Score records (or columns + rows) with the champion, or the challenger for the canary."""
+    """Score records (or columns + rows) with the champion, or the challenger for the canary.
+
+    `"explain": true` also answers `explanations` (`api.explain`), checked before scoring.
+    """
     service: PredictionService = request.app.state.service
     client = request.state.get("client")  # the key's name (`api_key_required`)
     service.metrics.count_client(client)
     model, variant = service.pick()  # this request keeps this model to the end
     batch = service.validate(data, model)
+    explainer = checked_explainer(model, len(batch), data.explain)
     preds, proba, request_id = await service.predict(model, variant, batch, client)
     return PredictResponse(
         preds,
@@ -38,6 +43,7 @@ async def predict(request: Request, data: PredictRequest) -> PredictResponse:
         variant,
         proba,
         list(batch.ignored) if batch.ignored else msgspec.UNSET,
+        msgspec.UNSET if explainer is None else await explanations(model, explainer, batch),
     )
 
 

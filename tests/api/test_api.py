@@ -127,7 +127,8 @@ def test_health_ready_model_and_openapi(two_versions, tmp_path):
         body = _predict_body(client.get("/schema/openapi.json").json())
     records, columnar = body["oneOf"]
     assert records["required"] == ["records"] and records["additionalProperties"] is False
-    assert set(columnar["required"]) == {"columns", "rows"} == set(columnar["properties"])
+    assert set(columnar["required"]) == {"columns", "rows"}
+    assert set(columnar["properties"]) == {"columns", "rows", "explain"}  # explain: optional
     assert columnar["additionalProperties"] is False
     batch = records["properties"]["records"]
     assert (batch["minItems"], batch["maxItems"]) == (1, 7)  # at least one, the batch limit
