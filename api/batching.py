@@ -14,8 +14,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from time import perf_counter
 
 log = logging.getLogger(__name__)
+
+
+def timed_predict(model, columns: list[str] | None, rows: list):
+    """A `LoadedModel`'s predictions, probabilities and (transform, estimator) seconds.
+
+    `columns` None: `rows` are records (mappings).
+    """
+    started = perf_counter()
+    features = model.features(columns, rows)
+    transformed = perf_counter()
+    preds, proba = model.estimate(features)
+    return preds, proba, (transformed - started, perf_counter() - transformed)
 
 
 class MicroBatcher:
@@ -31,6 +44,11 @@ class MicroBatcher:
 
     async def predict(self, model, batch) -> tuple[list, list | None]:
         """Predictions of `model` for `batch`, computed together with concurrent requests."""
+        preds, proba, _ = await self.predict_timed(model, batch)
+        return preds, proba
+
+    async def predict_timed(self, model, batch) -> tuple[list, list | None, tuple[float, float]]:
+        """`predict`, and the seconds of the shared call's transform and estimator."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._queue.append((model, batch, future))
@@ -55,11 +73,8 @@ class MicroBatcher:
         self.calls += 1
         self.requests += len(items)
         try:
-            if first.columns is None:
-                preds, proba = model.predict_records([r for _, b, _ in items for r in b.rows])
-            else:
-                rows = [r for _, b, _ in items for r in b.rows]
-                preds, proba = model.predict_rows(first.columns, rows)
+            rows = [r for _, b, _ in items for r in b.rows]
+            preds, proba, times = timed_predict(model, first.columns, rows)
         except Exception as exc:  # noqa: BLE001 - isolate the failing request: score one by one
             if len(items) == 1:
                 if not items[0][2].cancelled():
@@ -72,5 +87,7 @@ class MicroBatcher:
         for _, batch, future in items:
             end = start + len(batch)
             if not future.cancelled():
-                future.set_result((preds[start:end], None if proba is None else proba[start:end]))
+                future.set_result(
+                    (preds[start:end], None if proba is None else proba[start:end], times)
+                )
             start = end

@@ -63,21 +63,38 @@ class LoadedModel:
 
     def predict_records(self, records: list[dict]) -> tuple[list, list | None]:
         """Predict a list of mappings (validated: every field present)."""
-        if self.compiled is not None:
-            return self._output(*self.compiled.predict_records(records))
-        return self.predict(pd.DataFrame.from_records(records, columns=self.columns))
+        return self.estimate(self.features(None, records))
 
     def predict_rows(self, columns: list[str], rows: list[list]) -> tuple[list, list | None]:
         """Predict rows of values given in `columns` order (the columnar payload)."""
-        if self.compiled is not None:
-            return self._output(*self.compiled.predict_rows(columns, rows))
-        frame = pd.DataFrame.from_records(rows, columns=columns)
-        return self.predict(frame[self.columns])
+        return self.estimate(self.features(columns, rows))
 
     def predict(self, frame: pd.DataFrame) -> tuple[list, list | None]:
         """The pandas path: the pipeline's transform once, then the estimator."""
-        pre, est = self.model[:-1], self.model[-1]
-        features = pre.transform(frame)
+        return self.estimate(self.model[:-1].transform(frame))
+
+    def features(self, columns: list[str] | None, rows: list):
+        """The estimator's input for records (`columns` None) or rows in `columns` order.
+
+        The model's preprocessing: the compiled steps, or a DataFrame and the pipeline's
+        transform. `estimate` is the rest (split so the API can time the two apart).
+        """
+        compiled = self.compiled
+        if compiled is not None:
+            if columns is None:
+                return compiled.transform_records(rows)
+            return compiled.transform_rows(columns, rows)
+        if columns is None:
+            frame = pd.DataFrame.from_records(rows, columns=self.columns)
+        else:
+            frame = pd.DataFrame.from_records(rows, columns=columns)[self.columns]
+        return self.model[:-1].transform(frame)
+
+    def estimate(self, features) -> tuple[list, list | None]:
+        """Predictions and probabilities of the estimator for `features` (see `features`)."""
+        if self.compiled is not None:
+            return self._output(*self.compiled.estimator(features))
+        est = self.model[-1]
         proba = None
         if self.classes is not None and hasattr(est, "predict_proba"):
             proba = est.predict_proba(features)

@@ -6,12 +6,12 @@ import asyncio
 import logging
 import os
 import random
-import time
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from api.batching import MicroBatcher
+from api.batching import MicroBatcher, timed_predict
 from api.errors import LogDisabled, NotReady
 from api.validation import Batch
 from core.files import utc_now_iso
@@ -67,7 +67,11 @@ class PredictionService:
     def validate(self, data, model: LoadedModel) -> Batch:
         """A `PredictRequest` checked against the model's inputs (`Invalid`, `TooLarge`)."""
         settings = self.settings
-        batch = Batch.of(data, model.fields, settings.max_batch, settings.unknown_fields)
+        started = perf_counter()
+        try:
+            batch = Batch.of(data, model.fields, settings.max_batch, settings.unknown_fields)
+        finally:  # a refused body was validated too
+            self.metrics.phase["validate"].observe(perf_counter() - started)
         if batch.ignored:
             self.note_ignored(batch.ignored)
         return batch
@@ -79,27 +83,36 @@ class PredictionService:
 
         `client` is the name of the caller's key (`api.guards.authorize`), logged with the rows.
         """
-        started = time.perf_counter()
-        preds, proba = await self.score(model, batch)
-        elapsed = time.perf_counter() - started
+        metrics = self.metrics
+        started = perf_counter()
+        preds, proba, (transform, estimate) = await self.score(model, batch)
+        elapsed = perf_counter() - started
         request_id = os.urandom(16).hex()  # 32 hex digits, like uuid4().hex at a fifth the cost
-        self.metrics.latency.observe(elapsed)
-        self.metrics.predictions.labels(model.version, variant).inc(len(preds))
-        self.record(request_id, model, variant, batch, preds, proba, elapsed, client)
+        metrics.latency.observe(elapsed)
+        metrics.phase["transform"].observe(transform)
+        metrics.phase["predict"].observe(estimate)
+        metrics.predictions.labels(model.version, variant).inc(len(preds))
+        if self.log is not None:
+            started = perf_counter()
+            self.record(request_id, model, variant, batch, preds, proba, elapsed, client)
+            metrics.phase["log"].observe(perf_counter() - started)
         shadowed = variant == "champion" and self.settings.shadow_fraction  # canary: challenger
         if shadowed and random.random() < self.settings.shadow_fraction:
             self.shadow(request_id, batch, client)
         return preds, proba, request_id
 
-    async def score(self, model: LoadedModel, batch: Batch) -> tuple[list, list | None]:
+    async def score(
+        self, model: LoadedModel, batch: Batch
+    ) -> tuple[list, list | None, tuple[float, float]]:
         """Score a batch: small ones on the event loop, larger ones in a worker thread.
 
         Small batches on the array path are coalesced with concurrent ones (`MicroBatcher`): a
-        thread hop would cost more than scoring them.
+        thread hop would cost more than scoring them. Also returns the seconds of the model
+        call's transform and estimator (`timed_predict`).
         """
         if model.compiled is not None and len(batch) <= INLINE_ROWS:
-            return await self.batcher.predict(model, batch)
-        return await anyio.to_thread.run_sync(batch.predict, model)
+            return await self.batcher.predict_timed(model, batch)
+        return await anyio.to_thread.run_sync(timed_predict, model, batch.columns, batch.rows)
 
     def record(
         self,
@@ -145,9 +158,9 @@ class PredictionService:
 
         async def run() -> None:
             try:
-                started = time.perf_counter()
+                started = perf_counter()
                 preds, proba = await anyio.to_thread.run_sync(batch.predict, challenger)
-                elapsed = time.perf_counter() - started
+                elapsed = perf_counter() - started
                 self.record(request_id, challenger, "shadow", batch, preds, proba, elapsed, client)
                 self.metrics.predictions.labels(challenger.version, "shadow").inc(len(preds))
             except Exception as exc:  # noqa: BLE001 - shadow must never affect serving

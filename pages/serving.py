@@ -84,7 +84,8 @@ def reload_button(api: ServingClient) -> None:
 
 def metrics_section(api: ServingClient) -> None:
     st.subheader("Live metrics")
-    snapshot = parse_metrics(api.metrics_text(), time.time())
+    text = api.metrics_text()
+    snapshot = parse_metrics(text, time.time())
     scrapes = view.remember(snapshot, api.target.url)
     rate = request_rate(scrapes[-2], snapshot) if len(scrapes) > 1 else None
     marks = percentiles(snapshot.buckets)
@@ -146,6 +147,35 @@ def metrics_section(api: ServingClient) -> None:
         )
     if snapshot.requests:
         st.plotly_chart(view.requests_figure(snapshot), width="stretch")
+    phases_section(view.phase_buckets(text))
+
+
+def phases_section(buckets: dict) -> None:
+    """Where the time of a scoring request goes: p50 / p95 per phase since the API started."""
+    st.markdown("**Where the time goes**")
+    frame = view.phase_frame(buckets)
+    if frame.empty or not frame["requests"].any():
+        st.caption(
+            "Latency by phase (parse, validate, transform, predict, log) appears after the "
+            "first /predict or /invocations request."
+        )
+        return
+    st.plotly_chart(view.phases_figure(frame), width="stretch")
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "p50_ms": st.column_config.NumberColumn("p50 (ms)", format="%.3f"),
+            "p95_ms": st.column_config.NumberColumn("p95 (ms)", format="%.3f"),
+        },
+    )
+    st.caption(
+        "Since the API started, from the `workbench_request_phase_seconds` histogram (50 us "
+        "to 1 s buckets). Transform and predict are those of the model call that scored the "
+        "request, shared with the requests micro-batched into it; the rest of a request's "
+        "latency is the server's own work (routing, answering) and waits."
+    )
 
 
 def live_section(ws, api: ServingClient) -> None:

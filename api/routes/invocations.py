@@ -19,6 +19,7 @@ from litestar import MediaType, Request, Response, get, post
 
 from api.errors import BadRequest, Unsupported, invalid_format
 from api.guards import API_KEY, api_key_required
+from api.metrics import parse_clock
 from api.schemas import PredictRequest, error_responses
 from api.service import PredictionService
 
@@ -103,7 +104,7 @@ def from_csv(body: bytes, fields: list[tuple[str, str]]) -> PredictRequest:
 
 @post(
     "/invocations",
-    middleware=[api_key_required],
+    middleware=[api_key_required, parse_clock],
     status_code=200,
     security=API_KEY,
     responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503),
@@ -125,6 +126,7 @@ async def invocations(request: Request) -> dict:
     model, variant = service.pick()
     body = await request.body()
     data = from_json(body) if mime == "application/json" else from_csv(body, model.fields)
+    service.metrics.parsed(request.state)
     batch = service.validate(data, model)
     preds, _, _ = await service.predict(model, variant, batch, client)
     return {"predictions": preds}

@@ -7,6 +7,7 @@ from litestar import Request, post
 
 from api.explain import checked_explainer, explanations
 from api.guards import API_KEY, api_key_required
+from api.metrics import parse_clock
 from api.schemas import (
     FeedbackRequest,
     ModelRef,
@@ -19,7 +20,7 @@ from api.service import PredictionService
 
 @post(
     "/predict",
-    middleware=[api_key_required],
+    middleware=[api_key_required, parse_clock],
     status_code=200,
     security=API_KEY,
     responses=error_responses(401, 403, 413, 422, 429, 503),
@@ -30,7 +31,9 @@ async def predict(request: Request, data: PredictRequest) -> PredictResponse:
     `"explain": true` also answers `explanations` (`api.explain`), checked before scoring.
     """
     service: PredictionService = request.app.state.service
-    client = request.state.get("client")  # the key's name (`api_key_required`)
+    state = request.state
+    service.metrics.parsed(state)  # `data` is decoded: the parse phase ends here
+    client = state.get("client")  # the key's name (`api_key_required`)
     service.metrics.count_client(client)
     model, variant = service.pick()  # this request keeps this model to the end
     batch = service.validate(data, model)

@@ -16,13 +16,16 @@ import plotly.express as px
 import plotly.graph_objects as go
 import pyarrow.parquet as pq
 import streamlit as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from app import ui
 from app.views.serving_form import form_default, record_value
 from app.views.serving_stats import (
+    Buckets,
     MetricsSnapshot,
     agreement_over_time,
     agreement_summary,
+    histogram_quantile,
     reset_between,
     shadow_pairs,
     variants_frame,
@@ -39,6 +42,15 @@ HISTORY_MAX = 120
 LOG_TTL = 30
 """Seconds a prediction log read from a database is reused."""
 MAX_CHOICES = 300
+PHASES = ("parse", "validate", "transform", "predict", "log")
+"""A scoring request's phases in order (the API's `workbench_request_phase_seconds`)."""
+PHASE_HELP = {
+    "parse": "reading and decoding the body",
+    "validate": "checking the records against the model's fields",
+    "transform": "the model's preprocessing",
+    "predict": "the estimator",
+    "log": "building the prediction-log records for the writer",
+}
 """Options of a text field's select box: its most frequent values (others can be typed)."""
 
 
@@ -325,3 +337,53 @@ def variants_figure(frame: pd.DataFrame, metric: str) -> go.Figure:
 def agreement_tables(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The per-version summary and the time series of `agreement_pairs` output."""
     return agreement_summary(pairs), agreement_over_time(pairs)
+
+
+# --- latency by phase ----------------------------------------------------------------------------
+
+
+def phase_buckets(text: str) -> dict[str, Buckets]:
+    """Each phase's cumulative buckets in a Prometheus exposition (`PHASES` order first)."""
+    found: dict[str, list[tuple[float, float]]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "workbench_request_phase_seconds":
+            for s in family.samples:
+                if s.name.endswith("_bucket"):
+                    found.setdefault(s.labels["phase"], []).append((float(s.labels["le"]), s.value))
+    order = [p for p in PHASES if p in found] + sorted(set(found) - set(PHASES))
+    return {p: tuple(sorted(found[p])) for p in order}
+
+
+def phase_frame(buckets: dict[str, Buckets]) -> pd.DataFrame:
+    """Per phase: observations, p50 and p95 in ms (from the buckets), what the phase covers."""
+    rows = []
+    for phase, b in buckets.items():
+        p50, p95 = histogram_quantile(0.5, b), histogram_quantile(0.95, b)
+        rows.append(
+            {
+                "phase": phase,
+                "requests": int(b[-1][1]) if b else 0,
+                "p50_ms": None if p50 is None else 1000 * p50,
+                "p95_ms": None if p95 is None else 1000 * p95,
+                "covers": PHASE_HELP.get(phase, ""),
+            }
+        )
+    return pd.DataFrame(rows, columns=["phase", "requests", "p50_ms", "p95_ms", "covers"])
+
+
+def phases_figure(frame: pd.DataFrame) -> go.Figure:
+    """p50 and p95 of each phase side by side (ms), phases in request order."""
+    long = frame.melt(id_vars="phase", value_vars=["p50_ms", "p95_ms"], var_name="percentile")
+    long["percentile"] = long["percentile"].str.removesuffix("_ms")
+    fig = px.bar(
+        long,
+        x="phase",
+        y="value",
+        color="percentile",
+        barmode="group",
+        title="Where the time goes (per request phase)",
+        labels={"value": "ms", "phase": ""},
+        category_orders={"phase": list(frame["phase"])},
+    )
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, height=320)
+    return fig

@@ -709,6 +709,11 @@ class CompiledModel:
         """The estimator's input matrix for mappings (used to verify the compilation)."""
         return self._transform(_getter, records)
 
+    def transform_rows(self, columns: Sequence[str], rows: Sequence[Sequence]) -> np.ndarray:
+        """The estimator's input matrix for rows in `columns` order."""
+        index = {c: i for i, c in enumerate(columns)}
+        return self._transform(lambda cols: _getter([index[c] for c in cols]), rows)
+
     def _transform(self, getter: Callable[[list], Callable], rows: Rows) -> np.ndarray:
         blocks = []
         if self.front is not None:
