@@ -13,7 +13,7 @@ from app import ui
 from app.views import serving as view
 from app.views.deployment import deployment_section
 from app.views.keys import keys_section
-from app.views.serving_form import form_text
+from app.views.serving_form import explanation_figure, form_text
 from app.views.serving_stats import (
     parse_metrics,
     percentiles,
@@ -211,6 +211,13 @@ def prediction_section(ws, api: ServingClient) -> None:
             help="These fields are sent as null, whatever their input shows: the model imputes "
             "them (an empty input is missing too).",
         )
+        explain = st.checkbox(
+            "Explain the prediction",
+            value=True,
+            key="serving_explain",
+            help="Also ask the API how much each raw field moved the prediction (exact for "
+            "LightGBM and linear models).",
+        )
         submitted = st.form_submit_button(
             "Predict", type="primary", key="serving_predict", **ui.guard(access.TRY_PREDICTION)
         )
@@ -223,11 +230,24 @@ def prediction_section(ws, api: ServingClient) -> None:
         return
     record = view.record(values, fields, missing)
     try:
-        body = api.predict([record])
+        body, note = predict_explained(api, record, explain)
     except ApiRejected as exc:
         st.error(f"The API rejected the record ({exc.status}): {exc.detail}")
         return
-    show_prediction(body)
+    show_prediction(body, note)
+
+
+def predict_explained(api: ServingClient, record: dict, explain: bool) -> tuple[dict, str | None]:
+    """The API's answer, with explanations when asked, and why there are none.
+
+    A model without them answers 422 naming `explain`; it is asked again without.
+    """
+    try:
+        return api.predict([record], explain=explain), None
+    except ApiRejected as exc:
+        if not explain or exc.field != "explain":
+            raise
+        return api.predict([record]), exc.detail
 
 
 def field_widget(col, name: str, kind: str, prefill: view.Prefill):
@@ -262,9 +282,21 @@ def field_widget(col, name: str, kind: str, prefill: view.Prefill):
     return col.text_input(f"{name} ({kind})", value=form_text(default), key=key)
 
 
-def show_prediction(body: dict) -> None:
+def show_prediction(body: dict, note: str | None = None) -> None:
     st.success(view.prediction_text(body))
     st.caption(f"Request id `{body['request_id']}` (use it to send feedback).")
+    explanations, probas = body.get("explanations"), body.get("probabilities")
+    if explanations:
+        figure = explanation_figure(explanations[0], probas[0] if probas else None)
+        st.plotly_chart(figure, width="stretch", key="serving_explanation")
+        st.caption(
+            "The base value (the model's reference output) plus each raw field's contribution "
+            "is the output. Engineered features count toward the field they come from (a "
+            "feature of two fields is split equally), one-hot columns toward their field. "
+            "Exact: TreeSHAP for LightGBM, coefficient x (value - reference) for linear models."
+        )
+    elif note:
+        st.caption(f"No explanation: {note}")
 
 
 def settings_section(ws) -> None:

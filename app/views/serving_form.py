@@ -117,3 +117,65 @@ def record_value(value: object, kind: str) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+# --- the answer's explanation: a waterfall from the base value to the output ------------------
+
+_SPACES = {"log_odds": "log-odds", "value": "predicted value", "probability": "probability"}
+
+
+def explanation_steps(explanation: dict, top: int = 12) -> list[tuple[str, float]]:
+    """The contributions of one explanation as waterfall steps, largest magnitude first.
+
+    Fields that contribute exactly 0 (dropped by the model) are left out; past `top` fields the
+    rest are summed into one `N other fields` step, so the steps still add up to the output.
+    """
+    items = [(k, float(v)) for k, v in explanation["contributions"].items() if v]
+    items.sort(key=lambda kv: abs(kv[1]), reverse=True)
+    if len(items) > top:
+        rest = items[top - 1 :]
+        items = items[: top - 1] + [(f"{len(rest)} other fields", sum(v for _, v in rest))]
+    return items
+
+
+def explanation_figure(explanation: dict, probability: float | None = None):
+    """A horizontal plotly waterfall: base value -> each field's contribution -> the output.
+
+    In `log_odds` space the output bar is labelled with its probability (the sigmoid).
+    """
+    import plotly.graph_objects as go
+
+    steps = explanation_steps(explanation)
+    base = float(explanation["base_value"])
+    output = base + sum(v for _, v in steps)
+    space = explanation.get("space", "value")
+    label = f"{output:.3f}"
+    if space == "log_odds":
+        shown = _sigmoid(output) if probability is None else probability
+        label += f" (probability {shown:.3f})"
+    figure = go.Figure(
+        go.Waterfall(
+            orientation="h",
+            measure=["absolute", *["relative"] * len(steps), "total"],
+            y=["base value", *[name for name, _ in steps], "output"],
+            x=[base, *[v for _, v in steps], output],
+            text=[f"{base:.3f}", *[f"{v:+.3f}" for _, v in steps], label],
+            textposition="outside",
+            increasing={"marker": {"color": "#d62728"}},
+            decreasing={"marker": {"color": "#1f77b4"}},
+            totals={"marker": {"color": "#7f7f7f"}},
+        )
+    )
+    figure.update_layout(
+        title="Why this prediction: each raw field's contribution",
+        xaxis_title=_SPACES.get(space, space),
+        yaxis={"autorange": "reversed"},
+        height=120 + 28 * (len(steps) + 2),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        showlegend=False,
+    )
+    return figure
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))

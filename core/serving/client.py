@@ -110,10 +110,14 @@ class ServingClient:
         """`GET /metrics`: the Prometheus text exposition."""
         return self._call("GET", "/metrics").text
 
-    def predict(self, records: list[dict]) -> dict:
-        """`POST /predict` with the API key; `ApiRejected` carries the API's message."""
+    def predict(self, records: list[dict], explain: bool = False) -> dict:
+        """`POST /predict` with the API key; `ApiRejected` carries the API's message.
+
+        `explain`: also ask for `explanations` (a model without them answers 422 naming it).
+        """
         headers = {"X-API-Key": self.target.api_key} if self.target.api_key else {}
-        return self._call("POST", "/predict", json={"records": records}, headers=headers).json()
+        body = {"records": records} | ({"explain": True} if explain else {})
+        return self._call("POST", "/predict", json=body, headers=headers).json()
 
     def feedback(self, request_id: str, actual) -> dict:
         """`POST /feedback` with the API key: the actual outcome of an earlier request."""
