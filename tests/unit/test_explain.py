@@ -13,7 +13,13 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.naive_bayes import GaussianNB
 
 from core.config import parse_config
-from core.serving.explain import Explainer, ExplainUnsupported, explainer, feature_sources
+from core.serving.explain import (
+    Explainer,
+    ExplainUnsupported,
+    explainer,
+    feature_sources,
+    global_importance,
+)
 from core.training.candidates import Candidate, build_pipeline
 
 FIELDS = ["ts", "temp", "dewp", "distance", "carrier", "junk"]
@@ -137,3 +143,14 @@ def test_a_family_without_an_exact_method_is_refused_by_name(make, family):
 def test_the_explainer_of_a_pipeline_is_built_once():
     pipe, _ = _fit("classification", lambda: LogisticRegression(max_iter=500))
     assert explainer(pipe, FIELDS) is explainer(pipe, FIELDS)
+
+
+def test_global_importance_is_the_mean_absolute_contribution_of_each_raw_field():
+    pipe, new = _fit("classification", lambda: LGBMClassifier(n_estimators=30, verbose=-1))
+    frame = _data(300, seed=3)[0]
+    means, space = global_importance(pipe, frame, rows=50)
+    assert space == "log_odds" and list(means) == FIELDS
+    assert means["junk"] == 0.0 and means["temp"] > 0 and means["carrier"] > 0
+    sample = frame.sample(n=50, random_state=0)
+    parts = Explainer(pipe, FIELDS).explain_frame(sample)
+    assert means["dewp"] == pytest.approx(np.mean([abs(p.contributions["dewp"]) for p in parts]))
