@@ -28,13 +28,45 @@ def _metric(task: str, metric: str, traffic: list[Traffic]) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), 4)
 
 
+def _estimated(ws: Workspace, metric: str, traffic: list[Traffic], calibrations: dict):
+    """The metric estimated before labels (CBPE) from the served probabilities.
+
+    Each day's predictions are calibrated by the version that served most of them (its
+    holdout calibration, `core.monitoring.estimate.calibration_for`).
+    """
+    import pandas as pd
+
+    from core.monitoring.estimate import calibration_for, estimate_groups
+    from core.monitoring.profiles import load_reference
+
+    if ws.config.task != "classification":
+        return None
+    groups = []
+    for t in traffic:
+        if not t.versions or not t.probabilities or any(p is None for p in t.probabilities):
+            continue
+        version = t.versions.most_common(1)[0][0]
+        if version not in calibrations:
+            try:
+                calibrations[version] = calibration_for(ws, load_reference(ws, version))
+            except Exception:  # noqa: BLE001 - a version without one is left out, not fatal
+                calibrations[version] = None
+        frame = pd.DataFrame({"prediction": t.predictions, "probability": t.probabilities})
+        groups.append((calibrations[version], frame))
+    value = estimate_groups(groups).get(metric)
+    return None if value is None or not math.isfinite(value) else round(float(value), 4)
+
+
 def weekly_performance(ws: Workspace, traffic: list[Traffic]) -> list[dict]:
-    """The metric of the served predictions against their actual outcomes, per ISO week."""
+    """The metric of the served predictions against their actual outcomes, per ISO week.
+
+    `estimated`: the same metric estimated from the served probabilities alone, before labels.
+    """
     weeks: dict[str, list[Traffic]] = {}
     for t in traffic:
         year, week, _ = date.fromisoformat(t.day).isocalendar()
         weeks.setdefault(f"{year}-W{week:02d}", []).append(t)
-    metric = ws.config.metric
+    metric, calibrations = ws.config.metric, {}
     return [
         {
             "week": week,
@@ -42,10 +74,23 @@ def weekly_performance(ws: Workspace, traffic: list[Traffic]) -> list[dict]:
             "predictions": sum(len(t.request_ids) for t in ts),
             "metric": metric,
             "value": _metric(ws.config.task, metric, ts),
+            "estimated": _estimated(ws, metric, ts, calibrations),
             "served_versions": sorted({v for t in ts for v in t.versions}, key=int),
         }
         for week, ts in sorted(weeks.items())
     ]
+
+
+def estimate_error(weeks: list[dict]) -> dict | None:
+    """Mean absolute error of the weekly estimates against the realized metric."""
+    pairs = [
+        (w["estimated"], w["value"]) for w in weeks if None not in (w.get("estimated"), w["value"])
+    ]
+    if not pairs:
+        return None
+    errors = [abs(e - v) for e, v in pairs]
+    mae = sum(errors) / len(errors)
+    return {"weeks": len(pairs), "mae": round(mae, 4), "max": round(max(errors), 4)}
 
 
 def operations(ws: Workspace) -> dict:
@@ -137,6 +182,7 @@ def summarise(sim: Simulation, runtime_s: float) -> dict:
         "seconds": _seconds(sim),
     }
     summary["totals"] = totals(summary)
+    summary["estimate_error"] = estimate_error(summary["performance_by_week"])
     return summary
 
 
@@ -211,16 +257,26 @@ def print_summary(summary: dict, console) -> None:
             ", ".join(a.removeprefix("monitoring.") for a in c["alerts"]),
         )
     console.print(checks)
-    weeks = Table("week", "days", "predictions", "metric", "served", title="Model performance")
+    weeks = Table("week", "days", "predictions", "metric", "estimated", "served")
+    weeks.title = "Model performance (estimated: before labels, from the probabilities)"
     for w in summary["performance_by_week"]:
         weeks.add_row(
             w["week"],
             str(w["days"]),
             f"{w['predictions']:,}",
             f"{w['metric']} {_num(w['value'])}",
+            _num(w.get("estimated")),
             ", ".join(f"v{v}" for v in w["served_versions"]),
         )
     console.print(weeks)
+    error = summary.get("estimate_error")
+    if error:
+        console.print(
+            f"estimated vs realized {summary['performance_by_week'][0]['metric']}: mean absolute "
+            f"error {error['mae']:.4f} over {error['weeks']} week(s) (max {error['max']:.4f}; "
+            "assumes covariate shift only)",
+            highlight=False,
+        )
     for failure in summary["failed_runs"]:
         console.print(f"[red]{failure['day']} {failure['job']} failed:[/red] {failure['error']}")
     spent = ", ".join(f"{k} {v:.0f} s" for k, v in summary["seconds"].items())
