@@ -212,10 +212,22 @@ def _calibrated(frame: pd.DataFrame, calibration: Calibration):
     rows = frame[frame[PROBABILITY].notna()] if PROBABILITY in frame else frame.iloc[0:0]
     s = rows[PROBABILITY].to_numpy(dtype=float) if len(rows) else np.empty(0)
     if PREDICTION in rows and rows[PREDICTION].notna().all():
-        positive = rows[PREDICTION].map(canonical).to_numpy() == calibration.positive
+        positive = _is_label(rows[PREDICTION], calibration.positive)
     else:
         positive = s > 0.5
     return calibration.apply(s), s, positive
+
+
+def _is_label(predicted: pd.Series, key: str | None) -> np.ndarray:
+    """Whether each prediction is the label with canonical key `key` (numbers compared as such)."""
+    numeric = pd.to_numeric(predicted, errors="coerce")
+    try:
+        number = float(key)
+    except (TypeError, ValueError):
+        number = None
+    if number is not None and numeric.notna().all() and predicted.dtype != object:
+        return numeric.to_numpy(dtype=float) == number
+    return predicted.map(canonical).to_numpy() == key
 
 
 def estimate_groups(groups: list[tuple[Calibration, pd.DataFrame]]) -> dict[str, float]:
