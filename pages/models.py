@@ -10,6 +10,7 @@ from app.views import models as view
 from core import access
 from core.config import LOWER_IS_BETTER
 from core.registry.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
+from core.serving.explain import ExplainUnsupported
 
 AUDIT_DETAILS = 20
 
@@ -49,6 +50,28 @@ def compare_section(ws, rows: list[dict], version: str, champion: str | None) ->
         )
     st.dataframe(view.style_comparison(table), width="stretch")
     st.caption(source + " Lower is better for " + ", ".join(sorted(LOWER_IS_BETTER)) + ".")
+
+
+def importance_section(ws, version: str, champion: str | None) -> None:
+    st.subheader("Global importance")
+    versions = [version] + ([champion] if champion and champion != version else [])
+    if not st.toggle(
+        "Explain the holdout with " + " and ".join(f"v{v}" for v in versions),
+        key="models_importance",
+        help="Mean |contribution| of each raw field over up to 1,000 holdout rows: TreeSHAP "
+        "for LightGBM, coefficient x (value - mean) for linear models (a few seconds).",
+    ):
+        return
+    try:
+        table = view.importance(ws, versions)
+    except ExplainUnsupported as exc:
+        st.info(f"No global importance: {exc}")
+        return
+    st.plotly_chart(view.importance_figure(table), width="stretch", key="models_importance_chart")
+    st.caption(
+        "In each model's explanation space (log-odds for classifiers): fields the models weigh "
+        "differently stand out as bars of unequal length."
+    )
 
 
 def gates_section(ws, version: str, champion: str | None) -> None:
@@ -162,6 +185,7 @@ version = st.selectbox(
 )
 with ui.shown_errors():
     compare_section(ws, rows, version, champion)
+    importance_section(ws, version, champion)
     gates_section(ws, version, champion)
     actions_section(ws, user, version, champion)
 audit_section(records)

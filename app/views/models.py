@@ -63,6 +63,41 @@ def _key(ws: Workspace) -> tuple:
 # --- cached reads ------------------------------------------------------------------------------
 
 
+@st.cache_data(ttl=TTL, show_spinner="Explaining the holdout with each version")
+def _importance(_ws: Workspace, root: str, versions: tuple[str, ...]) -> pd.DataFrame:
+    from core.serving.explain import version_importance
+
+    return version_importance(_ws, list(versions))
+
+
+def importance(ws: Workspace, versions: list[str]) -> pd.DataFrame:
+    """Mean |contribution| per raw field of each version on the latest holdout (cached)."""
+    return _importance(ws, str(ws.root), tuple(dict.fromkeys(versions)))
+
+
+def importance_figure(table: pd.DataFrame, top: int = 15):
+    """Grouped horizontal bars of each version's mean |contribution|.
+
+    The `top` fields of the first version, largest first.
+    """
+    import plotly.express as px
+
+    first = [c for c in table.columns if c != "field"][0]
+    rows = table.sort_values(first, ascending=False).head(top)
+    long = rows.melt(id_vars="field", var_name="version", value_name="mean |contribution|")
+    figure = px.bar(
+        long,
+        x="mean |contribution|",
+        y="field",
+        color="version",
+        barmode="group",
+        orientation="h",
+        title="Global importance on the holdout (mean |contribution|)",
+    )
+    figure.update_layout(yaxis={"autorange": "reversed"}, height=160 + 26 * len(rows))
+    return figure
+
+
 @st.cache_data(ttl=TTL, show_spinner="Reading the model registry")
 def _versions(_ws: Workspace, key: tuple) -> list[dict]:
     return list_models(_ws)

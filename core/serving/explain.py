@@ -359,9 +359,10 @@ def version_importance(ws, versions: Sequence[str], rows: int = IMPORTANCE_ROWS)
     Columns: `field`, then one per version (`v2`, ...) holding its mean |contribution|; a
     version without an exact method raises `ExplainUnsupported` naming it and its family.
     """
-    from core.registry.store import load_model
+    from core.registry.store import load_model, registry_client
     from core.training.data import load_split
 
+    registry_client(ws)  # points `models:/` URIs at the workspace's registry
     holdout = load_split(ws).X_test
     table = pd.DataFrame({"field": list(holdout.columns)})
     for version in versions:
