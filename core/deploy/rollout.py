@@ -503,12 +503,19 @@ class Deployment:
             raise DeployError(f"HAProxy refused `{command}`: {text or f'exit code {code}'}")
         return text
 
-    def _stat(self, entry) -> list[dict]:
-        """`show stat` as rows (frontends, backends, servers)."""
-        code, text = self._socket(entry, "show stat")
-        if code != 0 or not text.startswith("# "):
-            raise DeployError(f"no answer on {ENTRY_SOCKET}: {text.strip()[:200] or code}")
-        return list(csv.DictReader(io.StringIO(text[2:])))
+    def _stat(self, entry, attempts: int = 5) -> list[dict]:
+        """`show stat` as rows (frontends, backends, servers).
+
+        An empty answer (seen on a loaded machine: the exec stream closed before HAProxy's
+        answer came) is asked again, up to `attempts` times, before it fails the rollout.
+        """
+        for attempt in range(attempts):
+            code, text = self._socket(entry, "show stat")
+            if code == 0 and text.startswith("# "):
+                return list(csv.DictReader(io.StringIO(text[2:])))
+            if attempt < attempts - 1:
+                time.sleep(0.5)
+        raise DeployError(f"no answer on {ENTRY_SOCKET}: {text.strip()[:200] or code}")
 
     def _server(self, entry, color: str) -> dict:
         for row in self._stat(entry):

@@ -141,8 +141,11 @@ def test_api_replicas_serve_a_champion_from_mlflow_on_postgres_and_log_to_postgr
     assert all(int(s["stot"]) >= 1 for s in servers.values()), servers
     assert all(int(s["hrsp_5xx"]) == 0 for s in servers.values()), servers
     compose("up", "-d", "--wait", "--scale", "api=3", "--no-recreate", "api", "entry")
-    deadline = time.monotonic() + 60  # the third replica is found through Docker's DNS
-    while len(servers := _haproxy_servers(compose)) < 3 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 90  # the third replica is found through Docker's DNS,
+    while time.monotonic() < deadline:  # then UP after two passed health checks
+        servers = _haproxy_servers(compose)
+        if len(servers) == 3 and all(s["status"] == "UP" for s in servers.values()):
+            break
         time.sleep(1)
     assert sorted(s["status"] for s in servers.values()) == ["UP", "UP", "UP"], servers
     metrics = compose(
