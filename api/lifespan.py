@@ -47,7 +47,8 @@ def refresh_keys(state: State) -> None:
     """Write the keys' `last_used` times and re-read the key store if it changed.
 
     A store that cannot be read or written is logged and the keys read before stay in force
-    (the poller must go on checking the models).
+    (the poller must go on checking the models). The same error is logged once, not at every
+    poll; a recovery is logged too.
     """
     ring = keyring(state)
     if ring is None:
@@ -55,7 +56,14 @@ def refresh_keys(state: State) -> None:
     try:
         ring.refresh()
     except (OSError, WorkbenchError) as exc:
-        log.error("API key store not refreshed: %s", one_line(exc))
+        error = one_line(exc)
+        if state.get("key_store_error") != error:
+            log.error("API key store not refreshed: %s (logged once until it changes)", error)
+        state["key_store_error"] = error
+        return
+    if state.get("key_store_error"):
+        log.warning("API key store readable again")
+        state["key_store_error"] = None
 
 
 async def _poll(state: State) -> None:
