@@ -117,11 +117,6 @@ class Unsupported(ApiError):
     status = 415
 
 
-def invalid_format(message: str, field: str | None = None) -> Invalid:
-    """A 422 for a body of the wrong shape, naming the key (`extra.field`)."""
-    return Invalid(message, {"index": None, "field": field})
-
-
 class NotReady(ApiError):
     """No model loaded yet."""
 

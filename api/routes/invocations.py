@@ -17,11 +17,12 @@ from typing import Any
 import msgspec
 from litestar import MediaType, Request, Response, get, post
 
-from api.errors import BadRequest, Unsupported, invalid_format
+from api.errors import BadRequest, Unsupported
 from api.guards import API_KEY, api_key_required
 from api.metrics import parse_clock
 from api.schemas import PredictRequest, error_responses
 from api.service import PredictionService
+from api.validation import invalid
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 """The JSON input formats of MLflow's scoring protocol."""
@@ -37,12 +38,13 @@ def _records_or_columns(name: str, value: Any) -> PredictRequest:
         columns = list(value)
         lengths = {len(v) for v in value.values()}
         if len(lengths) > 1:
-            raise invalid_format(f"`{name}`: every column needs as many values", name)
+            raise invalid(f"`{name}`: every column needs as many values", field=name)
         return PredictRequest(
             columns=columns, rows=[list(r) for r in zip(*value.values(), strict=True)]
         )
-    raise invalid_format(
-        f"`{name}` must be a list of records or a mapping of column to a list of values", name
+    raise invalid(
+        f"`{name}` must be a list of records or a mapping of column to a list of values",
+        field=name,
     )
 
 
@@ -53,34 +55,31 @@ def from_json(body: bytes) -> PredictRequest:
     except msgspec.DecodeError as exc:
         raise BadRequest(f"the body is not JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise invalid_format("the body must be a JSON object with one of " + ", ".join(FORMATS))
+        raise invalid("the body must be a JSON object with one of " + ", ".join(FORMATS))
     given = [k for k in FORMATS if k in data]
     unknown = [k for k in data if k not in FORMATS and k not in IGNORED_KEYS]
     if len(given) != 1 or unknown:
         what = f"unknown key `{unknown[0]}`" if unknown else f"got {given or 'none'}"
         field = unknown[0] if unknown else (given[1] if given else "dataframe_split")
-        raise invalid_format(
-            f"send exactly one of {', '.join(FORMATS)} ({what})",
-            field,
-        )
+        raise invalid(f"send exactly one of {', '.join(FORMATS)} ({what})", field=field)
     if "params" in data and not isinstance(data["params"], dict):
-        raise invalid_format("`params` must be an object (it is ignored)", "params")
+        raise invalid("`params` must be an object (it is ignored)", field="params")
     name = given[0]
     value = data[name]
     if name == "dataframe_records":
         if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
-            raise invalid_format("`dataframe_records` must be a list of records", name)
+            raise invalid("`dataframe_records` must be a list of records", field=name)
         return PredictRequest(records=value)
     if name == "dataframe_split":
         columns = value.get("columns") if isinstance(value, dict) else None
         if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-            raise invalid_format("`dataframe_split` needs `columns` (a list of names)", name)
+            raise invalid("`dataframe_split` needs `columns` (a list of names)", field=name)
         extra = [k for k in value if k not in ("columns", "data", "index")]
         if extra:
-            raise invalid_format(f"`dataframe_split`: unknown key `{extra[0]}`", extra[0])
+            raise invalid(f"`dataframe_split`: unknown key `{extra[0]}`", field=extra[0])
         rows = value.get("data")
         if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
-            raise invalid_format("`dataframe_split.data` must be a list of rows (lists)", name)
+            raise invalid("`dataframe_split.data` must be a list of rows (lists)", field=name)
         return PredictRequest(columns=value["columns"], rows=rows)
     return _records_or_columns(name, value)
 

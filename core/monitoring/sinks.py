@@ -97,14 +97,7 @@ def webhook_url(ws: Workspace, sink: WebhookSink) -> str:
     """The sink's URL, or the secret named by its `url_secret` (raises when missing or bad)."""
     if sink.url_secret is None:
         return sink.url
-    from core.secrets import env_name, read_secret
-
-    url = read_secret(ws.root, sink.url_secret)
-    if not url:
-        raise OSError(
-            f"secret {sink.url_secret!r} is not set (.workbench/secrets.json or "
-            f"{env_name(sink.url_secret)})"
-        )
+    url = required_secret(ws, sink.url_secret)
     if not url.startswith(("http://", "https://")):
         raise OSError(f"secret {sink.url_secret!r} is not an http(s) URL")
     return url
@@ -131,15 +124,17 @@ def smtp_password(ws: Workspace, sink: EmailSink) -> str:
     """
     if sink.password_secret is None:
         return os.environ.get(sink.password_env or "", "")
+    return required_secret(ws, sink.password_secret)
+
+
+def required_secret(ws: Workspace, name: str) -> str:
+    """Secret `name` of the workspace; an `OSError` naming where it is looked for when unset."""
     from core.secrets import env_name, read_secret
 
-    password = read_secret(ws.root, sink.password_secret)
-    if not password:
-        raise OSError(
-            f"secret {sink.password_secret!r} is not set (.workbench/secrets.json or "
-            f"{env_name(sink.password_secret)})"
-        )
-    return password
+    value = read_secret(ws.root, name)
+    if not value:
+        raise OSError(f"secret {name!r} is not set (.workbench/secrets.json or {env_name(name)})")
+    return value
 
 
 def send_email(sink: EmailSink, event: dict, password: str | None = None) -> None:
