@@ -381,6 +381,23 @@ class DeployConfig(Strict):
     docker: DockerDeployConfig = DockerDeployConfig()
 
 
+class CardConfig(Strict):
+    """`card`: what each model version's card says and how it measures (`core.registry.card`)."""
+
+    intended_use: str | None = None
+    """What the model is for, for whom, and what it must not be used for (shown first)."""
+    min_slice_rows: int = Field(50, ge=1)
+    """A value of a categorical field is a slice only with at least this many holdout rows."""
+    slice_fields: list[str] | None = None
+    """Input fields to slice the holdout by; default: every categorical (text or bool) field."""
+    worst_slices: int = Field(3, ge=1, le=50)
+    """Worst slices listed per field."""
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    """Level of the holdout metrics' bootstrap confidence intervals."""
+    resamples: int = Field(1000, ge=100, le=100_000)
+    """Bootstrap resamples of the holdout (seeded with `training.seed`)."""
+
+
 _METRICS = {
     "classification": ClassificationMetric.__args__,
     "regression": RegressionMetric.__args__,
@@ -409,6 +426,7 @@ class WorkbenchConfig(Strict):
     alerts: AlertsConfig = AlertsConfig()
     serving: ServingConfig = ServingConfig()
     deploy: DeployConfig = DeployConfig()
+    card: CardConfig = CardConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkbenchConfig:
