@@ -22,6 +22,7 @@ import pandas as pd
 
 from core.errors import one_line
 from core.registry.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION, TAG_GATES_STATUS
+from core.serving.compiled import BACKEND, fetch_trees, lightgbm_estimator
 from core.serving.inference import CompiledModel, compile_model, signature_fields
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class LoadedModel:
     loaded_at: str
     classes: list | None = None
     compiled: CompiledModel | None = None
+    trees_reason: str | None = None
+    """Why compiled trees do not serve this version (None when they do)."""
 
     @property
     def columns(self) -> list[str]:
@@ -60,6 +63,22 @@ class LoadedModel:
     def path(self) -> str:
         """Which prediction path serves this model: `array` or `pandas`."""
         return "array" if self.compiled is not None else "pandas"
+
+    @property
+    def backend(self) -> str:
+        """What runs the estimator: `lleaves` (compiled trees), `lightgbm` or `sklearn`."""
+        if self.compiled is not None:
+            return self.compiled.backend
+        return "lightgbm" if lightgbm_estimator(self.model[-1]) else "sklearn"
+
+    @property
+    def backend_reason(self) -> str | None:
+        """Why compiled trees do not serve (None when they do)."""
+        if self.compiled is not None and self.compiled.backend == BACKEND:
+            return None
+        if self.compiled is not None and self.compiled.backend_reason:
+            return self.compiled.backend_reason
+        return self.trees_reason or "the array path is unavailable: the pipeline serves"
 
     def predict_records(self, records: list[dict]) -> tuple[list, list | None]:
         """Predict a list of mappings (validated: every field present)."""
@@ -115,7 +134,8 @@ def _load(client, tracking_uri: str, name: str, alias: str, version: str) -> Loa
 
     # Resolve through this store's own client: `models:/` URIs would go through MLflow's
     # process-global registry URI, which may point at another store.
-    source = client.get_model_version(name, version).source
+    mv = client.get_model_version(name, version)
+    source = mv.source
     if source.startswith("models:/m-"):  # an MLflow 3 LoggedModel
         source = client.get_logged_model(source.rsplit("/", 1)[-1]).artifact_location
     local = download_artifacts(artifact_uri=source, tracking_uri=tracking_uri)
@@ -123,6 +143,7 @@ def _load(client, tracking_uri: str, name: str, alias: str, version: str) -> Loa
     sig = Model.load(local).signature
     fields = signature_fields(sig)
     classes = getattr(model, "classes_", None)
+    trees, why = fetch_trees(tracking_uri, mv.run_id, model[-1])  # compiled at registration
     loaded = LoadedModel(
         name,
         version,
@@ -131,9 +152,17 @@ def _load(client, tracking_uri: str, name: str, alias: str, version: str) -> Loa
         fields,
         datetime.now(UTC).isoformat(timespec="seconds"),
         None if classes is None else np.asarray(classes).tolist(),
-        compile_model(model, fields),
+        compile_model(model, fields, trees),
+        None if trees is not None else why,
     )
-    log.info("%s v%s predicts through the %s path", name, version, loaded.path)
+    log.info(
+        "%s v%s predicts through the %s path, estimator run by %s%s",
+        name,
+        version,
+        loaded.path,
+        loaded.backend,
+        "" if loaded.backend_reason is None else f" ({loaded.backend_reason})",
+    )
     _warm(loaded)
     return loaded
 

@@ -124,6 +124,11 @@ class ModelInfo(msgspec.Struct):
     challenger_version: str | None = None
     prediction_path: str = "pandas"
     """`array` when the pipeline runs on numpy arrays (`core.serving.inference`), else `pandas`."""
+    backend: str = "sklearn"
+    """What runs the estimator: `lleaves` (LightGBM compiled at registration), `lightgbm` (its
+    booster) or `sklearn` (the estimator's own predict)."""
+    backend_reason: str | None = None
+    """Why compiled trees do not serve this model (None when they do)."""
 
 
 def value_schema(kind: str, nullable: bool = True) -> dict:

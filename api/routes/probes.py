@@ -53,7 +53,7 @@ async def ready(request: Request) -> Response[ReadyStatus]:
 
 @get("/model", responses=error_responses(429, 503))
 async def model_info(request: Request) -> ModelInfo:
-    """Name, version, alias, load time and input fields of the served champion."""
+    """Name, version, alias, load time, input fields and backend of the served champion."""
     service = request.app.state.service
     m, challenger = service.champion(), service.store.challenger
     return ModelInfo(
@@ -64,6 +64,8 @@ async def model_info(request: Request) -> ModelInfo:
         [InputField(n, t, nullable=True) for n, t in m.fields],
         None if challenger is None else challenger.version,
         m.path,
+        m.backend,
+        m.backend_reason,
     )
 
 

@@ -41,6 +41,7 @@ ones.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import logging
 import math
@@ -55,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from core.config import BOOL_TEXT
+from core.serving.compiled import BACKEND, CompiledTrees, lightgbm_estimator
 
 log = logging.getLogger(__name__)
 
@@ -194,22 +196,9 @@ def _estimator(est) -> tuple[Callable[[np.ndarray], tuple[np.ndarray, np.ndarray
     from sklearn.base import is_classifier
 
     classifier = is_classifier(est)
-    try:
-        from lightgbm import LGBMModel
-    except ImportError:  # pragma: no cover - lightgbm is a core dependency
-        LGBMModel = ()  # noqa: N806 - a type placeholder
-    if isinstance(est, LGBMModel) and not callable(est.objective_):
+    if lightgbm_estimator(est):
         booster = est.booster_
-        if not classifier:
-            return (lambda X: (booster.predict(X, num_threads=1), None)), False
-        classes = np.asarray(est.classes_)
-
-        def lgbm(X: np.ndarray):  # noqa: N803 - array naming
-            p = booster.predict(X, num_threads=1)
-            proba = np.vstack((1.0 - p, p)).T if p.ndim == 1 else p
-            return classes[np.argmax(proba, axis=1)], proba
-
-        return lgbm, True
+        return _lightgbm(lambda X: booster.predict(X, num_threads=1), est, classifier), classifier
 
     from sklearn import config_context
 
@@ -219,6 +208,20 @@ def _estimator(est) -> tuple[Callable[[np.ndarray], tuple[np.ndarray, np.ndarray
             return est.predict(X), proba
 
     return generic, classifier
+
+
+def _lightgbm(raw: Callable[[np.ndarray], np.ndarray], est, classifier: bool):
+    """A LightGBM model's predict from `raw` (what its booster's `predict` returns)."""
+    if not classifier:
+        return lambda X: (raw(X), None)
+    classes = np.asarray(est.classes_)
+
+    def lgbm(X: np.ndarray):  # noqa: N803 - array naming
+        p = raw(X)
+        proba = np.vstack((1.0 - p, p)).T if p.ndim == 1 else p
+        return classes[np.argmax(proba, axis=1)], proba
+
+    return lgbm
 
 
 # --------------------------------------------------------------------------- timestamps
@@ -687,7 +690,9 @@ class CompiledModel:
     Use `predict_records` for a list of mappings, `predict_rows` for rows in `columns` order.
     Both return (predictions, probabilities or None) as numpy arrays. `front` is the replay of
     the record cleaning and feature steps (None for a `[ColumnTransformer, estimator]` model,
-    whose parts read the record fields directly).
+    whose parts read the record fields directly). `backend` says what runs the estimator:
+    `lleaves` (compiled trees, `core.serving.compiled`), `lightgbm` (the booster) or `sklearn`
+    (the estimator's own predict); `backend_reason` why compiled trees do not serve, if offered.
     """
 
     fields: list[tuple[str, str]]
@@ -695,6 +700,8 @@ class CompiledModel:
     estimator: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
     classifier: bool
     front: _Front | None = None
+    backend: str = "sklearn"
+    backend_reason: str | None = None
 
     def predict_records(self, records: Sequence[dict]):
         """Predict mappings of input field to value (all fields present)."""
@@ -753,13 +760,19 @@ def signature_fields(signature) -> list[tuple[str, str]]:
     return [(c.name, str(c.type).split(".")[-1].lower()) for c in signature.inputs.inputs]
 
 
-def compile_model(pipeline, fields: list[tuple[str, str]]) -> CompiledModel | None:
+def compile_model(
+    pipeline, fields: list[tuple[str, str]], trees: CompiledTrees | None = None
+) -> CompiledModel | None:
     """Compile a fitted pipeline for the array path, or None when it cannot be replayed exactly.
 
     Args:
         pipeline: A fitted sklearn Pipeline `[RecordCleaner, FeatureBuilder, ColumnTransformer,
             estimator]` (either of the first two may be absent).
         fields: (column, MLflow type) of the model signature, in signature order.
+        trees: The LightGBM estimator compiled (`core.serving.compiled.fetch_trees`): it
+            replaces the booster when it agrees with it on the probe records (labels equal,
+            probabilities within 1e-9); otherwise the booster serves and `backend_reason` says
+            why.
 
     Returns:
         The compiled model, verified against `pipeline` on probe records; None (with the
@@ -768,6 +781,8 @@ def compile_model(pipeline, fields: list[tuple[str, str]]) -> CompiledModel | No
     try:
         compiled = _compile(pipeline, fields)
         _verify(compiled, pipeline, fields)
+        if trees is not None:
+            compiled = _with_trees(compiled, pipeline.steps[-1][1], trees)
     except NotCompilable as exc:
         log.info("array path unavailable, serving through pandas: %s", exc)
         return None
@@ -800,7 +815,7 @@ def _compile(pipeline, fields: list[tuple[str, str]]) -> CompiledModel:
     if cleaner is not None:
         front, parts = _front(cleaner, builder, transformer, fields)
         predict, classifier = _estimator(est)
-        return CompiledModel(list(fields), parts, predict, classifier, front)
+        return CompiledModel(list(fields), parts, predict, classifier, front, _backend(est))
     kinds = dict(fields)
     parts: list[_Numeric | _Categorical] = []
     for name, part, columns in _used_parts(transformer):
@@ -816,7 +831,49 @@ def _compile(pipeline, fields: list[tuple[str, str]]) -> CompiledModel:
     if not parts:
         raise NotCompilable("no input columns")
     predict, classifier = _estimator(est)
-    return CompiledModel(list(fields), parts, predict, classifier)
+    return CompiledModel(list(fields), parts, predict, classifier, backend=_backend(est))
+
+
+def _backend(est) -> str:
+    return "lightgbm" if lightgbm_estimator(est) else "sklearn"
+
+
+_TREES_TOLERANCE = 1e-9
+
+
+def _with_trees(compiled: CompiledModel, est, trees: CompiledTrees) -> CompiledModel:
+    """`compiled` with the compiled trees as its estimator, if they agree with the booster.
+
+    Compared on the probe records' features (as one batch and row by row) plus a row of
+    missing values: labels equal, probabilities (or regression values) within 1e-9.
+    """
+    faster = _lightgbm(trees.predict, est, compiled.classifier)
+    X = compiled.transform_records(probe_records(compiled, seed=1))
+    X = np.vstack([X, np.full((1, X.shape[1]), np.nan)])
+    try:
+        batch = faster(X)
+        alone = [faster(X[i : i + 1]) for i in range(8)]
+    except Exception as exc:  # noqa: BLE001 - a broken library: the booster serves
+        return _keep_booster(compiled, f"compiled trees failed on probe rows: {exc!r}"[:300])
+    expected = compiled.estimator(X)
+    got = [np.asarray(batch[k]) for k in (0, 1) if batch[k] is not None]
+    got_alone = [np.concatenate([a[k] for a in alone]) for k in (0, 1) if batch[k] is not None]
+    want = [np.asarray(expected[k]) for k in (0, 1) if expected[k] is not None]
+    if compiled.classifier and not (
+        np.array_equal(want[0], got[0]) and np.array_equal(want[0][:8], got_alone[0])
+    ):
+        return _keep_booster(compiled, "compiled trees' labels differ from the booster's")
+    rtol = 0.0 if compiled.classifier else _TREES_TOLERANCE  # probabilities: absolute 1e-9
+    close = functools.partial(np.allclose, rtol=rtol, atol=_TREES_TOLERANCE)
+    if not (close(want[-1], got[-1]) and close(want[-1][:8], got_alone[-1])):
+        what = "probabilities" if compiled.classifier else "values"
+        return _keep_booster(compiled, f"compiled trees' {what} differ from the booster's")
+    return dataclasses.replace(compiled, estimator=faster, backend=BACKEND, backend_reason=None)
+
+
+def _keep_booster(compiled: CompiledModel, reason: str) -> CompiledModel:
+    log.warning("the booster serves: %s", reason)
+    return dataclasses.replace(compiled, backend_reason=reason)
 
 
 # --------------------------------------------------------------------------- verification

@@ -17,6 +17,21 @@ from core.workspace import Workspace
 log = logging.getLogger(__name__)
 
 
+def _log_compiled(client, run_id: str, model_uri: str) -> None:
+    """Compile a LightGBM estimator once, beside the model (the API loads it, never compiles)."""
+    import mlflow
+
+    from core.serving.compiled import lightgbm_estimator, log_compiled
+
+    try:
+        model = mlflow.sklearn.load_model(model_uri)
+    except Exception as exc:  # noqa: BLE001 - never fail a registration: the booster serves
+        log.warning("trees not compiled: the model did not load: %s", exc)
+        return
+    if lightgbm_estimator(model.steps[-1][1] if hasattr(model, "steps") else model):
+        log_compiled(client, run_id, model)
+
+
 def register_best(ws: Workspace, run_id: str, model_uri: str, data_version: str) -> dict:
     """Create the model version from the run's logged model, evaluate its gates, set aliases.
 
@@ -51,6 +66,7 @@ def register_best(ws: Workspace, run_id: str, model_uri: str, data_version: str)
     )
     version = str(mv.version)
     _log_reference(ws, run_id, model_uri, data_version, name, version)
+    _log_compiled(client, run_id, model_uri)
     summary = {
         "name": name,
         "version": version,
