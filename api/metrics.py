@@ -110,6 +110,12 @@ class Metrics:
             ["name", "version", "alias"],
             registry=r,
         )
+        self.backend = Gauge(
+            "workbench_model_backend_info",
+            "What runs each served version's estimator: lleaves (compiled), lightgbm, sklearn",
+            ["version", "alias", "backend"],
+            registry=r,
+        )
         self.last_reload = Gauge(
             "workbench_last_reload_timestamp_seconds",
             "Unix time of the last model swap",
@@ -143,9 +149,11 @@ class Metrics:
     def show_models(self, store) -> None:
         """Export the loaded versions of a `ModelStore` and the time of its last swap."""
         self.model.clear()
+        self.backend.clear()
         for loaded in (store.champion, store.challenger):
             if loaded is not None:
                 self.model.labels(loaded.name, loaded.version, loaded.alias).set(1)
+                self.backend.labels(loaded.version, loaded.alias, loaded.backend).set(1)
         if store.last_reload:
             self.last_reload.set(store.last_reload)
 

@@ -58,7 +58,10 @@ def status_section(ws, api: ServingClient) -> bool:
     if ready.get("degraded"):
         st.warning(f"Degraded: {ready['degraded']} (the loaded model keeps serving).")
     if info:
-        st.caption(f"**{info['name']}** v{info['version']} loaded {ui.when(info['loaded_at'])}.")
+        st.caption(
+            f"**{info['name']}** v{info['version']} loaded {ui.when(info['loaded_at'])}. "
+            + view.backend_text(info)
+        )
     else:
         st.warning("No model loaded yet: the API answers 503 until a champion is registered.")
     return True

@@ -108,6 +108,17 @@ def prediction_text(body: dict) -> str:
     )
 
 
+def backend_text(info: dict) -> str:
+    """What runs the served model's estimator (`GET /model`'s `backend`), as one sentence."""
+    backend, reason = info.get("backend"), info.get("backend_reason")
+    if not backend:
+        return ""
+    if backend == "lleaves":
+        return "Its trees run compiled (lleaves, built at registration)."
+    why = f" Compiled trees do not serve: {reason}" if reason else ""
+    return f"Its estimator runs on `{backend}`.{why.rstrip('.')}{'.' if why else ''}"
+
+
 # --- cached workspace reads -----------------------------------------------------------------------
 
 
