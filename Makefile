@@ -20,7 +20,7 @@ $(BIN)/workbench: pyproject.toml
 
 install: $(BIN)/workbench ## Create .venv with everything (idempotent)
 
-system-deps: ## Install what a fresh Debian machine lacks for the tests (chromium, git, postgresql, wrk, redis-server, docker.io, debootstrap, prometheus, prometheus-alertmanager, haproxy)
+system-deps: ## Install what a fresh Debian machine lacks for the tests (chromium, git, postgresql, wrk, redis-server, docker.io, debootstrap, prometheus, prometheus-alertmanager, haproxy, binutils: ld links compiled trees)
 	@missing=""; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
@@ -32,6 +32,7 @@ system-deps: ## Install what a fresh Debian machine lacks for the tests (chromiu
 	test -x /usr/sbin/haproxy || missing="$$missing haproxy"; \
 	test -x /usr/sbin/dockerd || command -v dockerd >/dev/null || missing="$$missing docker.io"; \
 	test -x /usr/sbin/debootstrap || missing="$$missing debootstrap"; \
+	command -v ld >/dev/null || missing="$$missing binutils"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -64,6 +65,7 @@ bench: install system-deps ## Benchmarks: ours vs the peer, side by side, with r
 	$(BIN)/python benchmarks/bench_experiments_page.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_serving.py
+	$(BIN)/python benchmarks/bench_compiled.py
 	$(BIN)/python benchmarks/bench_drift.py
 	$(BIN)/python benchmarks/bench_retrain_policy.py
 	$(BIN)/python benchmarks/bench_prediction_log.py
