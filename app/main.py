@@ -44,6 +44,7 @@ navigation = st.navigation(
         st.Page(PAGES / "data.py", title="Data", url_path="data"),
         st.Page(PAGES / "experiments.py", title="Experiments", url_path="experiments"),
         st.Page(PAGES / "models.py", title="Models", url_path="models"),
+        st.Page(PAGES / "lineage.py", title="Lineage", url_path="lineage"),
         st.Page(PAGES / "serving.py", title="Serving", url_path="serving"),
         st.Page(PAGES / "drift.py", title="Drift", url_path="drift"),
         st.Page(PAGES / "jobs.py", title="Jobs", url_path="jobs"),

@@ -15,7 +15,10 @@ from core.data.validation import render_html
 
 
 def validation_tab(ws, runs: list[dict]) -> None:
-    run = latest_batch_run(runs)
+    wanted = st.query_params.get("batch")  # a Lineage link: the run that validated that batch
+    ids = [{b.get("batch_id") for b in r.get("batches", [])} for r in runs]
+    run = next((r for r, i in zip(runs, ids, strict=True) if wanted in i), None)
+    run = run or latest_batch_run(runs)
     if runs and runs[0]["status"] == "noop":
         st.info(
             f"Last run {ui.when(runs[0]['started_at'])}: nothing new ({runs[0]['message']})."

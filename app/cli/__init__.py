@@ -16,6 +16,7 @@ from app.cli.data import data_app, demo_app, workspace_app
 from app.cli.deploy import deploy_app
 from app.cli.jobs import jobs_app
 from app.cli.keys import keys_app
+from app.cli.lineage import lineage_app
 from app.cli.models import models_app
 from app.cli.monitoring import monitoring_app
 from app.cli.scheduler import scheduler_app
@@ -52,3 +53,4 @@ app.add_typer(scheduler_app)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(keys_app, name="keys")
+app.add_typer(lineage_app)
