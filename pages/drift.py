@@ -270,6 +270,7 @@ with ui.shown_errors(stop=True):
     champion = ui.current_champion(ws)
 if records:
     summary(records[-1])
+    view.attribution_section(records[-1], records)
 else:
     st.info(
         "No drift check yet: press **Run check now**, or run `workbench drift` (the scheduler "

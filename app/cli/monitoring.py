@@ -117,6 +117,9 @@ def _print_result(result) -> None:
             highlight=False,
         )
     _print_estimate(result)
+    if result.attribution is not None:
+        state = "[red]DRIFT[/red]" if result.attribution.drifted else "ok"
+        out.print(f"attribution: {result.attribution.describe()}: {state}", highlight=False)
     for alert in result.alerts:
         delivery = alert.get("delivery") or {}
         how = delivery.get("suppressed") or ", ".join(

@@ -371,3 +371,120 @@ def estimate_chart(series: pd.DataFrame) -> go.Figure:
     metric = series["metric"].iloc[0] if len(series) else ""
     fig.update_layout(height=300, margin={"t": 20, "b": 20}, yaxis_title=metric)
     return fig
+
+
+# --- attribution drift -------------------------------------------------------------------------
+
+
+def attribution_frame(record: dict) -> pd.DataFrame:
+    """One row per raw field of a check's attribution drift, in the reference's order.
+
+    Columns: field, reference and current share of the importance, their ranks, the move.
+    """
+    from core.monitoring.attribution import current_order, reference_order
+
+    found = record.get("attribution_drift") or {}
+    ref, cur = found.get("reference_importance") or {}, found.get("current_importance") or {}
+    columns = ["field", "reference", "current", "reference rank", "current rank", "moved"]
+    if not ref:
+        return pd.DataFrame(columns=columns)
+    where = {f: i + 1 for i, f in enumerate(current_order(ref, cur))} if cur else {}
+    rows = []
+    for rank, name in enumerate(reference_order(ref), 1):
+        now = where.get(name)
+        rows.append(
+            {
+                "field": name,
+                "reference": ref[name],
+                "current": cur.get(name),
+                "reference rank": rank,
+                "current rank": now,
+                "moved": None if now is None else rank - now,
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def attribution_chart(frame: pd.DataFrame) -> go.Figure:
+    """Reference vs current share of the importance per field, ranked as the reference ranks.
+
+    Each field is labelled with its rank on both sides (`carrier  #1 → #4`).
+    """
+    labels = [
+        f"{name}  #{ref} → #{'' if pd.isna(cur) else int(cur)}"
+        for name, ref, cur in zip(
+            frame["field"], frame["reference rank"], frame["current rank"], strict=True
+        )
+    ]
+    fig = go.Figure()
+    for name, colour in (("reference", "#1f77b4"), ("current", "#d62728")):
+        fig.add_bar(y=labels, x=frame[name], name=name, orientation="h", marker_color=colour)
+    fig.update_layout(
+        barmode="group",
+        height=max(300, 34 * len(frame)),
+        margin={"t": 20, "b": 20},
+        xaxis_title="share of the importance",
+        xaxis_tickformat=".0%",
+        yaxis={"autorange": "reversed"},
+        legend={"orientation": "h", "y": 1.05},
+    )
+    return fig
+
+
+def attribution_caption(record: dict) -> str:
+    """The verdict (nDCG against the threshold), the method, the rows and the cost."""
+    found = record.get("attribution_drift") or {}
+    if found.get("ndcg") is None:
+        return f"Attribution not compared: {found.get('note') or 'no reference importance'}."
+    state = "attribution drift" if found.get("drifted") else "no attribution drift"
+    sign = "<" if found.get("drifted") else "≥"
+    return (
+        f"nDCG {found['ndcg']:.3f} {sign} threshold {found['threshold']:.2f}: {state}. "
+        f"Importance: {found.get('method_description') or found.get('method')}; "
+        f"{found.get('rows', 0):,} window rows against {found.get('reference_rows', 0):,} "
+        f"held-out rows of the model version ({found.get('ms', 0):.0f} ms). nDCG (as SageMaker "
+        "Clarify computes it) is 1 when the window ranks the fields as the reference does; "
+        "swapping fields the model hardly uses costs little, losing its top field a lot."
+    )
+
+
+def ndcg_series(records: list[dict]) -> pd.DataFrame:
+    """Per check with an attribution verdict: time, nDCG, threshold."""
+    rows = [
+        {"time": pd.Timestamp(r["time"]), "nDCG": a["ndcg"], "threshold": a.get("threshold")}
+        for r in records
+        if (a := r.get("attribution_drift") or {}).get("ndcg") is not None
+    ]
+    return pd.DataFrame(rows, columns=["time", "nDCG", "threshold"])
+
+
+def ndcg_chart(series: pd.DataFrame) -> go.Figure:
+    """The nDCG of each check's importance ranking, with the (latest) threshold."""
+    fig = px.line(series, x="time", y="nDCG", markers=True)
+    if len(series):
+        threshold = float(series["threshold"].iloc[-1])
+        fig.add_hline(
+            y=threshold, line_dash="dash", line_color="red", annotation_text="attribution drift"
+        )
+    fig.update_yaxes(range=[0, 1.02])
+    fig.update_layout(height=260, margin={"t": 20, "b": 20})
+    return fig
+
+
+def attribution_section(record: dict, records: list[dict]) -> None:
+    """The Drift page's attribution drift: verdict, ranking chart, table, nDCG over time."""
+    found = record.get("attribution_drift")
+    if not found:
+        return
+    title = "Attribution drift: " + ("yes" if found.get("drifted") else "no")
+    with st.expander(title, expanded=bool(found.get("drifted"))):
+        frame = attribution_frame(record)
+        if found.get("ndcg") is not None:
+            left, right = st.columns(2)
+            left.metric("Importance ranking nDCG", f"{found['ndcg']:.3f}", border=True)
+            right.metric("Threshold", f"{found['threshold']:.2f}", border=True)
+            st.plotly_chart(attribution_chart(frame), width="stretch")
+        st.caption(attribution_caption(record))
+        series = ndcg_series(records)
+        if len(series) > 1:
+            st.plotly_chart(ndcg_chart(series), width="stretch")

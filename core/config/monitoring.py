@@ -15,7 +15,9 @@ from core.config.strict import Strict
 
 Method = Literal["ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi"]
 Kind = Literal["numeric", "categorical"]
-Condition = Literal["dataset_drift", "prediction_drift", "target_drift", "performance"]
+Condition = Literal[
+    "dataset_drift", "prediction_drift", "target_drift", "performance", "attribution_drift"
+]
 
 NUMERIC_METHODS = ("ks", "wasserstein", "jensenshannon", "psi")
 CATEGORICAL_METHODS = ("chisquare", "z", "jensenshannon", "psi")
@@ -128,6 +130,27 @@ class ReferenceConfig(Strict):
     """Numeric columns with at most this many distinct values are stored exactly."""
 
 
+class AttributionConfig(Strict):
+    """Attribution drift: does the model still rely on the same fields?
+
+    The nDCG of each window's importance ranking against the reference's, as SageMaker Clarify
+    judges it (`core.monitoring.attribution`).
+    """
+
+    enabled: bool = True
+    """Rank the raw input fields by global importance on each checked window."""
+    threshold: float = Field(0.9, gt=0, le=1)
+    """Attribution drift when the nDCG of the window's ranking against the reference's
+    importance is below this (Clarify's default 0.90)."""
+    rows: int = Field(1000, ge=50, le=100_000)
+    """Rows sampled from the window (and from the reference holdout) to rank the fields."""
+    treeshap_rows: int = Field(300, ge=50, le=100_000)
+    """At most this many of them for TreeSHAP (LightGBM), whose cost per row grows with the
+    trees x leaves (~2-5 ms a row for a 200-tree model)."""
+    min_rows: int = Field(100, ge=10)
+    """A window with fewer rows gets no attribution verdict (too noisy to rank)."""
+
+
 class RetrainConfig(Strict):
     """When monitoring asks for a training run (the scheduler runs it), on sustained evidence.
 
@@ -176,6 +199,8 @@ class MonitoringConfig(Strict):
     """A condition raises its alert (opens its incident) once it held in this many checks of
     the prediction log in a row (like a Prometheus rule's `for:`); a clean check resolves it."""
     retrain: RetrainConfig = RetrainConfig()
+    attribution: AttributionConfig = AttributionConfig()
+    """Attribution drift (the importance ranking against the reference's)."""
     report: bool = False
     """Scheduled checks also write the full Evidently HTML report under reports/drift/."""
     min_rows: int = Field(30, ge=1)

@@ -3,9 +3,11 @@
 `run_check` is what `workbench drift`, the Drift page and the scheduler call. The reference is
 the champion's profile (or a file); the current data a window of the prediction log (or a
 file). Conditions that hold (dataset / prediction / target drift, performance drift) raise
-alerts for those listed in `monitoring.alert_on` (a clean check resolves them); whether the
-evidence asks for a training run is `core.monitoring.trigger.decide_retrain` (sustained,
-importance-weighted drift or a realized performance drop), and a recent automatic promotion
+alerts for those listed in `monitoring.alert_on` (a clean check resolves them); attribution
+drift (the model's importance ranking on the window against the reference's, nDCG:
+`core.monitoring.attribution`) is one of the conditions; whether the evidence asks for a
+training run is `core.monitoring.trigger.decide_retrain` (sustained, importance-weighted drift,
+attribution drift when configured, or a realized performance drop), and a recent automatic promotion
 whose realized metric is clearly worse is rolled back (`core.monitoring.rollback_check`).
 """
 
@@ -19,9 +21,10 @@ from pathlib import Path
 
 from core.errors import one_line
 from core.monitoring import performance as perf
+from core.monitoring.attribution import AttributionDrift
 from core.monitoring.drift import DriftInputError, DriftResult, check_drift
 from core.monitoring.estimate import Estimate
-from core.monitoring.history import held_streak, read_history, record_check
+from core.monitoring.history import conditions_held, read_history, record_check, streak
 from core.monitoring.reference import PREDICTION, PROBABILITY, ReferenceProfile, build_profile
 from core.monitoring.window import (
     META_COLUMNS,
@@ -41,6 +44,7 @@ SEVERITY = {
     "prediction_drift": "warning",
     "target_drift": "warning",
     "performance": "error",
+    "attribution_drift": "warning",
 }
 
 
@@ -69,11 +73,18 @@ class CheckResult:
     """The automatic-rollback verdict on a recent automatic promotion (`rollback_check`)."""
     estimate: Estimate | None = None
     """Performance estimated before labels (CBPE) or the prediction shift (`estimate`)."""
+    attribution: AttributionDrift | None = None
+    """The importance ranking on the window against the reference's (`attribution`)."""
 
     @property
     def estimated_performance(self) -> dict[str, float | None] | None:
         """Metric name -> value estimated from the window's probabilities (classifiers)."""
         return self.estimate.to_json()["metrics"] if self.estimate else None
+
+    @property
+    def attribution_json(self) -> dict | None:
+        """`AttributionDrift.to_json` (nDCG, threshold, drifted, both importances, method)."""
+        return self.attribution.to_json() if self.attribution else None
 
     @property
     def conditions(self) -> dict[str, bool]:
@@ -84,6 +95,7 @@ class CheckResult:
             "prediction_drift": bool(d and d.prediction_drift),
             "target_drift": bool(d and d.target_drift),
             "performance": bool(p and p.drifted),
+            "attribution_drift": bool(self.attribution and self.attribution.drifted),
         }
 
     @property
@@ -106,6 +118,7 @@ class CheckResult:
             "performance": self.performance.to_json() if self.performance else None,
             "estimated_performance": self.estimated_performance,
             "estimate": self.estimate.to_json() if self.estimate else None,
+            "attribution_drift": self.attribution_json,
             "check_id": self.id,
             "time": self.time,
             "window": self.window.label,
@@ -139,6 +152,7 @@ class CheckResult:
             "performance_window": _span(self.performance_window),
             "estimated_performance": self.estimated_performance,
             "estimate": self.estimate.to_json() if self.estimate else None,
+            "attribution_drift": self.attribution_json,
             "rollback": self.rollback,
             "alerts": [
                 {"kind": a.get("kind"), "key": a.get("key"), "delivery": a.get("delivery")}
@@ -288,6 +302,18 @@ def _evaluate(ws: Workspace, profile: ReferenceProfile, result: CheckResult) -> 
         labelled, cfg.target, cfg.task, metric, profile.performance, cfg.monitoring.performance
     )
     result.estimate = _estimate(ws, profile, frame, metric)
+    result.attribution = _attribution(ws, profile, frame)
+
+
+def _attribution(ws: Workspace, profile: ReferenceProfile, frame) -> AttributionDrift | None:
+    """The window's attribution drift (None, logged, when it cannot be measured)."""
+    from core.monitoring.attribution import check_attribution
+
+    try:
+        return check_attribution(ws, profile, frame)
+    except Exception as exc:  # noqa: BLE001 - attribution must not lose the check itself
+        log.warning("attribution drift not measured: %s", one_line(exc))
+        return None
 
 
 def _estimate(ws: Workspace, profile: ReferenceProfile, frame, metric: str) -> Estimate | None:
@@ -318,6 +344,8 @@ def message(result: CheckResult, condition: str) -> str:
     if condition == "target_drift":
         t = d.target
         return f"target drift in the {label}: {t.column} ({t.method} {t.score:.3g})"
+    if condition == "attribution_drift":
+        return f"attribution drift in the {label}: {result.attribution.describe()}"
     if result.performance_window is not None:
         label = result.performance_window.label
     return (
@@ -334,8 +362,11 @@ def _alert_and_trigger(ws: Workspace, result: CheckResult, clock: datetime | Non
     cfg = ws.config.monitoring
     owner = (result.model or {}).get("name") or "file"
     previous = read_history(ws, limit=200) if cfg.alert_after_checks > 1 else None
+    checked_by = {"performance": result.performance, "attribution_drift": result.attribution}
     for condition, held in result.conditions.items():
-        checked = result.performance if condition == "performance" else result.drift
+        checked = checked_by.get(condition, result.drift)
+        if condition == "attribution_drift" and checked is not None and checked.ndcg is None:
+            checked = None  # not compared (too few rows): no verdict either way
         if not held and checked is not None:  # clean: its incident, if open, resolves
             resolve_alert(
                 ws,
@@ -347,7 +378,7 @@ def _alert_and_trigger(ws: Workspace, result: CheckResult, clock: datetime | Non
     for condition in result.fired:
         if condition not in cfg.alert_on:
             continue
-        if previous is not None and 1 + held_streak(previous, condition) < cfg.alert_after_checks:
+        if previous is not None and 1 + _held_streak(previous, condition) < cfg.alert_after_checks:
             continue  # not sustained yet (`monitoring.alert_after_checks`)
         event = raise_alert(
             ws,
@@ -361,6 +392,19 @@ def _alert_and_trigger(ws: Workspace, result: CheckResult, clock: datetime | Non
         )
         result.alerts.append(event)
     result.retrain = decide_retrain(ws, result.to_record(), result.window.start, previous)
+
+
+def held(record: dict) -> set[str]:
+    """The conditions that held in a recorded check, attribution drift included."""
+    found = conditions_held(record)
+    if (record.get("attribution_drift") or {}).get("drifted"):
+        found.add("attribution_drift")
+    return found
+
+
+def _held_streak(previous: list[dict], condition: str) -> int:
+    """How many of the latest recorded log checks in a row had `condition`."""
+    return streak(previous, lambda record: condition in held(record))
 
 
 def report_folder(ws: Workspace, check_id: str) -> Path:

@@ -151,16 +151,23 @@ def log_reference_profile(
     """Build the reference profile of a newly registered version and log it to its run."""
     import mlflow
 
+    from core.monitoring.attribution import save_reference
+
     model = mlflow.sklearn.load_model(model_uri)
     profile = reference_from_version(ws, data_version, model, source)
     with tempfile.TemporaryDirectory() as tmp:
         profile.save(Path(tmp))
+        save_reference(ws, model, data_version, Path(tmp))  # the attribution drift reference
         mlflow.MlflowClient().log_artifacts(run_id, tmp, ARTIFACT_DIR)
     return profile
 
 
-def _cache_dir(ws: Workspace, name: str, version: str) -> Path:
+def reference_dir(ws: Workspace, name: str, version: str) -> Path:
+    """The local folder of a version's reference profile (and its reference importance)."""
     return ws.state / "monitoring" / "reference" / name / f"v{version}"
+
+
+_cache_dir = reference_dir  # the name tests and older callers use
 
 
 def _install(folder: Path, cache: Path) -> ReferenceProfile:
@@ -202,7 +209,7 @@ def load_reference(ws: Workspace, version: str | None = None) -> ReferenceProfil
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     name = ws.config.model_name
     version = str(version or champion_version(ws))
-    cache = _cache_dir(ws, name, version)
+    cache = reference_dir(ws, name, version)
     if (cache / PROFILE_FILE).is_file():
         return ReferenceProfile.load(cache)
     client = store.registry_client(ws)
@@ -217,14 +224,15 @@ def load_reference(ws: Workspace, version: str | None = None) -> ReferenceProfil
             log.info("no reference profile logged for %s v%s: %s", name, version, exc)
         tags, _ = store.run_data(client, run_id)
         data_version = (mv.tags or {}).get("data_version") or tags.get("data_version")
+        from core.monitoring.attribution import save_reference
+
+        model = store.load_model(name, version)
         profile = reference_from_version(
-            ws,
-            data_version,
-            store.load_model(name, version),
-            {"model": name, "model_version": version, "rebuilt": True},
+            ws, data_version, model, {"model": name, "model_version": version, "rebuilt": True}
         )
         built = Path(tmp) / "built"
         profile.save(built)
+        save_reference(ws, model, data_version, built)
         try:
             client.log_artifacts(run_id, str(built), ARTIFACT_DIR)
         except (MlflowException, OSError) as exc:

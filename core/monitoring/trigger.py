@@ -5,6 +5,14 @@ when the columns the model relies on drifted for `monitoring.retrain.consecutive
 in a row (importance-weighted, see `core.monitoring.importance`), so daily noise on columns the
 model hardly uses never retrains.
 
+Attribution drift (the model's importance ranking on the window against its holdout's, nDCG
+below `monitoring.attribution.threshold`: `core.monitoring.attribution`) is evidence of its own:
+every decision records the check's nDCG (`attribution`), and with `attribution_drift` in
+`monitoring.retrain.triggers` it asks for a training run alone once it held in
+`consecutive_checks` checks in a row, like the drift conditions. It is off as a trigger by
+default: the model leaning on other fields says its inputs moved into a region where other
+fields decide, not that it is wrong there (a realized or estimated metric says that).
+
 The request is one file, `.workbench/retrain_request.json`, that the scheduler consumes
 (`take_request`) and executes; at most one is pending. Every decision (requested, or why not)
 is appended to `.workbench/monitoring/retrain_decisions.jsonl`, and so is the outcome of each
@@ -86,7 +94,10 @@ def request_retrain(ws: Workspace, trigger: str, reason: str, by: str = "monitor
         **details,
     }
     atomic_write_text(request_path(ws), json.dumps(request, indent=2, default=str))
-    return record_decision(ws, True, reason, trigger=trigger, by=by, request_id=request["id"])
+    evidence = {k: details[k] for k in ("attribution",) if k in details}  # kept in the log too
+    return record_decision(
+        ws, True, reason, trigger=trigger, by=by, request_id=request["id"], **evidence
+    )
 
 
 def take_request(ws: Workspace, by: str = "scheduler") -> dict | None:
@@ -135,6 +146,28 @@ def drift_evidence(drift: dict | None, cfg: RetrainConfig) -> list[str]:
     return [c for c in DRIFT_CONDITIONS if c in held and c in cfg.triggers]
 
 
+def attribution_evidence(record: dict, cfg: RetrainConfig) -> list[str]:
+    """`["attribution_drift"]` when the check's attribution drifted and it is a trigger."""
+    drifted = bool((record.get("attribution_drift") or {}).get("drifted"))
+    return ["attribution_drift"] if drifted and "attribution_drift" in cfg.triggers else []
+
+
+def evidence_of(record: dict, cfg: RetrainConfig) -> list[str]:
+    """The drift and attribution conditions of a check's record that count as evidence."""
+    return drift_evidence(record.get("drift"), cfg) + attribution_evidence(record, cfg)
+
+
+def attribution_summary(record: dict) -> dict | None:
+    """What a decision keeps of a check's attribution drift: nDCG, threshold, verdict, method."""
+    found = record.get("attribution_drift")
+    if not found or found.get("ndcg") is None:
+        return None
+    keys = ("ndcg", "threshold", "drifted", "method")
+    current = found.get("current_importance") or {}
+    top = sorted(current, key=lambda f: -current[f])[:3]
+    return {**{k: found.get(k) for k in keys}, "top_fields": top}
+
+
 def _dropped(record: dict, cfg: RetrainConfig) -> bool:
     """Whether a check's realized performance dropped (and `performance` is a trigger)."""
     return "performance" in cfg.triggers and bool((record.get("performance") or {}).get("drifted"))
@@ -143,9 +176,9 @@ def _dropped(record: dict, cfg: RetrainConfig) -> bool:
 def _streak(previous: list[dict], version, cfg: RetrainConfig, held=None) -> int:
     """Checks in a row (newest first) of `version` since its last request where `held` holds.
 
-    `held(record)` defaults to "the check's drift is evidence" (`drift_evidence`).
+    `held(record)` defaults to "the check's drift is evidence" (`evidence_of`).
     """
-    held = held or (lambda record: bool(drift_evidence(record.get("drift"), cfg)))
+    held = held or (lambda record: bool(evidence_of(record, cfg)))
     return streak(
         previous,
         lambda record: (
@@ -181,17 +214,21 @@ def decide_retrain(
         previous: The recent check history when the caller has read it (else read here).
 
     A realized performance drop (`performance` in `triggers`) asks once it held in
-    `performance_checks` checks in a row of the champion; drift asks when its evidence
-    (`drift_evidence`) held in `consecutive_checks` checks in a row.
-    Nothing is recorded when no trigger condition held.
+    `performance_checks` checks in a row of the champion; drift and attribution drift ask when
+    their evidence (`evidence_of`) held in `consecutive_checks` checks in a row.
+    Nothing is recorded when no trigger condition held; a decision that is recorded carries the
+    check's attribution drift (`attribution`: nDCG, threshold, verdict) as evidence.
     """
     from core.monitoring.history import read_history
 
     cfg = ws.config.monitoring.retrain
     version = (check.get("model") or {}).get("version")
     details = {"check_id": check.get("id"), "model_version": version}
+    attribution = attribution_summary(check)
+    if attribution is not None:
+        details["attribution"] = attribution
     perf = check.get("performance") or {}
-    evidence = drift_evidence(check.get("drift"), cfg)
+    evidence = evidence_of(check, cfg)
     performance = _dropped(check, cfg)
     if not evidence and not performance:
         return []
@@ -227,6 +264,11 @@ def decide_retrain(
         if "dataset_drift" in evidence and weighted is not None
         else ""
     )
+    if "attribution_drift" in evidence:
+        what += (
+            f" (importance ranking nDCG {attribution['ndcg']:.3f} < "
+            f"{attribution['threshold']:.2f}, {attribution['method']})"
+        )
     if streak < cfg.consecutive_checks:
         why = (
             f"{what}: {streak} of {cfg.consecutive_checks} consecutive checks "

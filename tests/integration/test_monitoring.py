@@ -54,6 +54,7 @@ def test_registration_logs_the_reference_profile_with_the_version(trained_ws):
     assert files == {
         f"{ARTIFACT_DIR}/reference_profile.json",
         f"{ARTIFACT_DIR}/reference_sample.parquet",
+        f"{ARTIFACT_DIR}/attribution.json",  # the reference importance (attribution drift)
     }
 
     profile = load_reference(trained_ws)
