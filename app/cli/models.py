@@ -1,8 +1,9 @@
-"""`workbench models ...`: list versions, evaluate gates, promote, roll back, show history."""
+"""`workbench models ...`: list versions, evaluate gates, promote, roll back, history, cards."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,10 +22,11 @@ from app.cli.common import (
     print_table,
 )
 from core import access
-from core.errors import ModelNotFound
+from core.errors import ModelNotFound, WorkbenchError
 
 models_app = typer.Typer(
-    help="Registered models: gates, promotion, rollback, audit history.", no_args_is_help=True
+    help="Registered models: gates, promotion, rollback, audit history, model cards.",
+    no_args_is_help=True,
 )
 
 NameArg = Annotated[str, typer.Argument(help="Registered model name (the workspace's project).")]
@@ -242,3 +244,48 @@ def history_cmd(name: NameArg, workspace: WorkspaceOpt = None, as_json: JsonOpt 
             r["reason"],
         )
     print_table(table)
+
+
+@models_app.command("card")
+def card_cmd(
+    name: NameArg,
+    version: Annotated[
+        str | None, typer.Argument(help="Model version number (default: the champion).")
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write the card as one HTML page to this file."),
+    ] = None,
+    refresh: Annotated[
+        bool,
+        typer.Option("--refresh", help="Write the card again first (scores the holdout: seconds)."),
+    ] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Print a version's model card (Markdown): intended use, data, metrics, slices, history."""
+    from core.registry import store
+    from core.registry.card import read_card, write_card
+
+    with fail_cleanly():
+        ws = _open_model(workspace, name)
+        if version is None:
+            champion = store.champion(ws)
+            if champion is None:
+                raise ModelNotFound(f"{name} has no champion: name a version (`models list`)")
+            version = str(champion.version)
+        if refresh:
+            with audit_cli(ws, access.WRITE_REPORTS, f"{name} v{version} model card"):
+                write_card(ws, version)
+        text = read_card(ws, version, "md")
+        if html is not None:
+            _write_html(html, read_card(ws, version, "html"))
+    sys.stdout.write(text)
+    if html is not None:
+        err.print(f"wrote {html}", highlight=False)
+
+
+def _write_html(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise WorkbenchError(f"--html {path}: cannot write it: {exc.strerror or exc}") from None

@@ -203,7 +203,18 @@ def _move_champion(
     )
     append_audit(ws, record)
     tag_versions(client, record)
+    _refresh_cards(ws, record)
     return record
+
+
+def _refresh_cards(ws: Workspace, record: AuditRecord) -> None:
+    """Refresh the model cards of both versions a move concerns (history, aliases, gates).
+
+    Never raises: a card that cannot be written is logged and tagged on its version.
+    """
+    from core.registry.card import refresh_cards
+
+    refresh_cards(ws, [record.to_version, record.from_version])
 
 
 def planned_rollback(ws: Workspace) -> tuple[str, str]:
@@ -326,4 +337,5 @@ def auto_rollback(ws: Workspace, expected: str, reason: str, evidence: dict) -> 
     )
     append_audit(ws, record)
     tag_versions(client, record)
+    _refresh_cards(ws, record)
     return record

@@ -84,8 +84,9 @@ def register_best(ws: Workspace, run_id: str, model_uri: str, data_version: str)
             action="initial_champion",
         )
         summary.update(aliases=[T.ALIAS_CHAMPION], gates=_status(record.gates))
-        return summary
-    summary.update(_challenger_if_gates_pass(ws, client, name, version))
+    else:
+        summary.update(_challenger_if_gates_pass(ws, client, name, version))
+    _write_card(ws, version)
     return summary
 
 
@@ -120,6 +121,16 @@ def _log_reference(
         )
     except Exception as exc:  # noqa: BLE001 - `workbench drift` rebuilds a missing profile
         log.warning("reference profile of %s v%s not logged: %s", name, version, exc)
+
+
+def _write_card(ws: Workspace, version: str) -> None:
+    """The version's model card (already written if it became champion: then refreshed).
+
+    A card that cannot be written is logged and tagged on the version, never raised.
+    """
+    from core.registry.card import record_card
+
+    record_card(ws, version)
 
 
 def _status(gates: list) -> str | None:
