@@ -303,3 +303,50 @@ def test_a_condition_alerts_once_it_held_alert_after_checks_in_a_row(tmp_path):
     assert second[0]["notice"] == "opened" and third[0]["notice"] is None
     (incident,) = read_incidents(ws)
     assert incident["status"] == "resolved" and incident["occurrences"] == 2
+
+
+def _attribution_check(ws, seed: int, ndcg: float) -> dict:
+    """A recorded check without dataset drift whose attribution nDCG is `ndcg` (threshold 0.9)."""
+    record = {
+        "id": f"a{seed}",
+        "time": datetime.now(UTC).isoformat(),
+        "source": "log",
+        "model": {"name": "m", "version": "1"},
+        "drift": {"dataset_drift": False, "share": 0.0, "columns": {}},
+        "performance": None,
+        "attribution_drift": {
+            "ndcg": ndcg,
+            "threshold": 0.9,
+            "drifted": ndcg < 0.9,
+            "method": "permutation",
+            "current_importance": {"temp": 0.7, "carrier_delay": 0.2, "wind": 0.1},
+        },
+    }
+    record["retrain"] = trigger.decide_retrain(ws, record)
+    record_check(ws, record)
+    return record
+
+
+def test_attribution_drift_asks_only_when_it_is_a_trigger_and_sustained(ws, tmp_path):
+    assert _attribution_check(ws, 0, 0.6)["retrain"] == []  # not in triggers: no decision
+
+    cfg = yaml.safe_load((tmp_path / "workbench.yaml").read_text())
+    cfg["monitoring"]["retrain"] = {"triggers": ["attribution_drift"], "consecutive_checks": 2}
+    (tmp_path / "workbench.yaml").write_text(yaml.safe_dump(cfg))
+    ws = Workspace.open(tmp_path)
+    assert _attribution_check(ws, 1, 0.95)["retrain"] == []  # clean: the streak restarts
+    [first] = _attribution_check(ws, 2, 0.7)["retrain"]
+    assert not first["requested"] and "1 of 2 consecutive checks" in first["reason"]
+    assert first["attribution"]["ndcg"] == 0.7
+    [second] = _attribution_check(ws, 3, 0.72)["retrain"]
+
+    assert second["requested"] and second["trigger"] == "attribution_drift"
+    assert "importance ranking nDCG 0.720 < 0.90, permutation" in second["reason"]
+    assert second["attribution"] == {
+        "ndcg": 0.72,
+        "threshold": 0.9,
+        "drifted": True,
+        "method": "permutation",
+        "top_fields": ["temp", "carrier_delay", "wind"],
+    }
+    assert trigger.pending_request(ws)["trigger"] == "attribution_drift"
