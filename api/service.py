@@ -125,29 +125,29 @@ class PredictionService:
         elapsed: float,
         client: str | None = None,
     ) -> None:
-        """Append one prediction-log record per scored record (when the log is on)."""
+        """Queue the request for the prediction log (when it is on): one `LoggedRequest`.
+
+        Its records are made and serialized by the log's flush thread, off the event loop.
+        """
         if self.log is None:
             return
-        from core.predictions.record import PredictionRecord
+        from core.predictions.writer import LoggedRequest
 
-        now = utc_now_iso("milliseconds")
         ms = 1000 * elapsed / max(len(batch), 1)
-        self.log.append(
-            [
-                PredictionRecord(
-                    request_id,
-                    now,
-                    model.name,
-                    model.version,
-                    variant,
-                    rec,
-                    pred,
-                    None if proba is None else proba[i],
-                    ms,
-                    client,
-                )
-                for i, (rec, pred) in enumerate(zip(batch.records(), preds, strict=True))
-            ]
+        self.log.append_request(
+            LoggedRequest(
+                request_id,
+                utc_now_iso("milliseconds"),
+                model.name,
+                model.version,
+                variant,
+                batch.columns,
+                batch.rows,
+                preds,
+                proba,
+                ms,
+                client,
+            )
         )
 
     def shadow(self, request_id: str, batch: Batch, client: str | None = None) -> None:

@@ -1,14 +1,19 @@
-"""`PredictionLog`: queues records on the request path, writes them in batches off it.
+"""`PredictionLog`: queues requests on the request path, makes and writes their rows off it.
 
-`append` and `record_feedback` only take a lock and extend a list; a daemon thread flushes
-every `flush_seconds` (or sooner once `flush_rows` are pending) to the sink of the destination
-(see `core.predictions.sinks`), and rows of a failed write go back to the queue.
+`append_request` takes one `LoggedRequest` per answered request (the decoded inputs as they
+are, the answers, a few strings): a lock and a list append, with no per-record object and no
+serialization on the event loop. `append` takes ready `PredictionRecord`s, and `record_feedback`
+an actual. A daemon thread flushes every `flush_seconds` (or sooner once `flush_rows` rows are
+pending): it expands the requests into records, serializes them and writes them to the sink of
+the destination (see `core.predictions.sinks`); rows of a failed write go back to the queue.
+`close` (the API's shutdown) writes everything still queued.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.files import utc_now_iso
@@ -16,6 +21,67 @@ from core.predictions.record import PredictionRecord, as_rows, utc
 from core.predictions.sinks import PartialWriteError, is_url, open_sink
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class LoggedRequest:
+    """One answered request as the log keeps it until a flush makes its records.
+
+    Attributes:
+        request_id: Id of the request (every record of it shares it).
+        time: UTC ISO time of the answer.
+        model_name: Registered model name.
+        model_version: Its version.
+        variant: "champion", "challenger" (canary) or "shadow".
+        columns: The field names of `inputs` rows; None when `inputs` are mappings.
+        inputs: The scored records: mappings, or value lists in `columns` order. Kept as they
+            are (not copied): the caller must not change them after handing them over.
+        predictions: One prediction per record.
+        probabilities: One probability per record, or None (see `PredictionRecord`).
+        latency_ms: Model latency per record in milliseconds.
+        client: Name of the API key that asked, or None.
+    """
+
+    request_id: str
+    time: str
+    model_name: str
+    model_version: str
+    variant: str
+    columns: list[str] | None
+    inputs: list
+    predictions: list
+    probabilities: list | None
+    latency_ms: float | None
+    client: str | None
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def records(self) -> list[PredictionRecord]:
+        """One `PredictionRecord` per scored record (made in the flush thread)."""
+        inputs = self.inputs
+        if self.columns is not None:
+            columns = self.columns
+            inputs = [dict(zip(columns, row, strict=True)) for row in inputs]
+        proba = self.probabilities
+        head = (self.request_id, self.time, self.model_name, self.model_version, self.variant)
+        return [
+            PredictionRecord(
+                *head, rec, pred, None if proba is None else proba[i], self.latency_ms, self.client
+            )
+            for i, (rec, pred) in enumerate(zip(inputs, self.predictions, strict=True))
+        ]
+
+
+def _expanded(items: list) -> list[PredictionRecord]:
+    """The records of queued items (`PredictionRecord`s and `LoggedRequest`s), in order."""
+    records: list[PredictionRecord] = []
+    for item in items:
+        if isinstance(item, LoggedRequest):
+            records.extend(item.records())
+        else:
+            records.append(item)
+    return records
 
 
 class PredictionLog:
@@ -38,7 +104,8 @@ class PredictionLog:
         self._sink = open_sink(destination)
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._pending: list[PredictionRecord] = []
+        self._pending: list[PredictionRecord | LoggedRequest] = []
+        self._pending_rows = 0
         self._feedback: list[dict] = []
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -53,7 +120,21 @@ class PredictionLog:
         """
         with self._lock:  # serialized by the flush thread, off the request path
             self._pending.extend(records)
-            full = len(self._pending) >= self.flush_rows
+            self._pending_rows += len(records)
+            full = self._pending_rows >= self.flush_rows
+        if full:
+            self._wake.set()
+
+    def append_request(self, request: LoggedRequest) -> None:
+        """Queue one answered request; its records are made and written by the next flush.
+
+        Args:
+            request: The request (see `LoggedRequest`; its lists must not change afterwards).
+        """
+        with self._lock:
+            self._pending.append(request)
+            self._pending_rows += len(request)
+            full = self._pending_rows >= self.flush_rows
         if full:
             self._wake.set()
 
@@ -78,7 +159,7 @@ class PredictionLog:
     def pending(self) -> int:
         """Prediction rows waiting to be written."""
         with self._lock:
-            return len(self._pending)
+            return self._pending_rows
 
     def start(self) -> None:
         """Start the background flush thread (no-op when running)."""
@@ -105,9 +186,9 @@ class PredictionLog:
         """
         with self._flush_lock:
             with self._lock:
-                rows, self._pending = self._pending, []
+                items, self._pending, self._pending_rows = self._pending, [], 0
                 feedback, self._feedback = self._feedback, []
-            written = self._write_or_requeue(rows, "predictions", "_pending", as_rows)
+            written = self._write_or_requeue(_expanded(items), "predictions", "_pending", as_rows)
             self._write_or_requeue(feedback, "feedback", "_feedback")
             return written
 
@@ -130,6 +211,8 @@ class PredictionLog:
             )
             with self._lock:
                 setattr(self, buffer, rows + getattr(self, buffer))
+                if buffer == "_pending":
+                    self._pending_rows += len(rows)
             return written
         return len(rows)
 

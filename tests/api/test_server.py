@@ -82,3 +82,38 @@ def test_sigterm_during_load_loses_no_answered_prediction(server):
     assert len(answered) > 20
     logged = set(read_predictions(ws.root / "predictions")["request_id"])
     assert set(answered) <= logged
+
+
+def test_every_request_of_a_burst_reaches_the_log_in_both_payload_forms(server):
+    url, _, ws = server
+    records = _records(ws, 3)
+    columns = list(records[0])
+    columnar = {"columns": columns, "rows": [[r[c] for c in columns] for r in records]}
+    answered: list[str] = []
+
+    def burst(n: int) -> None:
+        with httpx.Client(headers={"X-API-Key": "k"}, timeout=30) as client:
+            for i in range(25):
+                body = columnar if (n + i) % 2 else {"records": records[: 1 + i % 3]}
+                resp = client.post(f"{url}/predict", json=body)
+                assert resp.status_code == 200, resp.text
+                answered.append(resp.json()["request_id"])
+
+    threads = [threading.Thread(target=burst, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answered) == 200
+    logged = set()
+    deadline = time.time() + 60  # the next background flush (2 s) writes them; generous for CI
+    while not set(answered) <= logged and time.time() < deadline:
+        time.sleep(0.5)
+        logged = set(read_predictions(ws.root / "predictions")["request_id"])
+    assert set(answered) <= logged
+
+
+def test_the_api_runs_under_uvicorn_the_measured_faster_asgi_server(server):
+    # granian was measured against it here (bench_serving.py): more CPU per request (README)
+    url, _, _ = server
+    assert httpx.get(f"{url}/health", timeout=30).headers["server"] == "uvicorn"
