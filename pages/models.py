@@ -183,6 +183,7 @@ version = st.selectbox(
     format_func=lambda v: view.version_label(rows, v),
     key="models_version",
 )
+st.markdown(f"[Lineage of v{version}](lineage?version={version}): its run, data, batches, traffic")
 with ui.shown_errors():
     compare_section(ws, rows, version, champion)
     importance_section(ws, version, champion)
