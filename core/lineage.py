@@ -370,7 +370,8 @@ def _batches(ws: Workspace, lineage: Lineage, names: list[str], until, data_id: 
             target=data_id,
             relation="built",
         )
-        for path in sorted((ws.reports / "validation" / batch_id).glob("*.json")):
+        reports = (ws.reports / "validation" / batch_id).glob("*.json")
+        for path in sorted(reports, key=lambda p: _stage_order(p.stem)):
             status, summary = _report_status(path)
             stage = path.stem
             lineage.add(
@@ -390,6 +391,13 @@ def _batches(ws: Workspace, lineage: Lineage, names: list[str], until, data_id: 
             f"{len(missing)} batch(es) of the data version are not in this workspace's ingestion "
             f"manifest (ingested elsewhere): {', '.join(missing[:5])}"
         )
+
+
+def _stage_order(stage: str) -> tuple[int, str]:
+    """Reports in pipeline order (raw, processed, features), any other stage after them."""
+    from core.data.pipeline import STAGES
+
+    return (STAGES.index(stage) if stage in STAGES else len(STAGES), stage)
 
 
 def _report_status(path: Path) -> tuple[str, dict]:

@@ -59,6 +59,7 @@ def test_the_champion_goes_back_to_its_run_data_commit_md5s_batches_and_reports(
     batches = lineage.of_kind("batch")
     assert [b.attrs["name"] for b in batches] == names and len(names) == 3
     reports = lineage.of_kind("report")
+    assert [r.attrs["stage"] for r in reports[:3]] == ["raw", "processed", "features"]
     assert sorted((r.attrs["batch_id"], r.attrs["stage"]) for r in reports) == sorted(
         (b.attrs["batch_id"], s) for b in batches for s in ("raw", "processed", "features")
     )
