@@ -1,4 +1,5 @@
-"""Models: versions with aliases, challenger vs champion, gates, promote / roll back, audit."""
+"""Models: versions with aliases, challenger vs champion, gates, model card, promote / roll back,
+audit."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from app import auth, ui
 from app.views import models as view
 from core import access
 from core.config import LOWER_IS_BETTER
+from core.registry.card import CardNotFound
 from core.registry.tracking import ALIAS_CHALLENGER, ALIAS_CHAMPION
 from core.serving.explain import ExplainUnsupported
 
@@ -72,6 +74,44 @@ def importance_section(ws, version: str, champion: str | None) -> None:
         "In each model's explanation space (log-odds for classifiers): fields the models weigh "
         "differently stand out as bars of unequal length."
     )
+
+
+def card_section(ws, version: str) -> None:
+    head, button = st.columns([5, 1], vertical_alignment="center")
+    head.subheader(f"Model card of v{version}")
+    if button.button(
+        "Write card",
+        width="stretch",
+        key="write_card",
+        **ui.guard(access.WRITE_REPORTS, help="Score the holdout again and rewrite the card"),
+    ):
+        view.write_card(ws, version)
+    try:
+        markdown, page = view.card(ws, version)
+    except CardNotFound as exc:
+        st.info(
+            str(exc).replace("`workbench models card", "**Write card** or `workbench models card")
+        )
+        return
+    left, right, _ = st.columns([1, 1, 3])
+    left.download_button(
+        "Markdown",
+        markdown,
+        file_name=view.card_file_name(ws, version, "md"),
+        mime="text/markdown",
+        key="card_md",
+        icon=":material/download:",
+    )
+    right.download_button(
+        "HTML",
+        page,
+        file_name=view.card_file_name(ws, version, "html"),
+        mime="text/html",
+        key="card_html",
+        icon=":material/download:",
+    )
+    with st.container(height=520, border=True, key="card_body"):
+        st.markdown(markdown)
 
 
 def gates_section(ws, version: str, champion: str | None) -> None:
@@ -187,6 +227,7 @@ st.markdown(f"[Lineage of v{version}](lineage?version={version}): its run, data,
 with ui.shown_errors():
     compare_section(ws, rows, version, champion)
     importance_section(ws, version, champion)
+    card_section(ws, version)
     gates_section(ws, version, champion)
     actions_section(ws, user, version, champion)
 audit_section(records)

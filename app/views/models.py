@@ -98,6 +98,43 @@ def importance_figure(table: pd.DataFrame, top: int = 15):
     return figure
 
 
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=64)
+def _card(_ws: Workspace, key: tuple, version: str) -> tuple[str, str]:
+    from core.registry.card import read_card
+
+    return read_card(_ws, version, "md"), read_card(_ws, version, "html")
+
+
+def card(ws: Workspace, version: str) -> tuple[str, str]:
+    """The version's model card as Markdown and HTML (cached until the store changes).
+
+    Raises:
+        CardNotFound: the version has no card yet (the message says how to write one).
+    """
+    return _card(ws, _key(ws), str(version))
+
+
+def card_file_name(ws: Workspace, version: str, suffix: str) -> str:
+    """`<model>-v<version>-card.<suffix>` for the download buttons."""
+    return f"{ws.config.model_name}-v{version}-card.{suffix}"
+
+
+def write_card(ws: Workspace, version: str) -> None:
+    """Write a version's card again (scores the holdout); flash and rerun."""
+    from core.registry.card import write_card as write
+
+    with ui.shown_errors("Writing the model card"):
+        target = f"{ws.config.model_name} v{version} model card"
+        with (
+            ui.audited(ws, access.WRITE_REPORTS, target),
+            st.spinner(f"Scoring v{version} on the holdout for its card"),
+        ):
+            written = write(ws, version)
+        ui.flash(f"Model card of v{version} written in {written['built_ms'] / 1000:.1f} s.")
+        ui.clear_caches()
+        st.rerun()
+
+
 @st.cache_data(ttl=TTL, show_spinner="Reading the model registry")
 def _versions(_ws: Workspace, key: tuple) -> list[dict]:
     return list_models(_ws)
