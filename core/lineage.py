@@ -18,7 +18,9 @@ What each hop is read from, and its limits:
   started and every one inside it), and the `reload the served model` events that loaded it.
   The log's variants (champion / challenger / shadow) and client names are on the day nodes.
 - incidents: those whose alert events carry `model_version` = the version, and those opened
-  while it was champion (the windows come from the promotion records).
+  while it was champion. Champion windows come from the promotion records; audit events are
+  placed in them by their position in the audit log (exact within one second), incidents by
+  time (to the second).
 
 `build_lineage` returns a `Lineage` (nodes and edges, JSON-safe); `text_lines` renders one hop
 per line with its kind first. Nodes carry a `link`: `{"url": ...}` for MLflow, or `{"page":
@@ -177,6 +179,7 @@ def version_choices(ws: Workspace) -> tuple[list[str], str | None]:
 
 def build_lineage(ws: Workspace, name: str, version: str | None = None) -> Lineage:
     """Follow `name` `version` (the champion when None) back and forward; see the module doc."""
+    from core.audit import read_events
     from core.registry import store
 
     v = resolve_version(ws, name, version)
@@ -208,8 +211,9 @@ def build_lineage(ws: Workspace, name: str, version: str | None = None) -> Linea
     )
     run_tags = _run(lineage, client, store.version_run_id(mv), ui)
     _data(ws, lineage, run_tags or tags)
-    windows = _promotions(ws, lineage)
-    _serving(ws, lineage, windows)
+    log = list(reversed(read_events(ws)))  # the audit log, oldest first
+    windows = _promotions(ws, lineage, log)
+    _serving(ws, lineage, log, windows)
     _predictions(ws, lineage, mv.creation_timestamp)
     _incidents(ws, lineage, windows)
     return lineage
@@ -416,25 +420,64 @@ def _report_status(path: Path) -> tuple[str, dict]:
 # --- forward: promotions, serving, predictions, incidents -------------------------------------
 
 
-def _promotions(ws: Workspace, lineage: Lineage) -> list[tuple[str, str | None]]:
-    """Promotion records naming the version; returns its champion windows (start, end|None)."""
+@dataclass
+class Window:
+    """A stretch of time the version was champion: from `start` to `end` (None: still is).
+
+    `start_at` / `end_at`: the positions of the promotion events in the audit log (None for a
+    legacy record), which order the log's other events exactly even within one second.
+    """
+
+    start: str
+    end: str | None = None
+    start_at: int | None = None
+    end_at: int | None = None
+
+    def holds(self, time: str | None) -> bool:
+        """True when `time` falls in the window (by time; `start` inclusive)."""
+        if not time:
+            return False
+        moment = _utc(time)
+        return _utc(self.start) <= moment and (self.end is None or moment < _utc(self.end))
+
+    def before(self, position: int, time: str) -> bool:
+        """True when an audit event came before the window opened."""
+        if self.start_at is not None:
+            return position < self.start_at
+        return _utc(time) <= _utc(self.start)
+
+    def inside(self, position: int, time: str) -> bool:
+        """True when an audit event came while the window was open."""
+        after = position > self.start_at if self.start_at is not None else not self.before(0, time)
+        if self.end is None:
+            return after
+        if self.end_at is not None:
+            return after and position < self.end_at
+        return after and _utc(time) < _utc(self.end)
+
+
+def _promotions(ws: Workspace, lineage: Lineage, log: list[dict]) -> list[Window]:
+    """Promotion records naming the version; returns the windows it was champion."""
     from core.registry.audit import read_audit
     from core.registry.history import PUSHES, ROLLBACK
 
     v = lineage.version
     records = read_audit(ws, lineage.model)
-    windows: list[tuple[str, str | None]] = []
-    champion, since = None, None
+    at = {
+        (e.get("details") or {}).get("audit_id"): i
+        for i, e in enumerate(log)
+        if e.get("source") == "registry"
+    }
+    windows: list[Window] = []
+    champion = None
     for r in reversed(records):  # oldest first: who is champion after each record
         to = str(r.get("to_version"))
         if r.get("action") in PUSHES or r.get("action") == ROLLBACK:
             if champion == v and to != v:
-                windows.append((since, _record_time(r)))
+                windows[-1].end, windows[-1].end_at = _record_time(r), at.get(r.get("id"))
             if to == v and champion != v:
-                since = _record_time(r)
+                windows.append(Window(_record_time(r), start_at=at.get(r.get("id"))))
             champion = to
-    if champion == v:
-        windows.append((since, None))
     for r in reversed(records):
         to, frm = str(r.get("to_version")), str(r.get("from_version") or "")
         if v not in (to, frm):
@@ -465,55 +508,42 @@ def _promotions(ws: Workspace, lineage: Lineage) -> list[tuple[str, str | None]]
     return windows
 
 
-def _in(windows: list[tuple[str, str | None]], time: str | None) -> bool:
-    if not time:
-        return False
-    moment = _utc(time)
-    return any(
-        _utc(start) <= moment and (end is None or moment < _utc(end)) for start, end in windows
-    )
-
-
-def _serving(ws: Workspace, lineage: Lineage, windows: list[tuple[str, str | None]]) -> None:
+def _serving(ws: Workspace, lineage: Lineage, log: list[dict], windows: list[Window]) -> None:
     """API instances from the audit log: starts/rollouts in force while champion, reloads to it."""
-    from core.audit import OK, read_events
+    from core.audit import OK
 
     events = [
-        e
-        for e in reversed(read_events(ws, actions=[*SERVING_ACTIONS, RELOAD_ACTION]))
-        if e.get("outcome") == OK
-    ]  # oldest first
+        (i, e)
+        for i, e in enumerate(log)
+        if e.get("outcome") == OK and e.get("action") in (*SERVING_ACTIONS, RELOAD_ACTION)
+    ]
     starts = [
-        e
-        for e in events
+        (i, e)
+        for i, e in events
         if e.get("action") != RELOAD_ACTION
         and (e.get("action") != "start services" or "api" in str(e.get("target", "")).split(", "))
     ]
-    chosen: list[tuple[dict, str]] = []
-    for start, end in windows:
-        before = [e for e in starts if _utc(e["time"]) <= _utc(start)]
+    chosen: dict[int, str] = {}
+    for window in windows:
+        before = [i for i, e in starts if window.before(i, e["time"])]
         if before:
-            chosen.append((before[-1], "running when it became champion"))
-        chosen += [  # one second apart at best: a start in the promotion's second was before
-            (e, "started while champion")
-            for e in starts
-            if _utc(e["time"]) > _utc(start) and _in([(start, end)], e["time"])
-        ]
-    chosen += [
-        (e, "loaded it")
-        for e in events
+            chosen[before[-1]] = "running when it became champion"
+        chosen |= {i: "started while champion" for i, e in starts if window.inside(i, e["time"])}
+    chosen |= {
+        i: "loaded it"
+        for i, e in events
         if e.get("action") == RELOAD_ACTION
         and str((e.get("details") or {}).get("version")) == lineage.version
-    ]
-    unique = {(e["time"], e["action"], str(e.get("target"))): (e, why) for e, why in chosen}
-    for event, why in sorted(unique.values(), key=lambda pair: pair[0]["time"]):
+    }
+    for position, why in sorted(chosen.items()):
+        event = log[position]
         details = event.get("details") or {}
         where = ", ".join(
             f"{k}={details[k]}" for k in ("image", "port", "live") if details.get(k) is not None
         )
         lineage.add(
             Node(
-                f"serving:{event['time']}:{event['action']}",
+                f"serving:{position}",
                 "serving",
                 f"{event['time']} {event['action']} {event.get('target') or ''}"
                 f" ({event.get('source')}, {event.get('actor')}{', ' + where if where else ''})"
@@ -526,6 +556,7 @@ def _serving(ws: Workspace, lineage: Lineage, windows: list[tuple[str, str | Non
                     "source": event.get("source"),
                     "why": why,
                     "details": details,
+                    "audit_position": position,
                 },
                 {"page": "serving", "query": {}},
             ),
@@ -578,7 +609,7 @@ def _predictions(ws: Workspace, lineage: Lineage, created_ms: int | None) -> Non
         )
 
 
-def _incidents(ws: Workspace, lineage: Lineage, windows: list[tuple[str, str | None]]) -> None:
+def _incidents(ws: Workspace, lineage: Lineage, windows: list[Window]) -> None:
     """Incidents whose alerts name the version, and those opened while it was champion."""
     from core.files import read_jsonl
     from core.incidents import read_incidents
@@ -591,7 +622,7 @@ def _incidents(ws: Workspace, lineage: Lineage, windows: list[tuple[str, str | N
     for incident in sorted(read_incidents(ws), key=lambda r: r["opened"]):
         if incident["id"] in named:
             why = "names it"
-        elif _in(windows, incident["opened"]):
+        elif any(w.holds(incident["opened"]) for w in windows):
             why = "opened while champion"
         else:
             continue

@@ -101,3 +101,17 @@ def test_dot_folds_long_kinds_and_keeps_edges():
     assert text.count('-> n1 [label="built"') == 9  # 8 shown batches + the folded rest
     assert 'more_batch -> n1 [label="built"' in text
     assert 'n0 [label="churn v3"]' in text
+
+
+def test_a_champion_window_orders_audit_events_by_log_position_within_a_second():
+    from core.lineage import Window
+
+    second = "2026-01-01T10:00:00+00:00"
+    window = Window("2026-01-01T10:00:00.400000+00:00", "2026-01-01T10:00:00.900000+00:00", 5, 9)
+    by_time = Window("2026-01-01T10:00:00.400000+00:00")  # a legacy record: no log position
+
+    assert window.before(4, second) and not window.before(6, second)
+    assert window.inside(6, second) and not window.inside(9, second)  # the next promotion's
+    assert by_time.before(0, second) and not by_time.inside(0, second)
+    assert by_time.inside(0, "2026-01-01T10:00:01+00:00")
+    assert window.holds("2026-01-01T10:00:00.500000+00:00") and not window.holds(second)
