@@ -422,11 +422,11 @@ def attribution_chart(frame: pd.DataFrame) -> go.Figure:
     fig.update_layout(
         barmode="group",
         height=max(300, 34 * len(frame)),
-        margin={"t": 20, "b": 20},
+        margin={"t": 40, "b": 20},
         xaxis_title="share of the importance",
         xaxis_tickformat=".0%",
         yaxis={"autorange": "reversed"},
-        legend={"orientation": "h", "y": 1.05},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0},
     )
     return fig
 
