@@ -4,15 +4,15 @@
 
 Builds a flights demo workspace in a temp folder, fits the demo's LightGBM pipeline (200 trees,
 the catalogue's settings) and times the estimator alone on the matrix the model's front steps
-make of held-out raw records: 1, 100 and 1,000 rows, one thread, best of several rounds of
-repeated calls. For each candidate it prints the time per call and the ratio to the booster,
-the compile time, the largest probability difference against the booster on the 1,000 rows
-(the serving check wants 1e-9), and the size of the packages it adds to the API image at run
-time (measured on the installed files). `lleaves` is lleaves' own runtime (host CPU, llvmlite
-loaded); `lleaves .so` is what the API serves (`core.serving.compiled`: compiled for a portable
-x86-64, linked into a shared library, called through ctypes, no package at run time). ONNX
-Runtime gets float32 inputs: onnxmltools converts LightGBM for float32 only. A candidate whose
-packages are not installed is listed as such; install them with
+make of held-out raw records: 1, 100 and 1,000 rows, one thread, best of 7 rounds of repeated
+calls, the candidates taking turns. For each candidate it prints the time per call and the ratio
+to the booster, the compile time, the largest probability difference against the booster on the
+1,000 rows (the serving check wants 1e-9), and the size of the packages it adds to the API image
+at run time (measured on the installed files). `lleaves` is lleaves' own runtime (host CPU,
+llvmlite loaded); `lleaves .so` is what the API serves (`core.serving.compiled`: compiled for a
+portable x86-64, linked into a shared library, called through ctypes, no package at run time).
+ONNX Runtime gets float32 inputs: onnxmltools converts LightGBM for float32 only. A candidate
+whose packages are not installed is listed as such; install them with
 `pip install lleaves 'llvmlite<0.45' treelite tl2cgen onnxruntime onnxmltools skl2onnx`.
 """
 
@@ -135,21 +135,31 @@ CANDIDATES: dict[str, tuple[Callable, str]] = {
 }
 
 
-def _per_call(predict: Callable, X: np.ndarray, budget: float = 0.6) -> float:
-    """Seconds per call: best of 5 rounds, each repeating the call for ~budget/5 seconds."""
-    predict(X)
-    start, calls = time.perf_counter(), 0
-    while time.perf_counter() - start < 0.05:
-        predict(X)
-        calls += 1
-    reps = max(1, int(calls * budget / 5 / 0.05))
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            predict(X)
-        best = min(best, (time.perf_counter() - t0) / reps)
-    return best
+def _timings(predictors: dict[str, Callable], X: np.ndarray, sizes: list[int], rounds: int = 7):
+    """Seconds per call of each predictor on the first n rows, for each n in `sizes`.
+
+    The candidates take turns within each round (a shared machine's load hits them alike);
+    each keeps its best round. A round repeats a call for about 20 ms.
+    """
+    best: dict[tuple[str, int], float] = {}
+    reps: dict[tuple[str, int], int] = {}
+    for name, predict in predictors.items():
+        for n in sizes:
+            t0, calls = time.perf_counter(), 0
+            while time.perf_counter() - t0 < 0.02:
+                predict(X[:n])
+                calls += 1
+            reps[name, n] = calls
+    for _ in range(rounds):
+        for n in sizes:
+            for name, predict in predictors.items():
+                rows, k = X[:n], reps[name, n]
+                t0 = time.perf_counter()
+                for _ in range(k):
+                    predict(rows)
+                spent = (time.perf_counter() - t0) / k
+                best[name, n] = min(best.get((name, n), float("inf")), spent)
+    return {name: [best[name, n] for n in sizes] for name in predictors}
 
 
 def main() -> int:
@@ -161,7 +171,7 @@ def main() -> int:
         est, X = _model(Path(tmp) / "ws")
         print(f"LightGBM: {est.booster_.num_trees()} trees, {X.shape[1]} features\n", flush=True)
         reference = _booster(est, Path(tmp))(X)
-        results = {}
+        results, predictors = {}, {}
         for name, (build, package) in CANDIDATES.items():
             if importlib.util.find_spec(package) is None:
                 results[name] = None
@@ -176,18 +186,19 @@ def main() -> int:
                 continue
             compile_s = time.perf_counter() - t0
             diff = float(np.max(np.abs(predict(X) - reference)))
-            times = [_per_call(predict, X[:n]) for n in sizes]
-            results[name] = (compile_s, diff, times, _package_mb(RUNTIME[name]))
-    base = results["booster"][2]
+            predictors[name] = predict
+            results[name] = (compile_s, diff, _package_mb(RUNTIME[name]))
+        times = _timings(predictors, X, sizes)
+    base = times["booster"]
     head = "".join(f"{f'{n} rows':>22}" for n in sizes)
     print(f"{'backend':<12}{head}{'compile s':>11}{'max |dp|':>10}{'runtime MB':>12}")
     for name, result in results.items():
         if result is None or isinstance(result, str):
             print(f"{name:<12}  {result or 'not installed'}")
             continue
-        compile_s, diff, times, mb = result
+        compile_s, diff, mb = result
         cells = "".join(
-            f"{t * 1e6:>12.1f} us {b / t:>5.2f}x" for t, b in zip(times, base, strict=True)
+            f"{t * 1e6:>12.1f} us {b / t:>5.2f}x" for t, b in zip(times[name], base, strict=True)
         )
         size = "-" if mb is None else f"{mb:.0f}"
         print(f"{name:<12}{cells}{compile_s:>11.2f}{diff:>10.1e}{size:>12}")

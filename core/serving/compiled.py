@@ -131,9 +131,8 @@ def compile_trees(est, out: Path) -> dict:
         text, obj = Path(tmp) / "model.txt", Path(tmp) / "forest.o"
         est.booster_.save_model(str(text))
         model = lleaves.Model(model_file=str(text))
-        model.compile(  # no inlining: a quarter of the compile time, the same speed here
-            cache=str(obj), target_cpu=_target_cpu(), target_cpu_features="", finline=False
-        )
+        # inlined (without it: a third of the compile time, 3-4x slower on 100 rows here)
+        model.compile(cache=str(obj), target_cpu=_target_cpu(), target_cpu_features="")
         COMPILES += 1
         _link(obj, out / LIBRARY)
     meta = {
