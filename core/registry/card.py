@@ -248,6 +248,9 @@ def worst_slices(
         if groups.ngroups > MAX_SLICE_VALUES:
             out["skipped"][field] = f"{groups.ngroups} distinct values (an identifier?)"
             continue
+        if groups.ngroups < 2:
+            out["skipped"][field] = "one value on the whole holdout"
+            continue
         rows = []
         for value, index in groups.indices.items():
             if len(index) < min_rows:

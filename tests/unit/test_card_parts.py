@@ -81,6 +81,10 @@ def test_worst_slices_respect_the_minimum_rows_and_lower_is_better():
     assert [r["value"] for r in out["fields"]["carrier"]] == ["BB", "AA"]
     assert out["fields"]["carrier"][0]["metric"] == pytest.approx(2.0)
     assert C.slice_fields(X, None, set()) == ["carrier"]
+    same = C.worst_slices(
+        "regression", "rmse", X.assign(carrier="AA"), y, pred, None, ["carrier"], 10, 3
+    )
+    assert same["fields"] == {} and same["skipped"] == {"carrier": "one value on the whole holdout"}
     with pytest.raises(Exception, match=r"card.slice_fields: nope"):
         C.slice_fields(X, ["nope"], set())
 
