@@ -500,7 +500,7 @@ def _promotions(ws: Workspace, lineage: Lineage, log: list[dict]) -> list[Window
                     "forced": bool(r.get("forced")),
                     "reason": r.get("reason"),
                 },
-                {"page": "models", "query": {"models_version": v}},
+                {"page": "models", "query": {}},
             ),
             source=lineage.root,
             relation="promoted" if to == v else "replaced",

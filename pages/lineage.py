@@ -26,14 +26,19 @@ def signature(ws: Workspace) -> tuple:
 
 
 def hop(node) -> None:
-    left, right = st.columns([5, 1], vertical_alignment="center")
+    left, right = st.columns([6, 1], vertical_alignment="center")
     left.markdown(f"`{node.label}`")
     kind, target, query = view.link_of(node)
     with right:
         if kind == "url":
             st.page_link(target, label=view.link_label(node), icon=":material/open_in_new:")
         else:
-            st.page_link(target, label=view.link_label(node), query_params=query or None)
+            st.page_link(
+                target,
+                label=view.link_label(node),
+                query_params=query or None,
+                icon=":material/arrow_forward:",
+            )
 
 
 st.title("Lineage")
@@ -47,18 +52,19 @@ if not versions:
     )
     st.stop()
 version = st.selectbox(
-    "Model version",
+    "Model version (number)",
     versions,
     index=versions.index(champion) if champion in versions else 0,
-    format_func=lambda v: f"v{v}" + (" (champion)" if v == champion else ""),
-    key="version",
+    key="version",  # plain numbers: `?version=N` opens that version (the URL holds the label)
     bind="query-params",
 )
 with ui.shown_errors("Following the lineage", stop=True):
     lineage = lineage_of(str(ws.root), ws.config.model_name, version, signature(ws))
 st.caption(
-    f"Back to the run and data that made **{ws.config.model_name} v{version}**, forward to what "
-    f"it served. MLflow links open {mlflow_ui_url(ws)} (`{MLFLOW_UI_ENV}` changes it; "
+    f"Back to the run and data that made **{ws.config.model_name} v{version}**"
+    + (" (the champion)" if version == champion else f" (champion: v{champion or '-'})")
+    + ", forward to what it served. "
+    f"MLflow links open {mlflow_ui_url(ws)} (`{MLFLOW_UI_ENV}` changes it; "
     f"`mlflow ui --backend-store-uri {ws.tracking_uri}` serves the workspace's store). "
     "`workbench lineage` prints the same hops."
 )

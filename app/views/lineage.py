@@ -56,8 +56,8 @@ def link_label(node: Node) -> str:
     """The text of a node's link: the page it opens, or MLflow."""
     kind, target, _ = link_of(node)
     if kind == "url":
-        return "Open in MLflow"
-    return f"Open on the {PAGE_TITLES.get(Path(target).stem, Path(target).stem)} page"
+        return "MLflow"
+    return f"{PAGE_TITLES.get(Path(target).stem, Path(target).stem)} page"
 
 
 def predictions_frame(lineage: Lineage) -> pd.DataFrame:

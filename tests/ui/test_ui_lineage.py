@@ -37,14 +37,12 @@ def test_the_champion_lineage_links_every_hop(page):
     hops = [m for m in texts(page.markdown) if m.startswith("`")]
     assert len(links) == len(hops) > 10  # one link per hop
     mlflow = [link for link in links if link.external]
-    assert {link.label for link in mlflow} == {"Open in MLflow"}
+    assert {link.label for link in mlflow} == {"MLflow"}
     assert any("/#/models/flights-delay/versions/2" in link.page for link in mlflow)
     assert any("#/experiments/" in link.page and "/runs/" in link.page for link in mlflow)
     assert all(link.page.startswith("http://127.0.0.1:5999/") for link in mlflow)
     to_pages = {link.label for link in links if not link.external}
-    assert {"Open on the Data page", "Open on the Models page", "Open on the Drift page"} <= (
-        to_pages
-    )
+    assert {"Data page", "Models page", "Drift page", "Serving page"} <= to_pages
     batches = [
         parse_qs(link.query_string)
         for link in links

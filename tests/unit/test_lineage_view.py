@@ -70,8 +70,8 @@ def test_links_go_to_mlflow_or_to_a_page_file_with_its_query():
     assert view.link_of(plain)[1] == view.PAGES / "overview.py"
     assert (view.PAGES / "data.py").is_file()
     assert [view.link_label(n) for n in (run, batch)] == [
-        "Open in MLflow",
-        "Open on the Data page",
+        "MLflow",
+        "Data page",
     ]
 
 
