@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import random
+import time
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,6 @@ import anyio
 from api.batching import MicroBatcher, timed_predict
 from api.errors import LogDisabled, NotReady
 from api.validation import Batch
-from core.files import utc_now_iso
 
 if TYPE_CHECKING:
     from api.metrics import Metrics
@@ -137,7 +137,7 @@ class PredictionService:
         self.log.append_request(
             LoggedRequest(
                 request_id,
-                utc_now_iso("milliseconds"),
+                time.time(),  # made into an ISO time by the flush thread
                 model.name,
                 model.version,
                 variant,

@@ -78,10 +78,29 @@ class Result:
     p99_ms: float
     errors: int
     rows: int
+    cpu_ms: float = float("nan")
+    """The server's CPU time per request (all its processes): steadier than req/s when other
+    work shares the machine."""
 
     @property
     def rows_per_s(self) -> float:
         return self.rps * self.rows
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants so far."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:  # it ended meanwhile
+            continue
+        total += int(stat[11]) + int(stat[12])
+        pending += [int(c) for c in children]
+    return total / tick
 
 
 def _free_port() -> int:
@@ -173,7 +192,7 @@ def _ms(text: str) -> float:
     return float(number) * _UNIT[unit]
 
 
-def _wrk(name: str, url: str, body: dict, headers: dict, conns: int, seconds: int, rows: int):
+def _wrk(server, name: str, url: str, body: dict, headers: dict, conns, seconds, rows) -> Result:
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     lines = ['wrk.method = "POST"', 'wrk.headers["Content-Type"] = "application/json"']
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
@@ -184,9 +203,11 @@ def _wrk(name: str, url: str, body: dict, headers: dict, conns: int, seconds: in
         warm = ["wrk", "-t1", f"-c{min(conns, 4)}", "-d2s", "-s", str(script), url]
         subprocess.run(warm, capture_output=True, check=True)
         cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency", "-s"]
+        cpu = _cpu_seconds(server.pid)
         out = subprocess.run(
             [*cmd, str(script), url], capture_output=True, text=True, check=True
         ).stdout
+        cpu = _cpu_seconds(server.pid) - cpu
     finally:
         script.unlink()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -196,10 +217,12 @@ def _wrk(name: str, url: str, body: dict, headers: dict, conns: int, seconds: in
     socket_errors = re.search(r"Socket errors: (.*)", out)
     if socket_errors:
         errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
-    result = Result(name, rps, p50, p99, errors, rows)
+    done = int(re.search(r"(\d+) requests in", out).group(1))
+    result = Result(name, rps, p50, p99, errors, rows, 1000 * cpu / max(done, 1))
     print(
-        f"  {name:<34} {rps:>9.0f} req/s {result.rows_per_s:>11.0f} rows/s "
-        f"p50 {p50:>7.2f} ms  p99 {p99:>8.2f} ms  errors {errors}",
+        f"  {name:<22} {rps:>7.0f} req/s {result.rows_per_s:>8.0f} rows/s "
+        f"p50 {p50:>7.2f} ms  p99 {p99:>8.2f} ms  cpu {result.cpu_ms:>6.2f} ms/req  "
+        f"errors {errors}",
         flush=True,
     )
     return result
@@ -210,16 +233,15 @@ def _columnar(batch: list[dict]) -> tuple[list[str], list[list]]:
     return columns, [[r[c] for c in columns] for r in batch]
 
 
-def _scenarios(url, single: dict, records: dict, columnar: dict | None, headers: dict, seconds):
+def _scenarios(server, url, single: dict, records: dict, columnar: dict | None, seconds):
     """wrk on the three loads; `columnar` None: the server has no columnar form."""
     results = {
-        SINGLE: _wrk(SINGLE, url, single, headers, CONCURRENCY, seconds, 1),
-        RECORDS: _wrk(RECORDS, url, records, headers, BATCH_CONCURRENCY, seconds, BATCH),
+        SINGLE: _wrk(server, SINGLE, url, single, {}, CONCURRENCY, seconds, 1),
+        RECORDS: _wrk(server, RECORDS, url, records, {}, BATCH_CONCURRENCY, seconds, BATCH),
     }
     if columnar is not None:
-        results[COLUMNAR] = _wrk(
-            COLUMNAR, url, columnar, headers, BATCH_CONCURRENCY, seconds, BATCH
-        )
+        conns = BATCH_CONCURRENCY
+        results[COLUMNAR] = _wrk(server, COLUMNAR, url, columnar, {}, conns, seconds, BATCH)
     return results
 
 
@@ -298,7 +320,7 @@ def _run_ours(ws: Workspace, one: list, batch: list, seconds: int):
         results, phases = {}, {}
         for name, (body, conns, n) in bodies.items():
             before = _metrics(base)
-            results[name] = _wrk(name, url, body, headers, conns, seconds, n)
+            results[name] = _wrk(proc, name, url, body, headers, conns, seconds, n)
             phases[name] = phase_delta(before, _metrics(base))  # wrk's warm-up included
         return results, check.json()["predictions"], phases
     finally:
@@ -325,7 +347,7 @@ def _run_mlflow(ws: Workspace, one: list, batch: list, seconds: int):
         columns, rows = _columnar(batch)
         split = {"dataframe_split": {"columns": columns, "data": rows}}
         results = _scenarios(
-            url, {"dataframe_records": one}, {"dataframe_records": batch}, split, {}, seconds
+            proc, url, {"dataframe_records": one}, {"dataframe_records": batch}, split, seconds
         )
         return results, check.json()["predictions"]
     finally:
@@ -394,7 +416,7 @@ def _run_bentoml(ws: Workspace, one: list, batch: list, seconds: int):
         print(f"BentoML {out} (adaptive batching on):", flush=True)
         check = httpx.post(url, json={"records": one}, timeout=30)
         assert check.status_code == 200, check.text
-        results = _scenarios(url, {"records": one}, {"records": batch}, None, {}, seconds)
+        results = _scenarios(proc, url, {"records": one}, {"records": batch}, None, seconds)
         return results, [r["prediction"] for r in check.json()]
     finally:
         _stop(proc)
@@ -411,7 +433,7 @@ def _run_bare(one: list, seconds: int) -> Result:
     try:
         print("bare Litestar JSON endpoint (the floor):", flush=True)
         url = f"http://127.0.0.1:{port}/predict"
-        return _wrk(SINGLE, url, {"records": one}, {}, CONCURRENCY, seconds, 1)
+        return _wrk(proc, SINGLE, url, {"records": one}, {}, CONCURRENCY, seconds, 1)
     finally:
         _stop(proc)
 
@@ -420,13 +442,16 @@ def _run_bare(one: list, seconds: int) -> Result:
 
 
 def table(results: dict[str, dict[str, Result]]) -> str:
-    """One line per server and load: req/s, rows/s, p50, p99."""
-    lines = [f"{'server':<10} {'load':<20} {'req/s':>8} {'rows/s':>10} {'p50 ms':>8} {'p99 ms':>8}"]
+    """One line per server and load: req/s, rows/s, p50, p99, the server's CPU per request."""
+    lines = [
+        f"{'server':<10} {'load':<20} {'req/s':>8} {'rows/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'cpu ms/req':>10}"
+    ]
     for server, by_load in results.items():
         for load, r in by_load.items():
             lines.append(
                 f"{server:<10} {load:<20} {r.rps:>8.0f} {r.rows_per_s:>10.0f} "
-                f"{r.p50_ms:>8.2f} {r.p99_ms:>8.2f}"
+                f"{r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.cpu_ms:>10.3f}"
             )
     return "\n".join(lines)
 
@@ -452,6 +477,31 @@ def goals(results: dict[str, dict[str, Result]]) -> list[tuple[str, float, str, 
         met = value <= 10 if floor is None else (value > 1 if goal == "> 1x" else value >= floor)
         out.append((what, value, goal, met))
     return out
+
+
+def cpu_ratios(results: dict[str, dict[str, Result]]) -> list[tuple[str, float]]:
+    """The same comparisons by the servers' CPU time per request or row (peer / ours).
+
+    Throughput ratios move with whatever else runs on the machine while each server is
+    measured; CPU per request moves much less, so these say how far apart the servers are.
+    """
+    ours, mlflow, bento = results["ours"], results["mlflow"], results["bentoml"]
+
+    def per_row(*rs: Result) -> float:
+        return min(r.cpu_ms / r.rows for r in rs)
+
+    one = ours[SINGLE].cpu_ms
+    best = per_row(ours[RECORDS], ours[COLUMNAR])
+    return [
+        ("single, bare Litestar / ours (CPU per request)", results["bare"][SINGLE].cpu_ms / one),
+        ("single, mlflow / ours", mlflow[SINGLE].cpu_ms / one),
+        ("single, BentoML / ours", bento[SINGLE].cpu_ms / one),
+        (
+            "batch, mlflow / ours (CPU per row, best form)",
+            per_row(mlflow[RECORDS], mlflow[COLUMNAR]) / best,
+        ),
+        ("batch, BentoML / ours", per_row(bento[RECORDS]) / best),
+    ]
 
 
 def breakdown(phases: dict[str, dict[str, dict]], results: dict[str, Result]) -> str:
@@ -502,6 +552,9 @@ def report(results, phases, same: bool, seconds: int) -> bool:
         print(f"  {what:<46} {value:>8.2f}  goal {goal:<9} {'met' if met else 'MISSED'}")
     missed = [what for what, _, _, met in checked if not met]
     print(f"goals {'met' if not missed else 'NOT met'}")
+    print("by the servers' CPU time (steadier when the machine is shared):")
+    for what, value in cpu_ratios(results):
+        print(f"  {what:<46} {value:>8.2f}x")
     if missed:
         print("\nwhere our time goes (workbench_request_phase_seconds, per load):")
         print(breakdown(phases, results["ours"]))

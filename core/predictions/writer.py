@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.files import utc_now_iso
@@ -29,7 +30,8 @@ class LoggedRequest:
 
     Attributes:
         request_id: Id of the request (every record of it shares it).
-        time: UTC ISO time of the answer.
+        time: When it was answered: Unix seconds (`time.time()`, made into the UTC ISO time
+            with milliseconds by the flush thread) or a UTC ISO time.
         model_name: Registered model name.
         model_version: Its version.
         variant: "champion", "challenger" (canary) or "shadow".
@@ -43,7 +45,7 @@ class LoggedRequest:
     """
 
     request_id: str
-    time: str
+    time: float | str
     model_name: str
     model_version: str
     variant: str
@@ -64,7 +66,10 @@ class LoggedRequest:
             columns = self.columns
             inputs = [dict(zip(columns, row, strict=True)) for row in inputs]
         proba = self.probabilities
-        head = (self.request_id, self.time, self.model_name, self.model_version, self.variant)
+        when = self.time
+        if not isinstance(when, str):
+            when = datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds")
+        head = (self.request_id, when, self.model_name, self.model_version, self.variant)
         return [
             PredictionRecord(
                 *head, rec, pred, None if proba is None else proba[i], self.latency_ms, self.client

@@ -92,3 +92,14 @@ def test_a_burst_from_the_event_loop_is_all_written_by_a_graceful_stop(tmp_path)
     assert len(counts) == 2000
     assert all(counts[f"r{i}"] == 1 + i % 3 for i in range(2000))
     assert log.pending == 0
+
+
+def test_a_unix_time_is_logged_as_the_utc_iso_time_with_milliseconds(tmp_path):
+    request = _request("t", n=1)
+    request.time = 1704067200.25  # 2024-01-01T00:00:00.250 UTC
+    assert request.records()[0].time == "2024-01-01T00:00:00.250+00:00"
+    log = PredictionLog(tmp_path)
+    log.append_request(request)
+    log.flush()
+    frame = read_predictions(tmp_path, since="2024-01-01T00:00:00Z")
+    assert list(frame["request_id"]) == ["t"]
