@@ -140,9 +140,12 @@ def test_trees_that_disagree_with_the_booster_are_not_served(lgbm_ws, tmp_path):
 
 
 def test_get_model_and_metrics_name_the_backend_on_a_real_server(lgbm_ws):
-    with api_server(lgbm_ws.root, WORKBENCH_API_KEYS="k") as (url, _):
+    with api_server(lgbm_ws.root, WORKBENCH_API_KEYS="k") as (url, proc):
         info = httpx.get(f"{url}/model", headers={"X-API-Key": "k"}, timeout=30).json()
         metrics = httpx.get(f"{url}/metrics", headers={"X-API-Key": "k"}, timeout=30).text
+        mapped = Path(f"/proc/{proc.pid}/maps").read_text()
+    assert "forest.so" in mapped  # the server runs the compiled library ...
+    assert "llvmlite" not in mapped  # ... without LLVM: no compiler at run time
     assert (info["backend"], info["backend_reason"]) == ("lleaves", None)
     assert info["prediction_path"] == "array"
     assert 'workbench_model_backend_info{alias="champion",backend="lleaves",version="1"} 1.0' in (
