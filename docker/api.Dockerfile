@@ -41,52 +41,72 @@ RUN if ls /wheelhouse/*.whl >/dev/null 2>&1; then \
       /opt/venv/bin/pip install -r /build/requirements.txt; \
     fi
 
-# ---- package: the workbench itself as a wheel (rebuilt on every source change, in seconds) -----
+# ---- package: the workbench itself, installed into the venv's layout under /pkg (rebuilt on
+# every source change, in seconds; the runtime copies it over the slim venv)
 FROM deps AS package
 COPY pyproject.toml README.md /src/
 COPY core /src/core
 COPY api /src/api
 COPY app /src/app
 COPY scheduler /src/scheduler
-RUN /opt/venv/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /dist /src
+RUN /opt/venv/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /dist /src \
+    && /opt/venv/bin/pip install --no-deps --no-index --root /pkg /dist/*.whl
 
 # ---- slim: the virtualenv as served (built from `deps` only, so it stays cached too) -----------
-# docker/slim_venv.py drops what serving never reads (pip, test suites, sources, pyarrow's Flight
-# and S3, debug symbols; every shared object must still load) and writes the bytecode of the
-# modules the API imports only.
+# docker/slim_venv.py drops what serving never reads (pip, unused distributions, test suites,
+# pyarrow's Flight and remote file systems, debug symbols, duplicate files; every shared object
+# must still load) and keeps the modules the API imports as bytecode only.
 FROM deps AS slim
-# binutils: `strip`; libgomp1: LightGBM loads it (as below). Only the venv leaves this stage.
+# binutils: `strip`; libgomp1, libpq5: LightGBM and psycopg load them (as below). Only the venv
+# leaves this stage.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends binutils libgomp1 \
+    && apt-get install -y --no-install-recommends binutils libgomp1 libpq5 \
     && rm -rf /var/lib/apt/lists/*
 COPY docker/slim_venv.py /build/slim_venv.py
 RUN /opt/venv/bin/python3 /build/slim_venv.py
 
-# ---- runtime ---------------------------------------------------------------------------------
-FROM ${BASE_IMAGE}
-LABEL org.opencontainers.image.title="workbench-api" \
-      org.opencontainers.image.description="MLOps workbench prediction API" \
-      workbench.role="api"
-# libgomp1: LightGBM's OpenMP runtime (not pinned, DL3008: Debian replaces exact versions with
-# security updates; the base image tag pins the release). A fixed non-root user; /workspace
-# belongs to it so a named volume mounted there is writable.
+# ---- root: the base system as served, flattened below into one layer --------------------------
+# A later layer cannot shrink an earlier one, so what serving never reads is removed here and
+# only the result is copied: Debian's pip, setuptools, venv, distutils and lib2to3 (the venv is
+# built in `deps`), message translations (LANG=C.UTF-8), documentation, and glibc's iconv
+# modules for legacy character sets (`gconv`: nothing here calls iconv(3); Python decodes with
+# its own codecs). dpkg excludes these paths from later installs too.
+# libgomp1: LightGBM's OpenMP runtime; libpq5: PostgreSQL's client library, which psycopg loads
+# for a prediction log on PostgreSQL (docker/requirements.py leaves psycopg-binary's own copy
+# out). Not pinned (DL3008): Debian replaces exact versions with security updates; the base
+# image tag pins the release. A fixed non-root user; /workspace belongs to it so a named volume
+# mounted there is writable.
+FROM ${BASE_IMAGE} AS root
 # hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgomp1 \
-    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
+RUN printf 'path-exclude=%s\n' '/usr/share/locale/*' '/usr/share/doc/*' '/usr/share/man/*' \
+      '/usr/share/info/*' '/usr/lib/*/gconv/*' > /etc/dpkg/dpkg.cfg.d/workbench-slim \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 libpq5 \
+    && apt-get purge -y python3-pip python3-setuptools python3-wheel python3-pkg-resources \
+      python3-venv python3.11-venv python3-pip-whl python3-setuptools-whl python3-distutils \
+      python3-lib2to3 \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old \
+      /var/lib/dpkg/*-old /var/log/* /usr/share/locale/* /usr/share/doc/* /usr/share/man/* \
+      /usr/share/info/* /usr/lib/*/gconv \
     && useradd --system --uid 10001 --user-group --create-home --home-dir /home/workbench \
       --shell /usr/sbin/nologin workbench \
     && mkdir /workspace \
     && chown workbench:workbench /workspace
+
+# ---- runtime ---------------------------------------------------------------------------------
+FROM scratch
+# DL3067: copying the whole root is the point, the files `root` deleted leave no lower layer.
+# hadolint ignore=DL3067
+COPY --from=root / /
+LABEL org.opencontainers.image.title="workbench-api" \
+      org.opencontainers.image.description="MLOps workbench prediction API" \
+      workbench.role="api"
 # Dependencies and package in separate layers: a source change leaves the large one cached.
-# The venv has no pip: the base's own pip installs the package into it.
 COPY --from=slim /opt/venv /opt/venv
-COPY --from=package /dist/ /tmp/dist/
-RUN python3 -m pip --python /opt/venv/bin/python3 install --no-deps --no-index --no-cache-dir \
-      --disable-pip-version-check /tmp/dist/*.whl \
-    && rm -rf /tmp/dist
-ENV PATH=/opt/venv/bin:${PATH} \
+COPY --from=package /pkg/opt/venv /opt/venv
+ENV LANG=C.UTF-8 \
+    PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     WORKBENCH_HOME=/workspace

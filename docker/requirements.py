@@ -19,6 +19,9 @@ ROLES = {
     # `data` DVC for the scheduled pipeline runs
     "workbench": ["api", "ui", "data", "monitoring", "scheduler"],
 }
+SYSTEM_LIBPQ = {"api"}
+"""Roles that use Debian's libpq5 (installed by their Dockerfile, 1.8 MB with the libraries it
+links) through pure-Python psycopg instead of psycopg-binary's vendored copy (10.8 MB)."""
 MLFLOW_SERVER = {"mlflow", "psycopg"}  # pyproject's own lines for these names
 MLFLOW_EXTRA = ["boto3>=1.34"]  # the S3-compatible artifact store of the scale path
 
@@ -39,6 +42,8 @@ def requirements(role: str, pyproject: dict) -> list[str]:
     if role not in ROLES:
         raise SystemExit(f"unknown role {role!r}: api, workbench or mlflow")
     extras = [r for e in ROLES[role] for r in project["optional-dependencies"][e]]
+    if role in SYSTEM_LIBPQ:
+        extras = [re.sub(r"^psycopg\[binary\]", "psycopg", r) for r in extras]
     return build + project["dependencies"] + extras
 
 
