@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 
 import httpx
@@ -10,10 +12,12 @@ import numpy as np
 import pytest
 from litestar.testing import TestClient
 from servers import free_port
+from workspaces import set_training
 
 from api.app import create_app
 from api.settings import ServeSettings
 from core.deploy.images import build_image
+from core.workspace import Workspace
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]  # first image builds
 READY_TIMEOUT = 240
@@ -138,10 +142,30 @@ def _wait_healthy(container, timeout: float = 60) -> str:
     return health
 
 
+@pytest.fixture(scope="module")
+def lightgbm_ws(versioned_template, tmp_path_factory) -> Workspace:
+    """A workspace whose champion is LightGBM (compiled trees at registration), owned by the
+    image's user."""
+    from core.training.train import train
+
+    root = tmp_path_factory.mktemp("lightgbm") / "ws"
+    shutil.copytree(versioned_template, root, symlinks=True)
+    train(set_training(root, candidates=["lightgbm"]))
+    for folder, dirs, files in os.walk(root):
+        for name in [folder] + [os.path.join(folder, n) for n in dirs + files]:
+            os.lchown(name, 10001, 10001)
+    return Workspace.open(root)
+
+
+@pytest.mark.parametrize(
+    ("workspace", "backend"),
+    [("docker_ws", None), ("lightgbm_ws", "lleaves")],  # lleaves: its forest.so through ctypes
+)
 def test_container_serves_the_champion_like_the_in_process_api(
-    docker_client, api_image, docker_ws, holdout_records, tmp_path
+    docker_client, api_image, workspace, backend, holdout_records, tmp_path, request
 ):
-    root = str(docker_ws.root)
+    ws = request.getfixturevalue(workspace)
+    root = str(ws.root)
     port = free_port()
     started = time.monotonic()
     container = docker_client.containers.run(
@@ -158,6 +182,8 @@ def test_container_serves_the_champion_like_the_in_process_api(
         assert httpx.get(f"{url}/health").json() == {"status": "ok"}
         assert httpx.get(f"{url}/schema/openapi.json", timeout=30).status_code == 200
         assert httpx.get(f"{url}/ready").json()["model"] == "1"
+        model = httpx.get(f"{url}/model", headers={"X-API-Key": "k"}).json()
+        assert backend in (None, model["backend"]), model  # no llvmlite needed in the image
         assert _wait_healthy(container) == "healthy"  # the image's own HEALTHCHECK
         batch = holdout_records
         served = httpx.post(
@@ -165,7 +191,7 @@ def test_container_serves_the_champion_like_the_in_process_api(
         )
         assert served.status_code == 200, served.text
         settings = ServeSettings.from_workspace(
-            docker_ws, api_keys=["k"], predictions_dir=tmp_path / "predictions", poll_seconds=60
+            ws, api_keys=["k"], predictions_dir=tmp_path / "predictions", poll_seconds=60
         )
         with TestClient(create_app(settings)) as client:
             local = client.post(
