@@ -199,6 +199,9 @@ def _estimator(est) -> tuple[Callable[[np.ndarray], tuple[np.ndarray, np.ndarray
     if lightgbm_estimator(est):
         booster = est.booster_
         return _lightgbm(lambda X: booster.predict(X, num_threads=1), est, classifier), classifier
+    forest = _forest(est, classifier)
+    if forest is not None:
+        return forest, classifier
 
     from sklearn import config_context
 
@@ -208,6 +211,43 @@ def _estimator(est) -> tuple[Callable[[np.ndarray], tuple[np.ndarray, np.ndarray
             return est.predict(X), proba
 
     return generic, classifier
+
+
+def _forest(est, classifier: bool):
+    """A random forest or extra trees summed tree by tree in the calling thread, or None.
+
+    What scikit-learn's `predict_proba` / `predict` compute (float32 inputs, the trees' outputs
+    added in order, divided by their count; labels the classes at the argmax), without a
+    joblib pool per call (a single record took 45-70 ms through it with `n_jobs=-1` and two
+    passes, predict and predict_proba; 15 ms with one pass on one thread).
+    """
+    from sklearn.ensemble._forest import ForestClassifier, ForestRegressor
+
+    if not isinstance(est, ForestClassifier | ForestRegressor) or est.n_outputs_ != 1:
+        return None
+    trees, count = list(est.estimators_), float(len(est.estimators_))
+    if classifier:
+        classes = np.asarray(est.classes_)
+
+        def forest(X: np.ndarray):  # noqa: N803 - array naming
+            X = np.ascontiguousarray(X, dtype=np.float32)
+            proba = np.zeros((X.shape[0], len(classes)))
+            for tree in trees:
+                proba += tree.predict_proba(X, check_input=False)
+            proba /= count
+            return classes.take(np.argmax(proba, axis=1), axis=0), proba
+
+        return forest
+
+    def regression_forest(X: np.ndarray):  # noqa: N803 - array naming
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        out = np.zeros(X.shape[0])
+        for tree in trees:
+            out += tree.predict(X, check_input=False)
+        out /= count
+        return out, None
+
+    return regression_forest
 
 
 def _lightgbm(raw: Callable[[np.ndarray], np.ndarray], est, classifier: bool):
