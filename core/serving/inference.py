@@ -24,9 +24,11 @@ arrays and lists:
   table per input column, filled by running the fitted sub-pipeline on every known category, a
   missing value and an unknown one: imputation, infrequent categories and unknown handling are
   the encoder's own;
-- LightGBM estimators are called through their booster; other estimators get the array with
-  scikit-learn's input validation switched off (the compiled steps already produce clean
-  float64 arrays).
+- LightGBM estimators are called through their booster, or through the trees compiled at
+  registration (`core.serving.compiled`) once they agree with it; random forests and extra
+  trees are summed tree by tree in the calling thread (scikit-learn's own sum, no joblib pool);
+  other estimators get the array with scikit-learn's input validation switched off (the
+  compiled steps already produce clean float64 arrays).
 
 Anything else makes `compile_model` return None and the caller keeps the pandas path. Every
 compiled model is checked against its pipeline on probe records before it is used, as one batch
