@@ -17,10 +17,10 @@ What each hop is read from, and its limits:
   deployment` events in force while the version was champion (the last one before a window
   started and every one inside it), and the `reload the served model` events that loaded it.
   The log's variants (champion / challenger / shadow) and client names are on the day nodes.
-- incidents: those whose alert events carry `model_version` = the version, and those opened
-  while it was champion. Champion windows come from the promotion records; audit events are
-  placed in them by their position in the audit log (exact within one second), incidents by
-  time (to the second).
+- incidents: those whose alert events carry `model_version` = the version, and those naming no
+  version that opened while it was champion. Champion windows come from the promotion records;
+  audit events are placed in them by their position in the audit log (exact within one
+  second), incidents by time (to the second).
 
 `build_lineage` returns a `Lineage` (nodes and edges, JSON-safe); `text_lines` renders one hop
 per line with its kind first. Nodes carry a `link`: `{"url": ...}` for MLflow, or `{"page":
@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from core.errors import ModelNotFound, VersioningError
 
@@ -159,7 +160,8 @@ def resolve_version(ws: Workspace, name: str, version: str | None) -> str:
         return str(store.get_version(client, name, version).version)
     champion = store.champion_version(client, name)
     if champion is None:
-        store.get_version(client, name, "1")  # names a missing model the usual way
+        if not client.search_registered_models(filter_string=f"name = '{name}'"):
+            raise ModelNotFound(f"no registered model '{name}' yet: run `workbench train` first")
         raise ModelNotFound(f"model '{name}' has no champion: name a version")
     return champion
 
@@ -206,7 +208,7 @@ def build_lineage(ws: Workspace, name: str, version: str | None = None) -> Linea
                 "data_version": tags.get("data_version"),
                 "run_id": store.version_run_id(mv),
             },
-            {"url": f"{ui}/#/models/{name}/versions/{v}"},
+            {"url": f"{ui}/#/models/{quote(name, safe='')}/versions/{v}"},
         )
     )
     run_tags = _run(lineage, client, store.version_run_id(mv), ui)
@@ -610,19 +612,22 @@ def _predictions(ws: Workspace, lineage: Lineage, created_ms: int | None) -> Non
 
 
 def _incidents(ws: Workspace, lineage: Lineage, windows: list[Window]) -> None:
-    """Incidents whose alerts name the version, and those opened while it was champion."""
+    """Incidents whose alerts name the version, and those opened while it was champion.
+
+    An incident whose alerts name other versions only is theirs, whenever it opened.
+    """
     from core.files import read_jsonl
     from core.incidents import read_incidents
 
-    named = {
-        str(e.get("incident"))
-        for e in read_jsonl(ws.alerts_path)
-        if e.get("incident") and str(e.get("model_version")) == lineage.version
-    }
+    named: dict[str, set[str]] = {}
+    for event in read_jsonl(ws.alerts_path):
+        if event.get("incident") and event.get("model_version") is not None:
+            named.setdefault(str(event["incident"]), set()).add(str(event["model_version"]))
     for incident in sorted(read_incidents(ws), key=lambda r: r["opened"]):
-        if incident["id"] in named:
+        versions = named.get(incident["id"], set())
+        if lineage.version in versions:
             why = "names it"
-        elif any(w.holds(incident["opened"]) for w in windows):
+        elif not versions and any(w.holds(incident["opened"]) for w in windows):
             why = "opened while champion"
         else:
             continue

@@ -152,3 +152,12 @@ def test_unknown_version_or_model_is_named_and_exits_non_zero(ws):
     )
     assert other.exit_code == 1 and "unknown model 'no-such-model'" in other.output
     assert word.exit_code == 1 and "must be a number" in word.output
+
+
+def test_a_workspace_without_a_registered_model_says_to_train_first(versioned_ws):
+    result = _cli(versioned_ws, versioned_ws.config.model_name)
+
+    assert result.exit_code == 1
+    assert "no registered model 'flights-delay' yet: run `workbench train` first" in " ".join(
+        result.output.split()
+    )
