@@ -16,8 +16,9 @@ ROLES = {
     # MLflow server
     "api": ["api"],
     # the UI and the scheduler (one image); `api` brings the PostgreSQL driver of the log,
-    # `data` DVC for the scheduled pipeline runs
-    "workbench": ["api", "ui", "data", "monitoring", "scheduler"],
+    # `data` DVC for the scheduled pipeline runs, `trees` lleaves to compile LightGBM versions
+    # at registration (the API image loads the compiled library without it)
+    "workbench": ["api", "ui", "data", "monitoring", "scheduler", "trees"],
 }
 SYSTEM_LIBPQ = {"api"}
 """Roles that use Debian's libpq5 (installed by their Dockerfile, 1.8 MB with the libraries it

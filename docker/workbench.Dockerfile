@@ -48,12 +48,13 @@ FROM ${BASE_IMAGE}
 LABEL org.opencontainers.image.title="workbench" \
       org.opencontainers.image.description="MLOps workbench UI and scheduler" \
       workbench.role="workbench"
-# git: the data pipeline versions data with git + DVC; libgomp1: LightGBM's OpenMP runtime
+# git: the data pipeline versions data with git + DVC; libgomp1: LightGBM's OpenMP runtime;
+# binutils: `ld` links a LightGBM version's compiled trees at registration (core.serving.compiled)
 # (not pinned, DL3008: Debian replaces exact versions with security updates; the base image tag
 # pins the release).
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git libgomp1 \
+    && apt-get install -y --no-install-recommends binutils git libgomp1 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --create-home --home-dir /home/workbench \
       --shell /usr/sbin/nologin workbench \
