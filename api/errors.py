@@ -29,9 +29,19 @@ class ErrorKind:
 ERROR_KINDS = {
     kind.status: kind
     for kind in (
-        ErrorKind(400, "bad_request", "the body is not JSON or not the documented shape"),
+        ErrorKind(
+            400,
+            "bad_request",
+            "the body is not JSON or not the documented shape, or an X-Workbench-Traffic "
+            "value other than smoke",
+        ),
         ErrorKind(401, "auth", "X-API-Key header missing"),
-        ErrorKind(403, "auth", "X-API-Key not valid (for /admin: not the admin key)"),
+        ErrorKind(
+            403,
+            "auth",
+            "X-API-Key not valid (for /admin: not the admin key; for X-Workbench-Traffic: "
+            "smoke, not a key with role admin)",
+        ),
         ErrorKind(404, "not_found", "no such route"),
         ErrorKind(405, "bad_request", "method not allowed on this route"),
         ErrorKind(409, "conflict", "the prediction log is disabled"),

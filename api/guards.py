@@ -1,4 +1,15 @@
-"""Who may call: the `X-API-Key` check of the keyed routes and the per-client rate limit."""
+"""Who may call: the `X-API-Key` check of the keyed routes and the per-client rate limit.
+
+Smoke-test traffic: a /predict request with `X-Workbench-Traffic: smoke` is scored by the
+champion and logged as variant `smoke`, which drift, performance, lineage counts and the Serving
+page leave out (`core.deploy.smoke` sends it). Only a key with role admin may mark a request so
+(the legacy `serving.admin_key` / `WORKBENCH_ADMIN_KEY`, or a stored admin key; the deploy step
+and the UI hold it): a mark takes rows out of monitoring, and a client that copied the header
+would make its real traffic invisible to drift and performance checks without anyone noticing.
+Such a caller gets 403 naming the header rather than having it ignored, since an ignored mark
+would log the smoke test's rows as real traffic silently. An API whose /predict needs no key at
+all trusts every caller alike and honours the header from anyone.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +20,7 @@ from litestar.datastructures import State
 from litestar.openapi.spec import SecurityScheme
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import MissingKey, WrongKey
+from api.errors import BadRequest, MissingKey, WrongKey
 from api.ratelimit import rate_limit_middleware
 from api.settings import ServeSettings
 from core.config.serving import ENV_ADMIN_KEY, ENV_API_KEYS
@@ -26,6 +37,10 @@ SECURITY_SCHEMES = {
 """The OpenAPI security schemes (`create_app`)."""
 API_KEY = [{"ApiKey": []}]
 """OpenAPI `security` of a keyed route."""
+TRAFFIC_HEADER = "X-Workbench-Traffic"
+"""The request header marking smoke-test traffic (value `smoke`; admin keys only)."""
+SMOKE = "smoke"
+"""The variant smoke-test rows are logged and counted as."""
 
 
 def keyring(state: State) -> KeyRing | None:
@@ -47,7 +62,8 @@ def authorize(state: State, key: str | None, role: str) -> str | None:
 
     Accepted: a key of the store whose role allows it (`admin` keys may also predict), the
     legacy `serving.api_keys` / `WORKBENCH_API_KEYS` (predict) and `serving.admin_key` /
-    `WORKBENCH_ADMIN_KEY` (admin). /predict stays open (None) when no key is configured at all.
+    `WORKBENCH_ADMIN_KEY` (admin; it may also predict, as client `admin`). /predict stays open
+    (None) when no key is configured at all.
 
     Raises:
         MissingKey: no key, or a stored key that is revoked or expired (401).
@@ -63,6 +79,8 @@ def authorize(state: State, key: str | None, role: str) -> str | None:
         raise MissingKey("missing X-API-Key header" + (" (admin key)" if role == "admin" else ""))
     if key in legacy:
         return _legacy_client(key, ENV_API_KEYS if role == "predict" else ENV_ADMIN_KEY)
+    if role == "predict" and settings.admin_key and key == settings.admin_key:
+        return "admin"  # the legacy admin key may also predict, as stored admin keys may
     entry = None if ring is None else ring.lookup(key)
     if entry is None:
         raise WrongKey("X-API-Key is not valid" if role == "predict" else "admin key required")
@@ -84,12 +102,53 @@ def api_key_required(app: ASGIApp) -> ASGIApp:
     """
 
     async def check(scope: Scope, receive: Receive, send: Send) -> None:
-        key = next((v for k, v in scope["headers"] if k == b"x-api-key"), None)
-        client = authorize(scope["app"].state, key and key.decode("latin-1"), "predict")
+        key = mark = None
+        for name, value in scope["headers"]:
+            if name == b"x-api-key":
+                key = value.decode("latin-1")
+            elif name == b"x-workbench-traffic":
+                mark = value.decode("latin-1")
+        state = scope["app"].state
+        client = authorize(state, key, "predict")
         scope.setdefault("state", {})["client"] = client
+        if mark is not None:
+            scope["state"]["traffic"] = traffic_mark(state, key, client, mark)
         await app(scope, receive, send)
 
     return check
+
+
+def traffic_mark(state: State, key: str | None, client: str | None, value: str) -> str:
+    """The traffic mark of an authorized request's `X-Workbench-Traffic` header: `smoke`.
+
+    Raises:
+        BadRequest: A value other than `smoke` (400, naming the header).
+        WrongKey: The caller's key may predict but not mark smoke traffic (403, naming the
+            header and the role it needs); see the module docstring for why.
+    """
+    if value.strip().lower() != SMOKE:
+        raise BadRequest(
+            f"{TRAFFIC_HEADER} takes only {SMOKE!r}, got {value[:40]!r}",
+            {"field": TRAFFIC_HEADER},
+        )
+    if client is None or _is_admin(state, key):  # None: /predict needs no key on this API
+        return SMOKE
+    raise WrongKey(
+        f"{TRAFFIC_HEADER}: smoke needs a key with role admin (it takes the rows out of "
+        f"monitoring); {client!r} may only predict",
+        {"field": TRAFFIC_HEADER},
+    )
+
+
+def _is_admin(state: State, key: str | None) -> bool:
+    """Whether an authorized key has role admin (the legacy admin key or a stored one)."""
+    if not key:
+        return False
+    if key == state.settings.admin_key:
+        return True
+    ring = keyring(state)
+    entry = None if ring is None else ring.lookup(key)
+    return entry is not None and entry.role == "admin"
 
 
 def _client_id(request: Request) -> str:

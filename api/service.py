@@ -14,6 +14,7 @@ import anyio
 
 from api.batching import MicroBatcher, timed_predict
 from api.errors import LogDisabled, NotReady
+from api.guards import SMOKE
 from api.validation import Batch
 
 if TYPE_CHECKING:
@@ -56,9 +57,16 @@ class PredictionService:
             raise NotReady("no model loaded yet")
         return champion
 
-    def pick(self) -> tuple[LoadedModel, str]:
-        """The model answering a request and its variant: the challenger for the canary share."""
+    def pick(self, traffic: str | None = None) -> tuple[LoadedModel, str]:
+        """The model answering a request and its variant: the challenger for the canary share.
+
+        `traffic` is the request's mark (`api.guards.traffic_mark`): smoke-test traffic is
+        always the champion's, as variant `smoke` (no canary pick, no shadow copy: `predict`
+        shadows `champion` requests only), so monitoring can leave it out.
+        """
         champion = self.champion()
+        if traffic == SMOKE:
+            return champion, SMOKE
         challenger = self.store.challenger
         if challenger is not None and random.random() < self.settings.canary_fraction:
             return challenger, "challenger"

@@ -16,7 +16,8 @@ What each hop is read from, and its limits:
   audit log says: the `start services` (API), `roll out a deployment` and `roll back a
   deployment` events in force while the version was champion (the last one before a window
   started and every one inside it), and the `reload the served model` events that loaded it.
-  The log's variants (champion / challenger / shadow) and client names are on the day nodes.
+  The log's variants (champion / challenger / shadow) and client names are on the day nodes;
+  smoke-test rows (variant `smoke`) are not traffic: not counted, only their number noted.
 - incidents: those whose alert events carry `model_version` = the version, and those naming no
   version that opened while it was champion. Champion windows come from the promotion records;
   audit events are placed in them by their position in the audit log (exact within one
@@ -569,6 +570,7 @@ def _serving(ws: Workspace, lineage: Lineage, log: list[dict], windows: list[Win
 
 def _predictions(ws: Workspace, lineage: Lineage, created_ms: int | None) -> None:
     """One node per UTC day with the version's prediction count (by variant, by client)."""
+    from core.monitoring.window import SMOKE
     from core.predictions.readers import prediction_log_source, read_predictions
 
     since = _iso_ms(created_ms) if created_ms else None
@@ -586,7 +588,11 @@ def _predictions(ws: Workspace, lineage: Lineage, created_ms: int | None) -> Non
     if mine.empty:
         return
     days = mine["time"].astype(str).str.slice(0, 10)
-    for day, rows in mine.groupby(days, sort=True):
+    for day, logged in mine.groupby(days, sort=True):
+        smoke = logged["variant"].astype(str) == SMOKE  # a smoke test's rows: not traffic
+        rows = logged[~smoke]
+        if rows.empty:
+            continue
         variants = rows["variant"].astype(str).value_counts().sort_index().to_dict()
         clients = rows["client"].dropna().astype(str).value_counts().sort_index().to_dict()
         lineage.add(
@@ -595,12 +601,14 @@ def _predictions(ws: Workspace, lineage: Lineage, created_ms: int | None) -> Non
                 "predictions",
                 f"{day} count={len(rows)} "
                 + " ".join(f"{k}={n}" for k, n in variants.items())
-                + (" clients=" + ",".join(clients) if clients else ""),
+                + (" clients=" + ",".join(clients) if clients else "")
+                + (f" (smoke test: {int(smoke.sum())}, not counted)" if smoke.any() else ""),
                 {
                     "day": day,
                     "count": int(len(rows)),
                     "variants": {k: int(n) for k, n in variants.items()},
                     "clients": {k: int(n) for k, n in clients.items()},
+                    "smoke": int(smoke.sum()),
                     "first": str(rows["time"].min()),
                     "last": str(rows["time"].max()),
                 },

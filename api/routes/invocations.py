@@ -122,7 +122,7 @@ async def invocations(request: Request) -> dict:
     service: PredictionService = request.app.state.service
     client = request.state.get("client")
     service.metrics.count_client(client)
-    model, variant = service.pick()
+    model, variant = service.pick(request.state.get("traffic"))  # smoke: the champion's
     body = await request.body()
     data = from_json(body) if mime == "application/json" else from_csv(body, model.fields)
     service.metrics.parsed(request.state)

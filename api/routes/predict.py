@@ -23,19 +23,21 @@ from api.service import PredictionService
     middleware=[api_key_required, parse_clock],
     status_code=200,
     security=API_KEY,
-    responses=error_responses(401, 403, 413, 422, 429, 503),
+    responses=error_responses(400, 401, 403, 413, 422, 429, 503),
 )
 async def predict(request: Request, data: PredictRequest) -> PredictResponse:
     """Score records (or columns + rows) with the champion, or the challenger for the canary.
 
     `"explain": true` also answers `explanations` (`api.explain`), checked before scoring.
+    `X-Workbench-Traffic: smoke` (admin keys): the champion answers, logged as variant `smoke`,
+    which monitoring leaves out (`api.guards`).
     """
     service: PredictionService = request.app.state.service
     state = request.state
     service.metrics.parsed(state)  # `data` is decoded: the parse phase ends here
     client = state.get("client")  # the key's name (`api_key_required`)
     service.metrics.count_client(client)
-    model, variant = service.pick()  # this request keeps this model to the end
+    model, variant = service.pick(state.get("traffic"))  # kept to the end; smoke: champion
     batch = service.validate(data, model)
     explainer = checked_explainer(model, len(batch), data.explain)
     preds, proba, request_id = await service.predict(model, variant, batch, client)

@@ -3,7 +3,8 @@
 `MetricsSnapshot` is one scrape of the API's `/metrics` (the UI's client parses the text into
 it). The functions derive what the Serving page shows: latency percentiles from the histogram
 buckets (the way Prometheus' `histogram_quantile` does), rates between two scrapes, the split of
-predictions by version and variant, and how often the shadow model agrees with the model that
+predictions by version and variant (smoke-test records apart, in `smoke`: they are not
+traffic), and how often the shadow model agrees with the model that
 answered, from the prediction log (the pairs and their agreement live in
 `core.monitoring.variants`, shared with `workbench variants` and the Drift page), and the table
 of a `VariantComparison`.
@@ -20,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from core.monitoring.variants import VariantComparison
 from core.monitoring.variants import shadow_pairs as shadow_pairs  # one home: core (re-exported)
 from core.monitoring.variants import with_agreement as with_agreement
+from core.monitoring.window import SMOKE
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 Buckets = tuple[tuple[float, float], ...]
@@ -35,7 +37,7 @@ class MetricsSnapshot:
     requests: dict[tuple[str, str], float] = field(default_factory=dict)
     """HTTP requests by (route, status)."""
     predictions: dict[tuple[str, str], float] = field(default_factory=dict)
-    """Predicted records by (model version, variant)."""
+    """Predicted records by (model version, variant), smoke-test records left out."""
     errors: dict[str, float] = field(default_factory=dict)
     """Errors by type (`server`: a 5xx answer, `shadow`: a failed shadow scoring)."""
     buckets: Buckets = ()
@@ -46,6 +48,8 @@ class MetricsSnapshot:
     """Loaded models: `{"name", "version", "alias"}`."""
     last_reload: float | None = None
     """Unix time of the last model swap."""
+    smoke: dict[str, float] = field(default_factory=dict)
+    """Records scored for smoke tests by model version (variant `smoke`: not traffic)."""
 
     def requests_total(self, route: str | None = None, status: str | None = None) -> float:
         """Requests of one route (all when None) whose status starts with `status` (e.g. "4")."""
@@ -210,7 +214,7 @@ def scrape_history(scrapes: list[MetricsSnapshot]) -> pd.DataFrame:
 
 def parse_metrics(text: str, taken_at: float) -> MetricsSnapshot:
     """The workbench metrics of a Prometheus text exposition (other families are ignored)."""
-    requests, predictions, errors, models = {}, {}, {}, []
+    requests, predictions, errors, models, smoke = {}, {}, {}, [], {}
     buckets: list[tuple[float, float]] = []
     total = count = 0.0
     last_reload = None
@@ -219,6 +223,8 @@ def parse_metrics(text: str, taken_at: float) -> MetricsSnapshot:
             name, labels, value = s.name, s.labels, s.value
             if name == "workbench_requests_total":
                 requests[(labels["route"], labels["status"])] = value
+            elif name == "workbench_predictions_total" and labels["variant"] == SMOKE:
+                smoke[labels["version"]] = value
             elif name == "workbench_predictions_total":
                 predictions[(labels["version"], labels["variant"])] = value
             elif name == "workbench_errors_total":
@@ -243,4 +249,5 @@ def parse_metrics(text: str, taken_at: float) -> MetricsSnapshot:
         count,
         tuple(models),
         last_reload,
+        smoke,
     )

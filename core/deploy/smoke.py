@@ -11,8 +11,15 @@ address on the deployment's network, not through the entry point):
    time per row must stay within `gates.max_latency_ms_per_row` (the latency gate a version
    passed to become champion; skipped when the gate is off).
 
-The smoke predictions are served and logged like any other: they carry the key used (the
-first of `WORKBENCH_API_KEYS` given to the container, else the workspace's own key).
+Smoke requests are not real traffic: each carries `X-Workbench-Traffic: smoke`, so the champion
+answers it (no canary pick, no shadow copy) and the prediction log and
+`workbench_predictions_total` name it variant `smoke`, which drift and performance windows,
+variant comparisons, lineage counts and the Serving page leave out. The API honours that header
+from a key with role admin only (`api.guards` says why), so the smoke test sends the admin key:
+`WORKBENCH_ADMIN_KEY` given to the container, else the workspace's (`resolve_target`: the
+environment, `serving.admin_key` or the `admin_key` secret); without one, the first of the
+container's `WORKBENCH_API_KEYS`, else the workspace's own key, which a keyed API refuses with
+403 naming the header (an API without keys takes it from anyone).
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ from core.errors import one_line
 from core.workspace import Workspace
 
 SAMPLE_ROWS = 100
+TRAFFIC_HEADER = "X-Workbench-Traffic"
+"""Marks smoke requests (`api.guards.TRAFFIC_HEADER`; core does not import api)."""
+SMOKE = "smoke"
 LATENCY_REQUESTS = 50
 LATENCY_BATCH = 25
 
@@ -95,7 +105,9 @@ class SmokeTest:
         import httpx
 
         started = time.monotonic()
-        headers = {"X-API-Key": key} if (key := self._key(env or {})) else {}
+        headers = {TRAFFIC_HEADER: SMOKE}
+        if key := self._key(env or {}):
+            headers["X-API-Key"] = key
         with httpx.Client(base_url=url, headers=headers, timeout=timeout) as client:
             version = self._ready(client)
             rows, records = self._holdout(client, version)
@@ -103,10 +115,14 @@ class SmokeTest:
         return SmokeReport(version, rows, self.requests, p99, self.gate, time.monotonic() - started)
 
     def _key(self, env: dict[str, str]) -> str | None:
+        """The admin key (the smoke mark needs it), else a predict key (module docstring)."""
         from core.serving.client import resolve_target
 
+        target = resolve_target(self.ws)
+        if admin := env.get("WORKBENCH_ADMIN_KEY", "").strip() or target.admin_key:
+            return admin
         keys = [k.strip() for k in env.get("WORKBENCH_API_KEYS", "").split(",") if k.strip()]
-        return keys[0] if keys else resolve_target(self.ws).api_key
+        return keys[0] if keys else target.api_key
 
     @staticmethod
     def _post(client, records: list[dict], check: str) -> dict:
@@ -117,10 +133,23 @@ class SmokeTest:
         except httpx.HTTPError as exc:
             raise SmokeTestFailed(check, f"POST /predict: {one_line(exc)}") from None
         if resp.status_code != 200:
-            raise SmokeTestFailed(
-                check, f"POST /predict answered {resp.status_code}: {resp.text[:300]}"
+            hint = (
+                " (smoke requests need the admin key: WORKBENCH_ADMIN_KEY for the container, "
+                "or the workspace's admin_key secret)"
+                if resp.status_code == 403 and TRAFFIC_HEADER in resp.text
+                else ""
             )
-        return resp.json()
+            raise SmokeTestFailed(
+                check, f"POST /predict answered {resp.status_code}: {resp.text[:300]}{hint}"
+            )
+        answer = resp.json()
+        if answer.get("variant") != SMOKE:  # an API older than the mark logs it as real traffic
+            raise SmokeTestFailed(
+                check,
+                f"the API answered as variant {answer.get('variant')!r}, not {SMOKE!r}: it does "
+                f"not know {TRAFFIC_HEADER} and would log the smoke test as real traffic",
+            )
+        return answer
 
     @staticmethod
     def _ready(client) -> str:

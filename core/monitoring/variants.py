@@ -2,7 +2,8 @@
 
 The prediction log keeps the variants apart (`variant`): `champion` answered, `challenger`
 answered a canary request, `shadow` is the challenger scoring a champion request in the
-background (same request id, never returned). Drift and performance windows look at the
+background (same request id, never returned); `smoke` rows (a rollout's smoke test) are not
+traffic and are left out here too. Drift and performance windows look at the
 champion's rows only (`core.monitoring.window.champion_rows`); `compare_variants` puts every
 variant of a window side by side, per model version:
 
@@ -23,6 +24,7 @@ import pandas as pd
 
 from core.monitoring.window import (
     CHAMPION,
+    SMOKE,
     describe,
     latest_actuals,
     parse_window,
@@ -210,7 +212,8 @@ def _in_window(log: pd.DataFrame, end: datetime, rows: int | None) -> pd.DataFra
         model_version=log["model_version"].astype(str),
         _t=pd.to_datetime(log["time"], utc=True, format="ISO8601"),
     )
-    log = log[log["_t"] <= pd.Timestamp(end)].sort_values("_t", kind="stable")
+    log = log[(log["_t"] <= pd.Timestamp(end)) & (log["variant"] != SMOKE)]
+    log = log.sort_values("_t", kind="stable")
     if rows is not None:
         served = log[log["variant"].isin(SERVED)].tail(rows)
         shadows = log[(log["variant"] == SHADOW) & log["request_id"].isin(served["request_id"])]

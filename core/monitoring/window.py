@@ -2,7 +2,8 @@
 
 A log window holds the champion's predictions of the last N hours/days or the last N of them
 (canary rows, answered by the challenger, and shadow scores are left out: `champion_rows`; they
-are compared with the champion's in `core.monitoring.variants`): their input records decoded
+are compared with the champion's in `core.monitoring.variants`; smoke-test rows, variant
+`smoke`, are not real traffic and no reader counts them): their input records decoded
 into columns as clients sent them (JSON values, timestamps as ISO-8601 strings), the date parts
 and engineered columns of the workspace's `features` section added where a record has their
 sources (a check recomputes the ones its reference profiles, `ReferenceProfile.prepare`),
@@ -28,6 +29,8 @@ from core.workspace import Workspace
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 META_COLUMNS = ["request_id", "time", "model_name", "model_version", "variant"]
 CHAMPION = "champion"
+SMOKE = "smoke"
+"""The variant of smoke-test requests (`core.deploy.smoke`): logged, never counted as traffic."""
 
 
 class WindowError(WorkbenchError):

@@ -1,15 +1,24 @@
 """The rollout's smoke test against a real API process (`workbench serve`): each check passes on
-the right model and fails, named, on a wrong one, an impossible latency gate or no API."""
+the right model and fails, named, on a wrong one, an impossible latency gate or no API; its rows
+are logged as variant `smoke`, which no drift window or serving statistic counts."""
 
 from __future__ import annotations
 
 import shutil
+import time
+from datetime import UTC, datetime
 
+import httpx
+import pandas as pd
 import pytest
 from servers import api_server, free_port
 from workspaces import copy_workspace, set_training
 
+from app.views.serving_stats import parse_metrics, variant_split
 from core.deploy.smoke import SmokeTest, SmokeTestFailed
+from core.monitoring.check import run_check
+from core.monitoring.variants import compare_variants
+from core.predictions.readers import read_predictions
 from core.training.train import train
 from core.workspace import Workspace
 
@@ -72,5 +81,57 @@ def test_no_api_fails_at_ready(served):
 def test_a_wrong_key_fails_at_the_holdout_naming_the_status(served):
     ws, url = served
     with pytest.raises(SmokeTestFailed, match="answered 403") as info:
-        SmokeTest(ws).run(url, {"WORKBENCH_API_KEYS": "not-the-key"})
+        SmokeTest(ws).run(url, {"WORKBENCH_ADMIN_KEY": "not-the-key"})
     assert info.value.check == "holdout predictions"
+
+
+def _log(ws: Workspace, wanted, timeout: float = 60) -> pd.DataFrame:
+    """The prediction log once `wanted(log)` holds (the API flushes every 2 s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = read_predictions(ws.predictions_dir)
+        if (not log.empty and wanted(log)) or time.monotonic() > deadline:
+            return log
+        time.sleep(0.5)
+
+
+def _count(log: pd.DataFrame, variant: str, since: str = "") -> int:
+    """Rows of `variant` logged at or after `since` (ISO; earlier tests' rows flush late)."""
+    return 0 if log.empty else int(((log["variant"] == variant) & (log["time"] >= since)).sum())
+
+
+def test_smoke_rows_are_logged_as_smoke_and_no_window_or_stat_counts_them(served):
+    ws, url = served
+    since = datetime.now(UTC).isoformat(timespec="milliseconds")  # as the log writes it
+    SmokeTest(ws, rows=20, requests=4, batch=5).run(url, ENV)  # 20 + 4 x 5 rows
+    path = sorted((ws.root / ".demo" / "holdback").glob("*.csv"))[0]
+    records = pd.read_csv(path, nrows=50).dropna().head(3).drop(columns=[ws.config.target])
+    body = {"records": records.to_dict("records")}
+    real = httpx.post(f"{url}/predict", json=body, headers={"X-API-Key": "k"})
+    assert real.status_code == 200 and real.json()["variant"] == "champion"
+    log = _log(ws, lambda g: _count(g, "smoke", since) >= 40 and _count(g, "champion") >= 3)
+    assert (_count(log, "smoke", since), _count(log, "champion")) == (40, 3)
+    smoke_ids = set(log.loc[log["variant"] == "smoke", "request_id"])
+    assert real.json()["request_id"] not in smoke_ids
+
+    check = run_check(ws, "all", notify=False, report=False, record=False)
+    window = set(check.window.frame["request_id"])
+    assert real.json()["request_id"] in window and not window & smoke_ids
+    assert len(check.window.frame) == 3  # the only real traffic this API answered
+    assert [v.variant for v in compare_variants(ws, "all").variants] == ["champion"]
+
+    snap = parse_metrics(httpx.get(f"{url}/metrics").text, time.time())
+    assert snap.smoke["1"] >= 40  # workbench_predictions_total{variant="smoke"}
+    assert snap.predictions[("1", "champion")] == _count(log, "champion")  # this server's
+    assert "smoke" not in set(variant_split(snap)["variant"])
+
+
+def test_a_predict_key_marking_smoke_is_refused_naming_the_header(served):
+    _, url = served
+    refused = httpx.post(
+        f"{url}/predict",
+        json={"records": [{}]},
+        headers={"X-API-Key": "k", "X-Workbench-Traffic": "smoke"},
+    )
+    assert refused.status_code == 403
+    assert "X-Workbench-Traffic: smoke needs a key with role admin" in refused.json()["detail"]
