@@ -21,8 +21,9 @@ PHASE_HELP = (
     "validate = checking it against the model's fields, "
     "transform = the model's preprocessing (compiled steps or the pipeline's transform), "
     "predict = the estimator (labels and probabilities), "
-    "log = building the prediction-log records and handing them to the writer (when the log "
-    "is on). transform and predict are those of the model call that scored the request, "
+    "log = handing the request to the prediction log's queue (when the log is on; its "
+    "records are built and written by the log's flush thread, off the request). "
+    "transform and predict are those of the model call that scored the request, "
     "shared with the requests micro-batched into it"
 )
 PHASE_BUCKETS = (

@@ -151,6 +151,16 @@ def check_records(
     `ignore_unknown`, fields the model does not take are allowed: their names are returned
     (first seen first), for the caller to drop.
     """
+    return record_columns(records, fields, max_batch, ignore_unknown)[0]
+
+
+def record_columns(
+    records: list[dict], fields: list[tuple[str, str]], max_batch: int, ignore_unknown: bool = False
+) -> tuple[list[str], dict[str, list]]:
+    """`check_records`, and the batch as its columns: field -> the values of every record.
+
+    The columns are the ones the check walks, kept for the model (`Batch.data`).
+    """
     _too_many(len(records), max_batch, "records")
     names, kinds = [n for n, _ in fields], [k for _, k in fields]
     if all(len(r) == len(names) for r in records):
@@ -160,7 +170,7 @@ def check_records(
             pass
         else:
             if _columns_ok(columns, kinds):
-                return []
+                return [], dict(zip(names, columns, strict=True))
     known = set(names)
     ignored: dict[str, None] = {}
     for i, record in enumerate(records):
@@ -174,7 +184,7 @@ def check_records(
             ignored.update(dict.fromkeys(unknown))
         for name, kind in fields:
             _check_value("records", i, name, kind, record[name])
-    return list(ignored)
+    return list(ignored), {name: [r[name] for r in records] for name in names}
 
 
 def check_rows(
@@ -189,6 +199,17 @@ def check_rows(
     With `ignore_unknown`, `columns` may name fields the model does not take (each row still
     has a value for each); their names are returned, for the caller to drop.
     """
+    return row_columns(columns, rows, fields, max_batch, ignore_unknown)[0]
+
+
+def row_columns(
+    columns: list[str],
+    rows: list[list],
+    fields: list[tuple[str, str]],
+    max_batch: int,
+    ignore_unknown: bool = False,
+) -> tuple[list[str], dict[str, list]]:
+    """`check_rows`, and the model's fields as columns: field -> the values of every row."""
     kinds = dict(fields)
     seen: set[str] = set()
     ignored: list[str] = []
@@ -210,12 +231,13 @@ def check_rows(
             raise invalid(f"rows[{i}]: {len(row)} values for {width} columns", i, field="rows")
     typed = [(j, name, kinds[name]) for j, name in enumerate(columns) if name in kinds]
     values = [[row[j] for row in rows] for j, _, _ in typed]
+    data = {name: column for (_, name, _), column in zip(typed, values, strict=True)}
     if _columns_ok(values, [kind for _, _, kind in typed]):
-        return ignored
+        return ignored, data
     for i, row in enumerate(rows):
         for j, name, kind in typed:
             _check_value("rows", i, name, kind, row[j])
-    return ignored
+    return ignored, data
 
 
 @dataclass(frozen=True)
@@ -223,12 +245,15 @@ class Batch:
     """A validated /predict body: `records` (mappings), or `columns` + `rows` (lists).
 
     Only the model's inputs: fields ignored under `unknown_fields: ignore` are dropped here, so
-    neither the model nor the prediction log sees them; `ignored` names them.
+    neither the model nor the prediction log sees them; `ignored` names them. `data` is the
+    batch as its columns (field -> values), built once by the validation and handed to the
+    model as they are (`LoadedModel` never walks the rows again); None when not built.
     """
 
     columns: list[str] | None
     rows: list
     ignored: tuple[str, ...] = ()
+    data: dict[str, list] | None = None
 
     @classmethod
     def of(
@@ -247,27 +272,29 @@ class Batch:
             raise invalid("send either `records`, or `columns` with `rows`", field="records")
         ignore = unknown == "ignore"
         if records is not None:
-            ignored = check_records(records, fields, max_batch, ignore)
+            ignored, data = record_columns(records, fields, max_batch, ignore)
             if ignored:
                 names, n = [name for name, _ in fields], len(fields)
                 records = [r if len(r) == n else {k: r[k] for k in names} for r in records]
-            return cls(None, records, tuple(ignored))
+            return cls(None, records, tuple(ignored), data)
         if columns is None or rows is None:
             absent = "columns" if columns is None else "rows"
             raise invalid(f"`columns` and `rows` go together: `{absent}` is missing", field=absent)
-        ignored = check_rows(columns, rows, fields, max_batch, ignore)
+        ignored, data = row_columns(columns, rows, fields, max_batch, ignore)
         if ignored:
             dropped = set(ignored)
             kept = [j for j, name in enumerate(columns) if name not in dropped]
             columns = [columns[j] for j in kept]
             rows = [[row[j] for j in kept] for row in rows]
-        return cls(list(columns), rows, tuple(ignored))
+        return cls(list(columns), rows, tuple(ignored), data)
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def predict(self, model) -> tuple[list, list | None]:
         """Predictions (and probabilities) of a `LoadedModel` for this batch."""
+        if self.data is not None and model.compiled is not None:
+            return model.estimate(model.compiled.transform_columns(self.data, len(self.rows)))
         if self.columns is None:
             return model.predict_records(self.rows)
         return model.predict_rows(self.columns, self.rows)

@@ -16,7 +16,10 @@ arrays and lists:
   pandas itself, once per distinct value); date parts, interactions and bins are the numpy
   operations the builder applies; only the columns the `ColumnTransformer` uses are computed.
   Up to `_FEW_ROWS` rows take the same IEEE operations on Python floats (numpy's fixed cost per
-  call would dominate a single record);
+  call would dominate a single record). A larger batch is read column by column
+  (`transform_columns`, fed the columns the API's validation built): one numpy conversion for
+  all numeric fields, each timestamp column parsed once per distinct value, each string column
+  coded by one dict lookup per value;
 - numeric parts made of `SimpleImputer`, `StandardScaler`, `MinMaxScaler`, `RobustScaler` or
   `passthrough` are replayed with the numpy operations scikit-learn itself applies, so the
   values are bit-identical;
@@ -49,9 +52,10 @@ import logging
 import math
 import operator
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from operator import itemgetter
 
 import numpy as np
@@ -67,6 +71,8 @@ _UNKNOWN = "\x00unknown-category\x00"  # a category no encoder has seen
 _PROBE_ROWS = 96
 
 Rows = Sequence[dict] | Sequence[Sequence]
+Columns = Mapping[str, Sequence]
+"""A batch as its columns: field name -> the values of every row (lists, tuples or arrays)."""
 
 
 class NotCompilable(Exception):
@@ -98,17 +104,31 @@ class _Categorical:
     unknown: list[int]  # row for an unseen value
     slots: list[np.ndarray]  # output positions owned by column i
     tables: list[np.ndarray]  # (values, len(slots[i]))
+    coded: list[dict] = field(default_factory=list)  # `lookups[i]` with None -> `missing[i]`
 
-    def apply(self, values: list[list]) -> np.ndarray:
-        """`values[i]` is the list of column i's values over the rows."""
-        n = len(values[0]) if values else 0
+    def apply(self, values: Sequence[Sequence]) -> np.ndarray:
+        """`values[i]` is column i's values over the rows (a list, tuple or array)."""
+        n = len(values[0]) if len(values) else 0
         out = np.tile(self.constant, (n, 1))
         for i, column in enumerate(values):
-            lookup, missing, unknown = self.lookups[i], self.missing[i], self.unknown[i]
-            codes = [missing if v is None else lookup.get(v, unknown) for v in column]
-            if unknown in codes:  # NaN or pd.NA (not from JSON) are missing, as in `as_object`
-                codes = [missing if _missing(v) else c for c, v in zip(codes, column, strict=True)]
-            out[:, self.slots[i]] = self.tables[i][codes]
+            unknown = self.unknown[i]
+            if n <= _FEW_ROWS:  # plain Python: numpy's fixed cost per call would dominate
+                get = self.coded[i].get
+                codes = [get(v, unknown) for v in column]
+                if unknown in codes:
+                    pairs = zip(codes, column, strict=True)
+                    codes = [self.missing[i] if _missing(v) else c for c, v in pairs]
+                out[:, self.slots[i]] = self.tables[i][codes]
+                continue
+            # One C-level dict lookup per value (`map` over `dict.get`), None is `missing`.
+            codes = np.fromiter(
+                map(self.coded[i].get, column, repeat(unknown, n)), dtype=np.intp, count=n
+            )
+            if n and (codes == unknown).any():  # NaN or pd.NA (not from JSON) are missing
+                for j in np.flatnonzero(codes == unknown).tolist():
+                    if _missing(column[j]):
+                        codes[j] = self.missing[i]
+            out[:, self.slots[i]] = self.tables[i].take(codes, axis=0)
         return out
 
 
@@ -190,7 +210,10 @@ def _categorical(part, columns: list[str]) -> _Categorical:
         lookups.append({v: j for j, v in enumerate(column_values[:-2])})
         missing.append(len(column_values) - 2)
         unknown.append(len(column_values) - 1)
-    return _Categorical(columns, out.shape[1], constant, lookups, missing, unknown, slots, tables)
+    coded = [lookup | {None: m} for lookup, m in zip(lookups, missing, strict=True)]
+    return _Categorical(
+        columns, out.shape[1], constant, lookups, missing, unknown, slots, tables, coded
+    )
 
 
 def _estimator(est) -> tuple[Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]], bool]:
@@ -344,19 +367,20 @@ def _stamp_parts(values: Sequence) -> list[tuple[float, ...]]:
         return [stamp_parts(v) for v in values]
 
 
-def _stamp_columns(values: list, pick: Callable) -> np.ndarray:
+def _stamp_columns(values: Sequence, pick: Callable) -> np.ndarray:
     """The picked date parts of each value, computed once per distinct value of the batch."""
-    index: dict = {}
     try:
-        codes = [index.setdefault(v, len(index)) for v in values]
-        distinct = all(v is None or type(v) is str for v in index)  # 1 == 1.0 == True: merged
+        seen = dict.fromkeys(values)  # the distinct values, first seen first (in C)
+        distinct = all(v is None or type(v) is str for v in seen)  # 1 == 1.0 == True: merged
     except TypeError:  # an unhashable value
         distinct = False
     if not distinct:
         parts = [pick(p) for p in _stamp_parts(values)]
         return np.array(parts, dtype="float64").reshape(len(values), -1)
+    index = {v: i for i, v in enumerate(seen)}
+    codes = np.fromiter(map(index.__getitem__, values), dtype=np.intp, count=len(values))
     table = np.array([pick(p) for p in _stamp_parts(list(index))], dtype="float64")
-    return table.reshape(len(index), -1)[codes]
+    return table.reshape(len(index), -1).take(codes, axis=0)
 
 
 # --------------------------------------------------------------------------- record front
@@ -367,15 +391,30 @@ def _as_bool(value):
     return BOOL_TEXT.get(str(value).lower())
 
 
-def _floats(columns: list[str], values: list) -> np.ndarray:
+def _floats(columns: list[str], data: Columns, n: int) -> np.ndarray:
     """Values that numpy cannot convert, the way `RecordCleaner` does (`pd.to_numeric`)."""
-    frame = pd.DataFrame.from_records(values, columns=columns)
+    frame = pd.DataFrame({c: list(data[c]) for c in columns}, columns=columns)
     return np.column_stack(
         [
             pd.to_numeric(frame[c], errors="coerce").to_numpy("float64", na_value=np.nan)
             for c in columns
         ]
-    ).reshape(len(values), len(columns))
+    ).reshape(n, len(columns))
+
+
+def _float_block(columns: list[str], data: Columns, n: int) -> np.ndarray:
+    """(n, len(columns)) float64 of the named columns: one numpy conversion for all of them.
+
+    JSON numbers and None (NaN) convert in C, column by column (twice as fast as one
+    conversion of the list of columns); anything else is coerced as pandas does.
+    """
+    block = np.empty((len(columns), n), dtype="float64")
+    try:
+        for i, c in enumerate(columns):
+            block[i] = np.array(data[c], dtype="float64")
+    except (TypeError, ValueError):  # not a number
+        return _floats(columns, data, n)
+    return block.T
 
 
 _FEW_ROWS = 6  # up to this many rows, plain Python beats numpy's per-call overhead
@@ -407,46 +446,46 @@ class _Front:
     categories: dict[str, list] = field(default_factory=dict)  # known values of string fields
 
     def columns(self, getter: Callable[[list], Callable], rows: Rows):
-        """(the float work matrix, one list of values per `objects` field)."""
-        work = None
+        """(the float work matrix, one list of values per `objects` field) of rows."""
         if len(rows) <= _FEW_ROWS:
             work = self._few(getter, rows)
-        if work is None:
-            work = self._many(getter, rows)
-        objects: list = []
-        if self.objects:
-            get = getter(self.objects)
-            objects = [list(c) for c in zip(*map(get, rows), strict=True)] or [
-                [] for _ in self.objects
-            ]
-            for i, is_bool in enumerate(self.bools):
-                if is_bool:
-                    objects[i] = [None if v is None else _as_bool(v) for v in objects[i]]
-        return work, objects
+            if work is not None:
+                objects = [[] for _ in self.objects]
+                if self.objects:
+                    picked = zip(*map(getter(self.objects), rows), strict=True)
+                    objects = [list(c) for c in picked] or objects
+                return work, self._cast(objects)
+        return self.of_columns(_gather(getter, self.reads, rows), len(rows))
 
-    def _many(self, getter: Callable[[list], Callable], rows: Rows) -> np.ndarray:
-        n = len(rows)
+    @functools.cached_property
+    def reads(self) -> list[str]:
+        """The raw fields the front reads, each once."""
+        return list(dict.fromkeys([*self.floats, *(s[0] for s in self.stamps), *self.objects]))
+
+    def of_columns(self, data: Columns, n: int):
+        """`columns` of a batch given as its columns (`n` rows): each is walked once."""
         work = np.empty((n, self.width), dtype="float64")
         k = len(self.floats)
         if k:
-            get = getter(self.floats)
-            values = [get(r) for r in rows]
-            try:
-                work[:, :k] = np.array(values, dtype="float64").reshape(n, k)
-            except (TypeError, ValueError):  # not a number: coerced as pandas does
-                work[:, :k] = _floats(self.floats, values)
+            work[:, :k] = _float_block(self.floats, data, n)
             if len(self.lows):  # `Series.clip`: NaN stays NaN, as in `maximum` / `minimum`
                 clipped = work[:, : len(self.lows)]
                 np.maximum(clipped, self.lows, out=clipped)
                 np.minimum(clipped, self.highs, out=clipped)
         for name, pick, slots, _ in self.stamps:
-            get = getter([name])
-            work[:, slots] = _stamp_columns([get(r)[0] for r in rows], pick)
+            work[:, slots] = _stamp_columns(data[name], pick)
         if self.ops:
             with np.errstate(all="ignore"):
                 for op in self.ops:
                     op.apply(work)
-        return work
+        return work, self._cast([data[name] for name in self.objects])
+
+    def _cast(self, objects: list) -> list:
+        """The `objects` columns with the boolean ones cast as the cleaner casts them."""
+        for i, is_bool in enumerate(self.bools):
+            if is_bool:
+                objects[i] = [None if v is None else _as_bool(v) for v in objects[i]]
+        return objects
 
     def _few(self, getter: Callable[[list], Callable], rows: Rows) -> np.ndarray | None:
         """The work matrix row by row in Python floats; None when a value is not a number."""
@@ -474,6 +513,13 @@ class _Front:
                 op.apply_row(row)
             out.append(row)
         return np.array(out, dtype="float64").reshape(len(rows), self.width)
+
+
+def _gather(getter: Callable[[list], Callable], names: list[str], rows: Rows) -> dict:
+    """The named fields of rows as columns (tuples), one pass over the rows."""
+    if not names or not rows:
+        return {name: () for name in names}
+    return dict(zip(names, zip(*map(getter(names), rows), strict=True), strict=True))
 
 
 _PY_OPS = {
@@ -729,7 +775,8 @@ def _used_parts(transformer):
 class CompiledModel:
     """A fitted model pipeline replayed on arrays.
 
-    Use `predict_records` for a list of mappings, `predict_rows` for rows in `columns` order.
+    Use `predict_records` for a list of mappings, `predict_rows` for rows in `columns` order,
+    `predict_columns` for a batch as its columns (what the API's validation builds).
     Both return (predictions, probabilities or None) as numpy arrays. `front` is the replay of
     the record cleaning and feature steps (None for a `[ColumnTransformer, estimator]` model,
     whose parts read the record fields directly). `backend` says what runs the estimator:
@@ -754,6 +801,10 @@ class CompiledModel:
         index = {c: i for i, c in enumerate(columns)}
         return self._predict(lambda cols: _getter([index[c] for c in cols]), rows)
 
+    def predict_columns(self, data: Columns, n: int):
+        """Predict a batch given as its columns: field name -> the values of its `n` rows."""
+        return self.estimator(self.transform_columns(data, n))
+
     def transform_records(self, records: Sequence[dict]) -> np.ndarray:
         """The estimator's input matrix for mappings (used to verify the compilation)."""
         return self._transform(_getter, records)
@@ -763,24 +814,48 @@ class CompiledModel:
         index = {c: i for i, c in enumerate(columns)}
         return self._transform(lambda cols: _getter([index[c] for c in cols]), rows)
 
-    def _transform(self, getter: Callable[[list], Callable], rows: Rows) -> np.ndarray:
-        blocks = []
+    def transform_columns(self, data: Columns, n: int) -> np.ndarray:
+        """The estimator's input matrix for a batch given as its columns (`n` rows).
+
+        What the API's validation already built (`api.validation.Batch`): each column is
+        converted once, with no pass over rows. Up to `_FEW_ROWS` rows take the row path.
+        """
+        if n <= _FEW_ROWS:
+            names = list(data)
+            rows = list(zip(*(data[c] for c in names), strict=True)) if names else []
+            return self.transform_rows(names, rows)
         if self.front is not None:
-            work, objects = self.front.columns(getter, rows)
-            for part, pick in zip(self.parts, self.front.picks, strict=True):
-                if isinstance(part, _Numeric):
-                    blocks.append(part.apply(work.take(pick, axis=1)))
-                else:
-                    blocks.append(part.apply([objects[i] for i in pick]))
-            return np.hstack(blocks) if len(blocks) > 1 else blocks[0]
-        for part in self.parts:
-            get = getter(part.columns)
+            return self._assemble(*self.front.of_columns(data, n))
+        return self._direct(data, n)
+
+    def _transform(self, getter: Callable[[list], Callable], rows: Rows) -> np.ndarray:
+        if self.front is not None:
+            return self._assemble(*self.front.columns(getter, rows))
+        names = list(dict.fromkeys(c for part in self.parts for c in part.columns))
+        return self._direct(_gather(getter, names, rows), len(rows))
+
+    def _assemble(self, work: np.ndarray, objects: list) -> np.ndarray:
+        """The transformer parts' outputs side by side, from the front's columns."""
+        blocks = []
+        for part, pick in zip(self.parts, self.front.picks, strict=True):
             if isinstance(part, _Numeric):
-                blocks.append(part.apply(np.array([get(r) for r in rows], dtype="float64")))
+                blocks.append(part.apply(work.take(pick, axis=1)))
             else:
-                picked = [get(r) for r in rows]
-                blocks.append(part.apply([list(c) for c in zip(*picked, strict=True)]))
+                blocks.append(part.apply([objects[i] for i in pick]))
         return np.hstack(blocks) if len(blocks) > 1 else blocks[0]
+
+    def _direct(self, data: Columns, n: int) -> np.ndarray:
+        """A model without a front: its parts read the fields themselves."""
+        blocks = []
+        for part in self.parts:
+            if isinstance(part, _Numeric):
+                cols = part.columns
+                X = np.array([data[c] for c in cols], dtype="float64").reshape(len(cols), n)
+                blocks.append(part.apply(X.T))
+            else:
+                blocks.append(part.apply([data[c] for c in part.columns]))
+        out = np.hstack(blocks) if len(blocks) > 1 else blocks[0]
+        return np.ascontiguousarray(out)
 
     def _predict(self, getter: Callable[[list], Callable], rows: Rows):
         return self.estimator(self._transform(getter, rows))
@@ -1038,6 +1113,9 @@ def _verify(compiled: CompiledModel, pipeline, fields: list[tuple[str, str]]) ->
     alone = np.vstack([compiled.transform_records([r]) for r in records])  # the few-rows path
     if not np.array_equal(expected, alone, equal_nan=True):
         raise NotCompilable("compiled preprocessing of single records differs from the pipeline")
+    data = {c: [r[c] for r in records] for c, _ in fields}  # the API's validated columns
+    if not np.array_equal(expected, compiled.transform_columns(data, len(records)), equal_nan=True):
+        raise NotCompilable("compiled preprocessing of columns differs from the pipeline")
     preds, proba = compiled.estimator(got)
     if not same_predictions(np.asarray(pipeline.predict(frame)), preds, compiled.classifier):
         raise NotCompilable("compiled predictions differ from the pipeline on probe records")

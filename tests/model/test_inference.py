@@ -113,6 +113,12 @@ def _check(pipe: Pipeline, demo: Demo) -> None:
     rows = [[r[c] for c in columns] for r in records]
     preds_rows, _ = compiled.predict_rows(columns, rows)
     assert same_predictions(preds, preds_rows, compiled.classifier)
+    data = {c: [r[c] for r in records] for c in columns}  # what the API's validation builds
+    features = compiled.transform_records(records)
+    assert np.array_equal(compiled.transform_columns(data, len(records)), features, equal_nan=True)
+    assert same_predictions(
+        preds, compiled.predict_columns(data, len(records))[0], compiled.classifier
+    )
     alone = np.concatenate([compiled.predict_records([r])[0] for r in records[:25]])
     assert same_predictions(preds[:25], alone, compiled.classifier)
 
@@ -196,6 +202,10 @@ def test_an_old_two_step_model_on_engineered_records_still_compiles(flights):
     preds, proba = compiled.predict_records(_json_like(test))
     assert np.array_equal(preds, pipe.predict(test))
     assert np.allclose(proba, pipe.predict_proba(test), rtol=0, atol=1e-12)
+    records = _json_like(test)
+    data = {c: [r[c] for r in records] for c, _ in fields}  # the columns the API passes
+    by_columns, proba_columns = compiled.predict_columns(data, len(records))
+    assert np.array_equal(by_columns, preds) and np.array_equal(proba_columns, proba)
 
 
 def test_an_unsupported_step_falls_back_to_pandas(flights):

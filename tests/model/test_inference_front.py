@@ -142,6 +142,11 @@ def test_the_front_replays_exactly_in_batches_and_one_by_one(name, cfg, train):
     assert np.allclose(proba, pipe.predict_proba(frame), rtol=0, atol=1e-12)
     rows = [[r[c] for c in reversed(columns)] for r in records]
     assert np.array_equal(compiled.predict_rows(list(reversed(columns)), rows)[0], preds)
+    data = {c: [r[c] for r in records] for c in reversed(columns)}  # the validation's columns
+    assert np.array_equal(compiled.transform_columns(data, 300), expected, equal_nan=True)
+    for n in (1, 6, 7):  # either side of the few-rows path
+        few = {c: values[:n] for c, values in data.items()}
+        assert np.array_equal(compiled.transform_columns(few, n), expected[:n], equal_nan=True)
 
 
 def test_probes_hold_raw_values_beyond_the_fences_and_odd_timestamps(cfg, train):
