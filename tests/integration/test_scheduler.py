@@ -186,10 +186,13 @@ def test_a_training_that_promotes_is_followed_by_the_deploy_step(versioned_ws):
     db = JobsDB.for_workspace(ws)
     with running_service(ws):
         training = finished_run(db, db.enqueue("training_pipeline", "run", by="test"), 300)
+        # generous: under CI load a registration also compiles, writes its card and references
         deploy = wait_for(
-            lambda: [r for r in db.runs(job="deploy") if r["status"] != "running"], 30
+            lambda: [r for r in db.runs(job="deploy") if r["status"] != "running"],
+            180,
+            "the deploy step after the promotion",
         )[0]
-        again = finished_run(db, db.enqueue("training_pipeline", "run", by="test"))
+        again = finished_run(db, db.enqueue("training_pipeline", "run", by="test"), 300)
 
     s = training["summary"]
     assert training["status"] == "ok" and s["promoted"] and s["champion_after"] == "1"
