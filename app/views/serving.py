@@ -49,7 +49,7 @@ PHASE_HELP = {
     "validate": "checking the records against the model's fields",
     "transform": "the model's preprocessing",
     "predict": "the estimator",
-    "log": "building the prediction-log records for the writer",
+    "log": "handing the request to the prediction log (its flush thread writes it)",
 }
 """Options of a text field's select box: its most frequent values (others can be typed)."""
 
