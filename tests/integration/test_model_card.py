@@ -61,8 +61,9 @@ def test_a_registered_version_has_its_card_with_every_section(trained_ws):
     for heading in SECTIONS:
         assert heading in md
         assert f"<h2>{heading.removeprefix('## ')}</h2>" in page
-    assert C.NOT_SET.split(".")[0] in md  # the demo config sets no intended use
+    assert ws.config.card.intended_use and ws.config.card.intended_use in md  # the demo states it
     card = _card(ws)
+    assert C.NOT_SET in C.render_markdown({**card, "intended_use": None})  # config without it
     assert C.card_status(ws, "1") == {
         "status": "ok",
         "updated_at": card["updated_at"],
