@@ -31,8 +31,12 @@ def test_a_version_link_opens_its_lineage_and_a_batch_hop_opens_its_validation(l
             page.get_by_role("heading", name="Lineage").wait_for(timeout=120_000)  # a cold server
             page.get_by_text("made flights-delay v1 (champion: v2)").wait_for(timeout=60_000)
             page.locator("code", has_text=f"count={V1_PREDICTIONS}").wait_for(timeout=30_000)
+            # the page renders section by section (and may rerun once for the query): wait for
+            # each hop's link rather than reading the links at one instant
+            for link in ('a[href*="/#/models/flights-delay/versions/1"]', 'a[href*="/runs/"]'):
+                page.locator(link).first.wait_for(timeout=60_000)
+            page.locator('a[href*="batch="]').first.wait_for(timeout=60_000)
             hrefs = page.eval_on_selector_all("a", "els => els.map(e => e.href)")
-            assert any("/#/models/flights-delay/versions/1" in h for h in hrefs)
             assert any("/#/experiments/" in h and "/runs/" in h for h in hrefs)
             batch = next(h for h in hrefs if "batch=" in h)
             assert "tab=Validation" in batch
