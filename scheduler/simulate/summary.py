@@ -177,6 +177,7 @@ def summarise(sim: Simulation, runtime_s: float) -> dict:
         ],
         "predictions": sum(len(t.request_ids) for t in sim.traffic),
         "rejected_requests": sum(t.rejected for t in sim.traffic),
+        "rejections": [f"{t.day}: {r}" for t in sim.traffic for r in t.rejections],
         "performance_by_week": weekly_performance(sim.ws, sim.traffic),
         "operations": operations(sim.ws),
         "seconds": _seconds(sim),

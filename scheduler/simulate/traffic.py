@@ -94,6 +94,8 @@ class Traffic:
     predictions: list = field(default_factory=list)
     probabilities: list = field(default_factory=list)
     rejected: int = 0
+    rejections: list[str] = field(default_factory=list)
+    """Why requests were rejected (the first few): the status and body, or the client's error."""
     versions: Counter = field(default_factory=Counter)
 
 
@@ -128,6 +130,17 @@ async def _post_all(api: Api, path: str, bodies: list[dict], concurrency: int) -
         return await asyncio.gather(*(one(b) for b in bodies))
 
 
+MAX_REJECTIONS = 5
+"""Rejected requests described per day (the count covers them all)."""
+
+
+def _rejection(answer) -> str:
+    """A rejected request in one line: `HTTP 503: body`, or the client error `ReadTimeout: ...`."""
+    if hasattr(answer, "status_code"):
+        return f"HTTP {answer.status_code}: {answer.text[:200]}"
+    return f"{type(answer).__name__}: {answer}"[:200]
+
+
 def send_traffic(api: Api, day: str, records: list[dict], actuals: list, concurrency: int):
     """One `/predict` request per record; returns the day's `Traffic`."""
     traffic = Traffic(day)
@@ -137,6 +150,8 @@ def send_traffic(api: Api, day: str, records: list[dict], actuals: list, concurr
     for answer, actual in zip(answers, actuals, strict=True):
         if not hasattr(answer, "status_code") or answer.status_code != 200:
             traffic.rejected += 1
+            if len(traffic.rejections) < MAX_REJECTIONS:
+                traffic.rejections.append(_rejection(answer))
             continue
         body = answer.json()
         traffic.request_ids.append(body["request_id"])
